@@ -1,0 +1,233 @@
+"""Spec + architecture -> the values the templates format. Every number is decided here.
+
+Pure: no file system, no TensorFlow. The three deliberate departures from the
+zoo configs (batch size and learning-rate scaling, bfloat16, TF1-only fields)
+are decided here and explained in the header comment of the compiled config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from odspec.catalogue import CATALOGUE, Architecture
+from odspec.odapi.pbtext import Enum
+from odspec.spec.models import (
+    Adam,
+    ConstantRate,
+    CosineRate,
+    ExponentialRate,
+    LearningRate,
+    ManualStepRate,
+    Momentum,
+    Optimizer,
+    RateStep,
+    RMSProp,
+    Spec,
+)
+from pydantic import TypeAdapter
+
+_OPTIMIZER = TypeAdapter(Optimizer)
+_RATE = TypeAdapter(LearningRate)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the compiled config points; absolute, so the OD API works from any folder."""
+
+    build_dir: PurePath
+    fine_tune_checkpoint: PurePath | None = None
+
+    @property
+    def label_map(self) -> str:
+        return str(self.build_dir / "label_map.pbtxt")
+
+    def records(self, split: str) -> str:
+        return str(self.build_dir / f"{split}-?????-of-?????.tfrecord")
+
+
+def input_size(spec: Spec, arch: Architecture) -> tuple[int, int]:
+    size = spec.model.input_size
+    if size is None:
+        return arch.input_size
+    if isinstance(size, int):
+        return (size, size)
+    return (size[0], size[1])
+
+
+def resizer(arch: Architecture, size: tuple[int, int]) -> dict[str, Any]:
+    """The ``image_resizer`` message: fixed shape, or keep-aspect padded to the max dimension."""
+    if arch.resizer == "fixed_shape":
+        return {"fixed_shape_resizer": {"height": size[0], "width": size[1]}}
+    keep = {"min_dimension": size[0], "max_dimension": size[1], "pad_to_max_dimension": True}
+    return {"keep_aspect_ratio_resizer": keep}
+
+
+def batch_size(spec: Spec, arch: Architecture) -> int:
+    return spec.train.batch_size or arch.train.batch_size
+
+
+def num_steps(spec: Spec, arch: Architecture) -> int:
+    return spec.train.steps or arch.train.num_steps
+
+
+def optimizer(spec: Spec, arch: Architecture) -> Momentum | Adam | RMSProp:
+    return spec.train.optimizer or _OPTIMIZER.validate_python(dict(arch.train.optimizer))
+
+
+def learning_rate(spec: Spec, arch: Architecture) -> LearningRate:
+    """The spec's schedule, or the zoo's scaled by batch ratio (rates) and step ratio (step counts)."""
+    if spec.train.learning_rate is not None:
+        return spec.train.learning_rate
+    zoo = _RATE.validate_python(dict(arch.train.learning_rate))
+    rate_ratio = batch_size(spec, arch) / arch.train.zoo_batch_size
+    step_ratio = num_steps(spec, arch) / arch.train.num_steps
+    return scale_rate(zoo, rate_ratio, step_ratio)
+
+
+def _steps(count: int, ratio: float) -> int:
+    return max(1, round(count * ratio)) if count else 0
+
+
+def scale_rate(rate: LearningRate, by: float, steps_by: float) -> LearningRate:
+    """``rate`` with learning rates times ``by`` and step counts times ``steps_by``."""
+    if isinstance(rate, ConstantRate):
+        return rate.model_copy(update={"rate": rate.rate * by})
+    if isinstance(rate, CosineRate):
+        warmup_rate = None if rate.warmup_rate is None else rate.warmup_rate * by
+        return rate.model_copy(
+            update={
+                "base": rate.base * by,
+                "warmup_rate": warmup_rate,
+                "warmup_steps": _steps(rate.warmup_steps or 0, steps_by),
+                "hold_base_steps": _steps(rate.hold_base_steps, steps_by),
+            }
+        )
+    if isinstance(rate, ExponentialRate):
+        return rate.model_copy(
+            update={"initial": rate.initial * by, "decay_steps": _steps(rate.decay_steps, steps_by), "min_rate": rate.min_rate * by}
+        )
+    schedule = [RateStep(step=_steps(s.step, steps_by), rate=s.rate * by) for s in rate.schedule]
+    return rate.model_copy(update={"initial": rate.initial * by, "schedule": schedule})
+
+
+def rate_message(rate: LearningRate, total_steps: int) -> dict[str, Any]:
+    """The ``learning_rate`` message for ``rate``; cosine decays over the whole run."""
+    if isinstance(rate, ConstantRate):
+        return {"constant_learning_rate": {"learning_rate": rate.rate}}
+    if isinstance(rate, CosineRate):
+        warmup_steps = min(rate.warmup_steps or 0, total_steps)
+        warmup_rate = rate.warmup_rate if rate.warmup_rate is not None else rate.base / 3
+        cosine = {
+            "learning_rate_base": rate.base,
+            "total_steps": total_steps,
+            "warmup_learning_rate": min(warmup_rate, rate.base),
+            "warmup_steps": warmup_steps,
+            "hold_base_rate_steps": min(rate.hold_base_steps, total_steps - warmup_steps),
+        }
+        return {"cosine_decay_learning_rate": cosine}
+    if isinstance(rate, ExponentialRate):
+        exponential = {
+            "initial_learning_rate": rate.initial,
+            "decay_steps": rate.decay_steps,
+            "decay_factor": rate.decay_factor,
+            "staircase": rate.staircase,
+            "min_learning_rate": rate.min_rate,
+        }
+        return {"exponential_decay_learning_rate": exponential}
+    assert isinstance(rate, ManualStepRate)
+    schedule = [{"step": s.step, "learning_rate": s.rate} for s in rate.schedule]
+    return {"manual_step_learning_rate": {"initial_learning_rate": rate.initial, "schedule": schedule, "warmup": rate.warmup}}
+
+
+def optimizer_message(spec: Spec, arch: Architecture) -> dict[str, Any]:
+    """The ``optimizer`` message: the chosen optimizer with its schedule, plus the zoo's extras."""
+    chosen = optimizer(spec, arch)
+    rate = rate_message(learning_rate(spec, arch), num_steps(spec, arch))
+    if isinstance(chosen, Momentum):
+        body = {"learning_rate": rate, "momentum_optimizer_value": chosen.momentum}
+        name = "momentum_optimizer"
+    elif isinstance(chosen, Adam):
+        body = {"learning_rate": rate, "epsilon": chosen.epsilon}
+        name = "adam_optimizer"
+    else:
+        body = {"learning_rate": rate, "momentum_optimizer_value": chosen.momentum, "decay": chosen.decay, "epsilon": chosen.epsilon}
+        name = "rms_prop_optimizer"
+    return {name: body, **arch.train.optimizer_extra}
+
+
+def augmentation(spec: Spec, arch: Architecture) -> list[dict[str, Any]]:
+    """Preprocessing steps as ``[{op: {param: value}}]``, in order."""
+    if spec.train.augmentation is None:
+        return [{op: dict(params)} for op, params in arch.train.augmentation]
+    return [{op: dict(params or {}) for op, params in step.items()} for step in spec.train.augmentation]
+
+
+def header(spec: Spec, arch: Architecture) -> list[str]:
+    """Comment lines stating where the compiled config departs from the published zoo config."""
+    lines = [
+        f"Compiled by odspec from project {spec.project!r}: {arch.title}.",
+        f"Defaults reproduce the published TF2 zoo config {arch.zoo_config}, except:",
+        f"- batch size {batch_size(spec, arch)} instead of the zoo's {arch.train.zoo_batch_size} (a TPU-pod batch);"
+        " when the spec sets no learning rate, the zoo's rates are scaled by that ratio"
+        " and its step counts by the ratio of training steps;",
+        "- use_bfloat16 is " + ("on (the spec targets a TPU)" if spec.runtime.bfloat16 else "off (it only works on TPU)") + ";",
+        "- the TF1-only fields sync_replicas and replicas_to_aggregate are not emitted.",
+    ]
+    if arch.derived:
+        lines.append(f"Derived: {arch.derived}")
+    return lines
+
+
+def train_config(spec: Spec, arch: Architecture, paths: Paths) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "batch_size": batch_size(spec, arch),
+        "num_steps": num_steps(spec, arch),
+        "data_augmentation_options": augmentation(spec, arch),
+        "optimizer": optimizer_message(spec, arch),
+        "max_number_of_boxes": spec.train.max_boxes or arch.train.max_number_of_boxes,
+        **arch.train.extra,
+    }
+    if spec.runtime.bfloat16:
+        config["use_bfloat16"] = True
+    if spec.train.gradient_clipping is not None:
+        config["gradient_clipping_by_norm"] = spec.train.gradient_clipping
+    pretrained = spec.model.pretrained
+    if pretrained is not None and paths.fine_tune_checkpoint is not None:
+        config["fine_tune_checkpoint"] = str(paths.fine_tune_checkpoint)
+        config["fine_tune_checkpoint_type"] = pretrained.kind
+        config["fine_tune_checkpoint_version"] = Enum("V2")
+    return config
+
+
+def eval_config(spec: Spec, arch: Architecture) -> dict[str, Any]:
+    return {
+        "metrics_set": spec.eval.metrics,
+        "num_visualizations": spec.eval.visualizations,
+        **arch.eval_extra,
+    }
+
+
+def template_context(spec: Spec, paths: Paths) -> dict[str, Any]:
+    """Everything ``templates/pipeline.config.j2`` formats."""
+    arch = CATALOGUE[spec.model.architecture]
+    size = input_size(spec, arch)
+    model = {**arch.model, "num_classes": len(spec.dataset.classes), "image_resizer": resizer(arch, size)}
+    return {
+        "header": header(spec, arch),
+        "model_template": f"model/{arch.template}",
+        "model": model,
+        "train_config": train_config(spec, arch, paths),
+        "train_input_reader": {
+            "label_map_path": paths.label_map,
+            "tf_record_input_reader": {"input_path": paths.records("train")},
+        },
+        "eval_config": eval_config(spec, arch),
+        "eval_input_reader": {
+            "label_map_path": paths.label_map,
+            "shuffle": False,
+            "num_epochs": 1,
+            "tf_record_input_reader": {"input_path": paths.records(spec.eval.split)},
+        },
+    }

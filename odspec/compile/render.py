@@ -1,0 +1,150 @@
+"""Render the templates, parse the result into the OD API's own protos, write it canonically.
+
+Pure: returns ``{file name: bytes}``; writing is :mod:`odspec.io`'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from google.protobuf import text_format
+from google.protobuf.message import Message
+
+from odspec.compile.context import Paths, template_context
+from odspec.compile.overrides import OverrideError, apply_override
+from odspec.errors import BuildError
+from odspec.odapi import protos
+from odspec.odapi.pbtext import fields, literal
+from odspec.spec.models import Spec
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@dataclass(frozen=True)
+class CompileProblem:
+    """Something about the spec only compiling can find; ``loc`` is the spec path to blame."""
+
+    loc: tuple[str | int, ...]
+    message: str
+
+
+class CompileFailed(Exception):
+    def __init__(self, problems: list[CompileProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["pb"] = literal
+    env.filters["pbfields"] = fields
+    return env
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def parse(text: str, message: Message, what: str) -> Message:
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as err:
+        raise BuildError(f"odspec rendered a {what} the OD API cannot parse: {err}", "this is a bug in odspec; please report it") from None
+    return message
+
+
+def _messages_of_type(message: Message, type_name: str) -> list[Message]:
+    """Every set sub-message of ``message`` whose proto type is ``type_name``."""
+    found = []
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        values = value if field.label == field.LABEL_REPEATED else [value]
+        for item in values:
+            if field.message_type.name == type_name:
+                found.append(item)
+            found.extend(_messages_of_type(item, type_name))
+    return found
+
+
+_DETECTION_LIMITS = ("max_detections_per_class", "max_total_detections", "max_box_predictions")
+
+
+def set_model_options(spec: Spec, config: Message) -> list[CompileProblem]:
+    """Spec options that apply wherever the architecture has the field: batch-norm decay, detection limits."""
+    problems = []
+    if spec.model.batch_norm_decay is not None:
+        norms = _messages_of_type(config.model, "BatchNorm")
+        if not norms:
+            problems.append(CompileProblem(("model", "batch_norm_decay"), "this architecture has no configurable batch norm"))
+        for norm in norms:
+            norm.decay = spec.model.batch_norm_decay
+    if spec.model.max_detections is not None:
+        limits = _limit_owners(config.model)
+        for owner, name in limits:
+            setattr(owner, name, spec.model.max_detections)
+    return problems
+
+
+def _limit_owners(model: Message) -> list[tuple[Message, str]]:
+    owners = []
+    for type_name in ("BatchNonMaxSuppression", "CenterNet"):
+        for message in ([model.center_net] if type_name == "CenterNet" and model.HasField("center_net") else _messages_of_type(model, type_name)):
+            owners.extend((message, name) for name in _DETECTION_LIMITS if name in message.DESCRIPTOR.fields_by_name)
+    return owners
+
+
+def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
+    problems = []
+    for path, value in spec.overrides.items():
+        try:
+            apply_override(config, path, value)
+        except OverrideError as err:
+            problems.append(CompileProblem(("overrides", path), str(err)))
+    return problems
+
+
+def pipeline_message(spec: Spec, paths: Paths) -> tuple[Message, list[str]]:
+    """The compiled ``TrainEvalPipelineConfig`` and its header comment lines."""
+    context = template_context(spec, paths)
+    config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(), "pipeline.config")
+    problems = set_model_options(spec, config) + apply_overrides(spec, config)
+    if problems:
+        raise CompileFailed(problems)
+    return config, context["header"]
+
+
+def pipeline_text(config: Message, header: list[str]) -> str:
+    comments = "".join(f"# {line}\n" for line in header)
+    return comments + text_format.MessageToString(config, as_utf8=True)
+
+
+def label_map_message(classes: list[str]) -> Message:
+    text = render("label_map.pbtxt.j2", {"classes": classes})
+    label_map = parse(text, protos.load("string_int_label_map_pb2").StringIntLabelMap(), "label map")
+    names = [item.name for item in label_map.item]
+    if names != list(classes) or [item.id for item in label_map.item] != list(range(1, len(classes) + 1)):
+        raise BuildError("the rendered label map does not match the class list", "this is a bug in odspec; please report it")
+    return label_map
+
+
+def compile_spec(spec: Spec, paths: Paths) -> dict[str, bytes]:
+    """``{"pipeline.config": ..., "label_map.pbtxt": ...}`` for ``spec``; same spec, same bytes."""
+    config, header = pipeline_message(spec, paths)
+    label_map = label_map_message(list(spec.dataset.classes))
+    return {
+        "pipeline.config": pipeline_text(config, header).encode("utf-8"),
+        "label_map.pbtxt": text_format.MessageToString(label_map, as_utf8=True).encode("utf-8"),
+    }

@@ -1,0 +1,1 @@
+"""Thin, TensorFlow-free access to the OD API's own protobuf definitions."""

@@ -1,0 +1,213 @@
+"""Does a ``pipeline.config`` build a model, and does one training forward pass give finite losses?
+
+This catches configs the OD API accepts as text but cannot build or train
+(wrong feature extractor for the meta-architecture, impossible anchor or
+resizer settings, ...) in seconds instead of after minutes of graph tracing.
+It runs the OD API's own parser and model builder on random data, so it needs
+no dataset. Run it in a child process (``python -m odspec.odapi.smoke CONFIG
+[--forward]``): it imports TensorFlow and patches the OD API (see ``compat``).
+The last line it prints is one JSON object; read it with :func:`parse_output`.
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from odspec.errors import BuildError, OdspecError
+
+DEFAULT_BATCH = 2
+
+
+class SmokeFailure(BuildError):
+    """The config failed at ``stage``: "read" (parse), "build" (model_builder) or "forward" (loss)."""
+
+    def __init__(self, stage: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.stage = stage
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    """What one smoke check found; ``losses`` is empty unless the forward pass ran."""
+
+    config: str
+    built: bool
+    model_class: str
+    num_classes: int
+    forward: bool
+    losses: dict[str, float] = field(default_factory=dict)
+    image_size: tuple[int, int] | None = None
+    batch_size: int = 0
+    import_seconds: float = 0.0
+    build_seconds: float = 0.0
+    forward_seconds: float = 0.0
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    patches: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def smoke(pipeline_config: str | Path, *, forward: bool = False, batch_size: int = DEFAULT_BATCH,
+          seed: int = 0) -> SmokeResult:
+    """Parse ``pipeline_config`` with the OD API, build its model for training, optionally run a loss.
+
+    Raises :class:`SmokeFailure` naming the stage (read, build, forward) that failed.
+    """
+    started = time.monotonic()
+    path = Path(pipeline_config)
+    if not path.is_file():
+        raise SmokeFailure("read", f"{path}: no such pipeline config")
+    if batch_size not in (1, 2):
+        raise SmokeFailure("read", f"batch_size must be 1 or 2 for a smoke check, got {batch_size}")
+    from odspec.odapi import compat
+
+    patches = compat.apply()
+    from object_detection.builders import model_builder
+    from object_detection.utils import config_util
+
+    import_seconds = time.monotonic() - started
+    model_config = _read_model_config(path, config_util)
+    t0 = time.monotonic()
+    try:
+        model = model_builder.build(model_config=model_config, is_training=True)
+    except Exception as exc:
+        raise SmokeFailure("build", f"{path}: the OD API cannot build this model: {type(exc).__name__}: {exc}") from exc
+    build_seconds = time.monotonic() - t0
+    size, losses, forward_seconds = None, {}, 0.0
+    if forward:
+        size = input_size(model_config, config_util)
+        t0 = time.monotonic()
+        losses = _forward_losses(path, model, size, batch_size, seed)
+        forward_seconds = time.monotonic() - t0
+    return SmokeResult(
+        config=str(path), built=True, model_class=type(model).__name__, num_classes=int(model.num_classes),
+        forward=forward, losses=losses, image_size=size, batch_size=batch_size if forward else 0,
+        import_seconds=round(import_seconds, 2), build_seconds=round(build_seconds, 2),
+        forward_seconds=round(forward_seconds, 2), seconds=round(time.monotonic() - started, 2),
+        peak_rss_mb=round(peak_rss_mb(), 1), patches=patches,
+    )
+
+
+def _read_model_config(path: Path, config_util: Any) -> Any:
+    try:
+        configs = config_util.get_configs_from_pipeline_file(str(path))
+    except Exception as exc:
+        raise SmokeFailure("read", f"{path}: not a valid TrainEvalPipelineConfig: {type(exc).__name__}: {exc}") from exc
+    return configs["model"]
+
+
+def input_size(model_config: Any, config_util: Any) -> tuple[int, int]:
+    """(height, width) the model's resizer produces; for aspect-keeping resizers without padding,
+    the largest image it can produce (min_dimension x max_dimension)."""
+    resizer = config_util.get_image_resizer_config(model_config)
+    height, width = config_util.get_spatial_image_size(resizer)
+    if height > 0 and width > 0:
+        return int(height), int(width)
+    if resizer.HasField("keep_aspect_ratio_resizer"):
+        keep = resizer.keep_aspect_ratio_resizer
+        return int(keep.min_dimension), int(keep.max_dimension)
+    return 512, 512  # identity/conditional resizers accept any size
+
+
+def _forward_losses(path: Path, model: Any, size: tuple[int, int], batch_size: int, seed: int) -> dict[str, float]:
+    """One training-mode preprocess → provide_groundtruth → predict → loss, as model_lib_v2 does it.
+
+    Ground truth goes in before ``predict`` because Faster R-CNN samples its
+    second-stage proposals against it in training mode.
+    """
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    try:
+        images = tf.random.uniform([batch_size, *size, 3], 0.0, 255.0, dtype=tf.float32)
+        preprocessed, true_shapes = model.preprocess(images)
+        model.provide_groundtruth(**_random_groundtruth(tf, batch_size, model.num_classes, seed))
+        predictions = model.predict(preprocessed, true_shapes)
+        losses = dict(model.loss(predictions, true_shapes))
+        regularization = model.regularization_losses()
+        if regularization:
+            losses["Loss/regularization_loss"] = tf.add_n([tf.cast(r, tf.float32) for r in regularization])
+        losses["Loss/total_loss"] = tf.add_n([tf.cast(v, tf.float32) for v in losses.values()])
+        values = {name: float(tf.cast(value, tf.float32).numpy()) for name, value in losses.items()}
+    except Exception as exc:
+        raise SmokeFailure("forward", f"{path}: the forward pass failed: {type(exc).__name__}: {exc}") from exc
+    bad = sorted(name for name, value in values.items() if not math.isfinite(value))
+    if bad:
+        raise SmokeFailure("forward", f"{path}: non-finite losses on random data: {', '.join(bad)}", hint=str(values))
+    return values
+
+
+def _random_groundtruth(tf: Any, batch_size: int, num_classes: int, seed: int) -> dict[str, list[Any]]:
+    """1-2 boxes per image, normalized [ymin, xmin, ymax, xmax], one-hot classes, unit weights."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    boxes, classes, weights = [], [], []
+    for count in rng.integers(1, 3, size=batch_size):
+        corner = rng.uniform(0.0, 0.6, size=(count, 2))
+        extent = rng.uniform(0.2, 0.4, size=(count, 2))
+        boxes.append(tf.constant(np.concatenate([corner, corner + extent], axis=1), tf.float32))
+        labels = rng.integers(0, num_classes, size=count)
+        classes.append(tf.one_hot(labels, num_classes, dtype=tf.float32))
+        weights.append(tf.ones([count], tf.float32))
+    return {"groundtruth_boxes_list": boxes, "groundtruth_classes_list": classes,
+            "groundtruth_weights_list": weights}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size; ru_maxrss is KiB on Linux but bytes on macOS."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def parse_output(lines: Iterable[str]) -> dict[str, Any]:
+    """The JSON object from a smoke run's output (its last line that is one)."""
+    for line in reversed(list(lines)):
+        if line.startswith("{"):
+            try:
+                found = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(found, dict):
+                return found
+    raise BuildError("the smoke check printed no JSON result")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m odspec.odapi.smoke", description=__doc__.split("\n")[0])
+    parser.add_argument("pipeline_config", type=Path)
+    parser.add_argument("--forward", action="store_true", help="also run one forward pass and loss")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, choices=(1, 2))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        result = smoke(args.pipeline_config, forward=args.forward, batch_size=args.batch_size, seed=args.seed)
+    except OdspecError as err:
+        if err.__cause__ is not None:
+            traceback.print_exception(err.__cause__, file=sys.stderr)
+        stage = getattr(err, "stage", "read")
+        print(json.dumps({"config": str(args.pipeline_config), "built": stage == "forward", "forward": False,
+                          "stage": stage, "error": str(err)}))
+        print(f"smoke: error: {err}", file=sys.stderr)
+        return 1
+    print(result.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

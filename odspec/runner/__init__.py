@@ -1,0 +1,1 @@
+"""Running the OD API: the one process module, argv builders and run-time helpers."""

@@ -1,0 +1,159 @@
+"""The one place in odspec that starts child processes.
+
+TensorFlow runs in children so a crash, a hang or a leaked thread cannot take
+the caller down with it, and so the OD API's compatibility patches stay out of
+the caller's process. Each child leads its own process group, which lets us stop
+it together with anything it spawned: on timeout or Ctrl-C we send SIGTERM to
+the group, wait a grace period, then SIGKILL what is left, so no child outlives
+the call.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from odspec.errors import RunError
+
+logger = logging.getLogger(__name__)
+
+TAIL_LINES = 40
+GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A child that exited with code 0, with everything it printed (stdout and stderr, interleaved)."""
+
+    command: tuple[str, ...]
+    lines: tuple[str, ...]
+    seconds: float
+    returncode: int = 0
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+class _OutputReader:
+    """Drains the child's pipe on a thread, so a chatty child never blocks on a full pipe."""
+
+    def __init__(self, stream: IO[str], on_line: Callable[[str], None]) -> None:
+        self.lines: list[str] = []
+        self._stream = stream
+        self._on_line = on_line
+        self._thread = threading.Thread(target=self._drain, name="odspec-output", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        with self._stream:
+            for raw in self._stream:
+                line = raw.rstrip("\r\n")
+                self.lines.append(line)
+                self._on_line(line)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for end of output (every holder of the pipe has exited); True if it came."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def tail(self, count: int = TAIL_LINES) -> list[str]:
+        return list(collections.deque(self.lines, maxlen=count))
+
+
+def run_module(
+    module: str,
+    args: list[str],
+    *,
+    timeout: float | None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+    grace: float = GRACE_SECONDS,
+) -> Completed:
+    """Run ``python -m module args...`` with this interpreter and wait for it.
+
+    ``env`` is added to (and overrides) this process's environment rather than
+    replacing it, so PATH and the venv keep working. Each output line goes to
+    ``on_line`` (default: this module's logger at DEBUG) as it arrives.
+    Raises :class:`RunError` on a non-zero exit or after ``timeout`` seconds;
+    on Ctrl-C the child's group is stopped and ``KeyboardInterrupt`` propagates.
+    """
+    command = (sys.executable, "-m", module, *args)
+    logger.info("running %s%s", shlex.join(command), f" in {cwd}" if cwd else "")
+    started = time.monotonic()
+    proc = _spawn(command, env, cwd)
+    assert proc.stdout is not None
+    output = _OutputReader(proc.stdout, on_line or _log_line)
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc, output, grace)
+        raise RunError(command, proc.returncode, output.tail(), timed_out=True,
+                       hint=f"no result within {timeout:g} s") from None
+    except BaseException:
+        _stop_group(proc, output, grace)
+        raise
+    if not output.join(grace):
+        _stop_group(proc, output, grace)
+    seconds = time.monotonic() - started
+    logger.info("exit code %d after %.1f s: %s", returncode, seconds, shlex.join(command))
+    if returncode != 0:
+        raise RunError(command, returncode, output.tail())
+    return Completed(command=command, lines=tuple(output.lines), seconds=seconds)
+
+
+def _spawn(command: tuple[str, ...], env: Mapping[str, str] | None, cwd: str | Path | None) -> subprocess.Popen[str]:
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    group: dict[str, object] = (
+        {"start_new_session": True}
+        if os.name == "posix"
+        else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    )
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, encoding="utf-8", errors="replace", bufsize=1, env=child_env, cwd=cwd, **group,
+    )
+
+
+def _stop_group(proc: subprocess.Popen[str], output: _OutputReader, grace: float) -> None:
+    """SIGTERM the child's whole group, give it ``grace`` seconds to finish, then SIGKILL what is left.
+
+    End of output means the pipe's holders (child and grandchildren) have exited, so
+    a well-behaved group costs no waiting; the final SIGKILL catches the rest.
+    """
+    deadline = time.monotonic() + grace
+    _signal_group(proc, kill=False)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    output.join(max(0.0, deadline - time.monotonic()))
+    _signal_group(proc, kill=True)
+    proc.wait()
+    output.join(grace)
+
+
+def _signal_group(proc: subprocess.Popen[str], *, kill: bool) -> None:
+    if os.name != "posix":
+        proc.kill() if kill else proc.terminate()
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone
+
+
+def _log_line(line: str) -> None:
+    logger.debug("| %s", line)

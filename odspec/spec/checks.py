@@ -1,0 +1,170 @@
+"""Cross-field checks the OD API never makes; each returns located problems, none raises.
+
+Pure except for reading the pre-trained checkpoint's folder (does the ``.index``
+exist, is there a zoo ``pipeline.config`` beside it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from odspec.catalogue import CATALOGUE, Architecture, suggest
+from odspec.errors import Problem
+from odspec.odapi import protos
+from odspec.spec.load import LoadedSpec
+from odspec.spec.models import CosineRate, ManualStepRate, Spec
+
+COCO_METRICS = tuple(
+    [f"DetectionBoxes_Precision/mAP{s}" for s in ("", "@.50IOU", "@.75IOU", " (small)", " (medium)", " (large)")]
+    + [f"DetectionBoxes_Recall/AR@{s}" for s in ("1", "10", "100", "100 (small)", "100 (medium)", "100 (large)")]
+    + [f"Loss/{s}" for s in ("classification_loss", "localization_loss", "regularization_loss", "total_loss")]
+)
+
+
+def check(loaded: LoadedSpec) -> list[Problem]:
+    """Every cross-field problem of a validated spec."""
+    spec, arch = loaded.spec, CATALOGUE[loaded.spec.model.architecture]
+    found: list[tuple[tuple[str | int, ...], str, str | None]] = [
+        *_runtime(spec),
+        *_input_size(spec, arch),
+        *_schedule(spec, arch),
+        *_evaluation(spec),
+        *_augmentation(spec),
+        *_pretrained(spec, arch, loaded.root),
+    ]
+    return [loaded.problem(loc, message, hint) for loc, message, hint in found]
+
+
+Finding = Iterator[tuple[tuple[str | int, ...], str, "str | None"]]
+
+
+def _runtime(spec: Spec) -> Finding:
+    runtime, arch = spec.runtime, CATALOGUE[spec.model.architecture]
+    if runtime.bfloat16 and runtime.accelerator != "tpu":
+        yield ("runtime", "bfloat16"), "bfloat16 only works on TPU (the OD API honours it only with --use_tpu)", "remove it, or set runtime.accelerator: tpu"
+    batch = spec.train.batch_size or arch.train.batch_size
+    if batch % runtime.replicas:
+        yield ("train", "batch_size"), f"batch size {batch} does not split evenly over {runtime.replicas} replicas", f"e.g. batch_size: {runtime.replicas * max(1, batch // runtime.replicas)}"
+    if spec.export.tflite and not arch.tflite:
+        yield ("export", "tflite"), f"TFLite export supports SSD and CenterNet only, not {arch.title}", "set tflite: false, or pick an SSD or CenterNet architecture"
+
+
+def _input_size(spec: Spec, arch: Architecture) -> Finding:
+    size = spec.model.input_size
+    if size is None:
+        return
+    dims = [size, size] if isinstance(size, int) else size
+    if arch.resizer == "keep_aspect_ratio" and dims[0] > dims[1]:
+        yield ("model", "input_size"), f"[min, max] dimensions must not decrease, got {dims}", f"e.g. input_size: [{dims[1]}, {dims[0]}]"
+    bad = [d for d in dims if d % arch.input_multiple]
+    if bad:
+        fixed = [max(arch.input_multiple, round(d / arch.input_multiple) * arch.input_multiple) for d in dims]
+        example = fixed[0] if isinstance(size, int) else fixed
+        yield ("model", "input_size"), f"{arch.name} needs sizes that are multiples of {arch.input_multiple}, got {size}", f"e.g. input_size: {example}"
+
+
+def _schedule(spec: Spec, arch: Architecture) -> Finding:
+    train = spec.train
+    steps = train.steps or arch.train.num_steps
+    rate = train.learning_rate
+    if isinstance(rate, CosineRate):
+        if rate.warmup_steps and rate.warmup_steps >= steps:
+            yield ("train", "learning_rate", "warmup_steps"), f"warm-up of {rate.warmup_steps} steps does not end before training does ({steps} steps)", f"e.g. warmup_steps: {max(1, steps // 10)}"
+        if rate.warmup_rate is not None and rate.warmup_rate > rate.base:
+            yield ("train", "learning_rate", "warmup_rate"), f"warm-up rate {rate.warmup_rate:g} is above the base rate {rate.base:g}", f"e.g. warmup_rate: {rate.base / 3:g}"
+    if isinstance(rate, ManualStepRate) and rate.schedule[-1].step >= steps:
+        yield ("train", "learning_rate", "schedule"), f"step {rate.schedule[-1].step} is not reached in {steps} training steps", None
+    if train.checkpoint_every > steps:
+        yield ("train", "checkpoint_every"), f"no checkpoint would be written before training ends at step {steps}", f"e.g. checkpoint_every: {steps}"
+
+
+def _evaluation(spec: Spec) -> Finding:
+    every = spec.eval.every
+    if every is not None and every % spec.train.checkpoint_every:
+        yield ("eval", "every"), f"evaluations happen on checkpoints, every {spec.train.checkpoint_every} steps; {every} is not a multiple", f"e.g. every: {spec.train.checkpoint_every}"
+    stopping = spec.early_stopping
+    if stopping is not None and spec.eval.metrics == "coco_detection_metrics" and stopping.metric not in COCO_METRICS:
+        yield ("early_stopping", "metric"), f"COCO evaluation reports no metric {stopping.metric!r}{suggest(stopping.metric, COCO_METRICS)}", "e.g. metric: DetectionBoxes_Precision/mAP"
+    if stopping is not None and stopping.metric.startswith("Loss/") and stopping.mode == "max":
+        yield ("early_stopping", "mode"), "a loss is better when lower", "e.g. mode: min"
+
+
+def _augmentation(spec: Spec) -> Finding:
+    steps = spec.train.augmentation or []
+    step_type = protos.load("preprocessor_pb2").PreprocessingStep
+    ops = sorted(step_type.DESCRIPTOR.fields_by_name)
+    for index, step in enumerate(steps):
+        loc: tuple[str | int, ...] = ("train", "augmentation", index)
+        if len(step) != 1:
+            yield loc, f"each step names exactly one operation, got {len(step)}", "e.g. - random_horizontal_flip: {}"
+            continue
+        (op, params), = step.items()
+        if op not in ops:
+            yield (*loc, op), f"unknown augmentation{suggest(op, ops)}", "see PreprocessingStep in the OD API's preprocessor.proto"
+            continue
+        yield from _augmentation_params((*loc, op), step_type(), op, params or {})
+
+
+def _augmentation_params(loc: tuple[str | int, ...], message: Any, op: str, params: dict[str, Any]) -> Finding:
+    target = getattr(message, op)
+    names = sorted(target.DESCRIPTOR.fields_by_name)
+    for name in params:
+        if name not in names:
+            hint = "its parameters: " + ", ".join(names) if names else f"{op} takes no parameters"
+            yield (*loc, name), f"{op} has no parameter {name!r}{suggest(str(name), names)}", hint
+            return
+    try:
+        json_format.ParseDict(params, target)
+    except json_format.ParseError as err:
+        yield loc, f"bad parameter value: {err}", None
+
+
+def _pretrained(spec: Spec, arch: Architecture, root: Path) -> Finding:
+    pretrained = spec.model.pretrained
+    if pretrained is None:
+        return
+    loc = ("model", "pretrained", "checkpoint")
+    prefix = (root / pretrained.checkpoint).resolve()
+    if pretrained.kind == "fine_tune":
+        yield ("model", "pretrained", "kind"), f"the TF2 OD API does not restore kind 'fine_tune' for {arch.family} (CenterNet says it is no longer supported)", "e.g. kind: detection"
+    if not prefix.with_name(prefix.name + ".index").is_file():
+        yield loc, f"no checkpoint at {prefix} ({prefix.name}.index not found)", _prefix_hint(prefix)
+        return
+    zoo_config = prefix.parent.parent / "pipeline.config"
+    if pretrained.kind == "classification" and (zoo_config.is_file() or _looks_like_detection(prefix)):
+        yield ("model", "pretrained", "kind"), "this is a detection checkpoint; kind 'classification' is for ImageNet backbones and fails to restore it", "e.g. kind: detection"
+    if pretrained.kind == "full" and zoo_config.is_file():
+        theirs = _num_classes(zoo_config)
+        if theirs is not None and theirs != len(spec.dataset.classes):
+            yield ("model", "pretrained", "kind"), f"kind 'full' restores the class head too, which has {theirs} classes here, not {len(spec.dataset.classes)}", "e.g. kind: detection"
+
+
+def _prefix_hint(prefix: Path) -> str:
+    if prefix.is_dir():
+        indexes = sorted(prefix.glob("*.index")) or sorted(prefix.glob("*/*.index"))
+        if indexes:
+            return f"give the prefix, e.g. checkpoint: {indexes[-1].with_suffix('')}"
+    if prefix.suffix in (".index", ".data-00000-of-00001"):
+        return f"give the prefix without {prefix.suffix}, e.g. checkpoint: {prefix.with_suffix('')}"
+    return "give the path prefix of a TF2 checkpoint, e.g. checkpoint: zoo/ssd_mobilenet_v2_fpnlite_320x320/checkpoint/ckpt-0"
+
+
+def _looks_like_detection(prefix: Path) -> bool:
+    index = prefix.with_name(prefix.name + ".index").read_bytes()
+    return b"_box_predictor" in index or b"_box_prediction_head" in index
+
+
+def _num_classes(config_path: Path) -> int | None:
+    from google.protobuf import text_format
+
+    config = protos.load("pipeline_pb2").TrainEvalPipelineConfig()
+    try:
+        text_format.Parse(config_path.read_text(), config)
+    except (text_format.ParseError, OSError, UnicodeDecodeError):
+        return None
+    family = config.model.WhichOneof("model")
+    return getattr(config.model, family).num_classes if family else None

@@ -1,0 +1,168 @@
+"""The process module: results, failures with their output tail, and no survivors after a timeout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from odspec.errors import OdspecError, RunError
+from odspec.runner.process import Completed, run_module
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
+
+
+def _script(tmp_path: Path, name: str, body: str) -> str:
+    """Write ``body`` as module ``name`` in tmp_path; children run it with cwd=tmp_path."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+    return name
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for an init that may never reap it (as in some sandboxes)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    return True
+
+
+def _wait_for_pid(path: Path, within: float = 10.0) -> int:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never got a pid")
+
+
+def test_success_captures_stdout_and_stderr_in_order(tmp_path: Path) -> None:
+    module = _script(tmp_path, "hello", """
+        import sys
+        print("out", sys.argv[1:])
+        print("err", file=sys.stderr)
+    """)
+    seen: list[str] = []
+    done = run_module(module, ["a", "b c"], timeout=30, cwd=tmp_path, on_line=seen.append)
+    assert isinstance(done, Completed)
+    assert done.returncode == 0
+    assert done.lines == ("out ['a', 'b c']", "err")
+    assert seen == list(done.lines)
+    assert done.command == (sys.executable, "-m", "hello", "a", "b c")
+
+
+def test_env_is_added_to_the_current_environment(tmp_path: Path) -> None:
+    module = _script(tmp_path, "showenv", """
+        import os
+        print(os.environ["ODSPEC_TEST_VAR"], bool(os.environ.get("PATH")))
+    """)
+    done = run_module(module, [], timeout=30, cwd=tmp_path, env={"ODSPEC_TEST_VAR": "x"})
+    assert done.lines == ("x True",)
+
+
+def test_non_zero_exit_raises_with_code_and_tail(tmp_path: Path) -> None:
+    module = _script(tmp_path, "fails", """
+        import sys
+        for i in range(100):
+            print("line", i)
+        sys.exit(3)
+    """)
+    with pytest.raises(RunError) as caught:
+        run_module(module, [], timeout=30, cwd=tmp_path)
+    err = caught.value
+    assert isinstance(err, OdspecError)
+    assert err.exit_code == 3
+    assert not err.timed_out
+    assert err.tail == tuple(f"line {i}" for i in range(60, 100))
+    assert "exited with code 3" in str(err)
+    assert str(err).endswith("line 99")
+
+
+def test_timeout_kills_child_and_grandchild_that_ignore_sigterm(tmp_path: Path) -> None:
+    _script(tmp_path, "grandchild", """
+        import os, signal, sys, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open(sys.argv[1], "w").write(str(os.getpid()))
+        while True:
+            time.sleep(0.1)
+    """)
+    module = _script(tmp_path, "parent", """
+        import signal, subprocess, sys, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        subprocess.Popen([sys.executable, "grandchild.py", "grandchild.pid"])
+        print("started", flush=True)
+        while True:
+            time.sleep(0.1)
+    """)
+    started = time.monotonic()
+    with pytest.raises(RunError) as caught:
+        run_module(module, [], timeout=1.5, cwd=tmp_path, grace=0.5)
+    assert time.monotonic() - started < 10
+    assert caught.value.timed_out
+    assert caught.value.tail == ("started",)
+    grandchild = _wait_for_pid(tmp_path / "grandchild.pid")
+    time.sleep(0.1)
+    assert not _alive(grandchild)
+
+
+def test_timeout_terminates_politely_first(tmp_path: Path) -> None:
+    module = _script(tmp_path, "polite", """
+        import signal, sys, time
+        def bye(*_):
+            print("got SIGTERM", flush=True)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, bye)
+        print("ready", flush=True)
+        time.sleep(60)
+    """)
+    with pytest.raises(RunError) as caught:
+        run_module(module, [], timeout=1.0, cwd=tmp_path, grace=5.0)
+    assert caught.value.tail == ("ready", "got SIGTERM")
+
+
+def test_keyboard_interrupt_stops_the_group_and_propagates(tmp_path: Path) -> None:
+    module = _script(tmp_path, "sleeper", """
+        import os, time
+        open("child.pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+    """)
+
+    # Ctrl-C reaches Python as SIGINT in the main thread; send ourselves one mid-wait.
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_module(module, [], timeout=30, cwd=tmp_path, grace=0.5)
+    finally:
+        timer.cancel()
+    child = _wait_for_pid(tmp_path / "child.pid")
+    assert not _alive(child)
+
+
+def test_leftover_grandchild_holding_the_pipe_is_stopped_after_exit(tmp_path: Path) -> None:
+    _script(tmp_path, "lingerer", """
+        import os, time
+        open("lingerer.pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+    """)
+    module = _script(tmp_path, "leaves", """
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "lingerer.py"])
+        time.sleep(0.5)
+    """)
+    started = time.monotonic()
+    run_module(module, [], timeout=30, cwd=tmp_path, grace=0.5)
+    assert time.monotonic() - started < 10
+    lingerer = _wait_for_pid(tmp_path / "lingerer.pid")
+    time.sleep(0.1)
+    assert not _alive(lingerer)
