@@ -1,38 +1,12 @@
-"""Shared fixtures: specs built from dicts, and the published zoo configs (reference data)."""
+"""Shared fixtures."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def zoo_configs_dir() -> Path | None:
-    """The published TF2 zoo configs, if this machine has them (../shared in CI)."""
-    candidates = [os.environ.get("ODSPEC_ZOO_CONFIGS"), REPO.parent / "shared" / "odapi-zoo-configs"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
-
-
-def minimal_spec(architecture: str, classes: list[str] | None = None, **sections: Any) -> dict[str, Any]:
-    """A spec dict with only what is required; ``sections`` merge into its top level."""
-    spec: dict[str, Any] = {
-        "project": "test",
-        "dataset": {"format": "voc", "images": "images", "annotations": "annotations", "classes": classes or ["a", "b"]},
-        "model": {"architecture": architecture},
-    }
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(spec.get(key), dict):
-            spec[key] = {**spec[key], **value}
-        else:
-            spec[key] = value
-    return spec
+from support import zoo_configs_dir
 
 
 @pytest.fixture

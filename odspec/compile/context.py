@@ -72,6 +72,11 @@ def num_steps(spec: Spec, arch: Architecture) -> int:
     return spec.train.steps or arch.train.num_steps
 
 
+def checkpoint_every(spec: Spec, arch: Architecture) -> int:
+    """Steps between checkpoints: the spec's, else the OD API's 1000 capped at the run length."""
+    return spec.train.checkpoint_every or min(1000, num_steps(spec, arch))
+
+
 def optimizer(spec: Spec, arch: Architecture) -> Momentum | Adam | RMSProp:
     return spec.train.optimizer or _OPTIMIZER.validate_python(dict(arch.train.optimizer))
 

@@ -13,6 +13,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from odspec.catalogue import CATALOGUE, Architecture, suggest
+from odspec.compile.context import checkpoint_every
 from odspec.errors import Problem
 from odspec.odapi import protos
 from odspec.spec.load import LoadedSpec
@@ -32,7 +33,7 @@ def check(loaded: LoadedSpec) -> list[Problem]:
         *_runtime(spec),
         *_input_size(spec, arch),
         *_schedule(spec, arch),
-        *_evaluation(spec),
+        *_evaluation(spec, arch),
         *_augmentation(spec),
         *_pretrained(spec, arch, loaded.root),
     ]
@@ -78,14 +79,14 @@ def _schedule(spec: Spec, arch: Architecture) -> Finding:
             yield ("train", "learning_rate", "warmup_rate"), f"warm-up rate {rate.warmup_rate:g} is above the base rate {rate.base:g}", f"e.g. warmup_rate: {rate.base / 3:g}"
     if isinstance(rate, ManualStepRate) and rate.schedule[-1].step >= steps:
         yield ("train", "learning_rate", "schedule"), f"step {rate.schedule[-1].step} is not reached in {steps} training steps", None
-    if train.checkpoint_every > steps:
+    if train.checkpoint_every is not None and train.checkpoint_every > steps:
         yield ("train", "checkpoint_every"), f"no checkpoint would be written before training ends at step {steps}", f"e.g. checkpoint_every: {steps}"
 
 
-def _evaluation(spec: Spec) -> Finding:
-    every = spec.eval.every
-    if every is not None and every % spec.train.checkpoint_every:
-        yield ("eval", "every"), f"evaluations happen on checkpoints, every {spec.train.checkpoint_every} steps; {every} is not a multiple", f"e.g. every: {spec.train.checkpoint_every}"
+def _evaluation(spec: Spec, arch: Architecture) -> Finding:
+    every, interval = spec.eval.every, checkpoint_every(spec, arch)
+    if every is not None and every % interval:
+        yield ("eval", "every"), f"evaluations happen on checkpoints, every {interval} steps; {every} is not a multiple", f"e.g. every: {interval}"
     stopping = spec.early_stopping
     if stopping is not None and spec.eval.metrics == "coco_detection_metrics" and stopping.metric not in COCO_METRICS:
         yield ("early_stopping", "metric"), f"COCO evaluation reports no metric {stopping.metric!r}{suggest(stopping.metric, COCO_METRICS)}", "e.g. metric: DetectionBoxes_Precision/mAP"
@@ -114,8 +115,9 @@ def _augmentation_params(loc: tuple[str | int, ...], message: Any, op: str, para
     names = sorted(target.DESCRIPTOR.fields_by_name)
     for name in params:
         if name not in names:
-            hint = "its parameters: " + ", ".join(names) if names else f"{op} takes no parameters"
-            yield (*loc, name), f"{op} has no parameter {name!r}{suggest(str(name), names)}", hint
+            close = suggest(str(name), names)
+            hint = None if close else ("its parameters: " + ", ".join(names) if names else f"{op} takes no parameters")
+            yield (*loc, name), f"{op} has no parameter {name!r}{close}", hint
             return
     try:
         json_format.ParseDict(params, target)

@@ -188,7 +188,7 @@ class Train(Strict):
         description="OD API preprocessing steps in order, each `op: {param: value}`; [] for none; unset for the zoo's",
         examples=[[{"random_horizontal_flip": {}}]],
     )
-    checkpoint_every: PositiveInt = Field(1000, examples=[500])
+    checkpoint_every: Union[PositiveInt, None] = Field(None, description="default: 1000, or the run's length if shorter", examples=[500])
     keep_checkpoints: PositiveInt = Field(7, examples=[10])
     max_boxes: Union[PositiveInt, None] = Field(None, description="max_number_of_boxes per image", examples=[100])
     gradient_clipping: Union[PositiveFloat, None] = Field(None, description="clip gradients by this norm", examples=[10.0])

@@ -1,0 +1,1 @@
+"""Pure compilation: spec + catalogue -> pipeline.config and label map bytes."""

@@ -1,0 +1,216 @@
+"""COCO object-detection JSON (``images``, ``annotations``, ``categories``).
+
+Boxes are labelled with their category's *name*; category ids only link
+annotations to categories inside one file, so several files may number their
+categories differently. ``bbox`` is ``[x, y, width, height]`` in pixels.
+Each file's split comes from its name (see
+:func:`odspec.datasets.paths.split_from_filename`): ``instances_val2017.json``
+is ``val``. A folder contributes its ``instances_*.json`` files, or every
+``*.json`` when there is none (so captions/keypoints files are left alone).
+The whole file is loaded in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from odspec.datasets.model import Box, Example, Finding, ReadResult
+from odspec.datasets.paths import (
+    AnnotationPaths,
+    as_path_list,
+    expand_annotation_paths,
+    image_path_in_root,
+    ordered_unique,
+    outside_root_what,
+    split_from_filename,
+)
+from odspec.datasets.values import finite_float, whole_number
+
+CocoId = Union[int, str]
+
+
+@dataclass
+class CocoImage:
+    """An entry of ``images`` while its boxes are being collected."""
+
+    image: Path
+    width: int | None
+    height: int | None
+    boxes: list[Box] = field(default_factory=list)
+
+
+def read_coco(
+    root: Path, annotations: AnnotationPaths, classes: list[str] | None = None
+) -> ReadResult:
+    """Read one or several COCO files; ``classes`` is unused (boxes carry category names)."""
+    examples: list[Example] = []
+    findings: list[Finding] = []
+    names: list[str] = []
+    for path in coco_files(annotations):
+        try:
+            data = json.loads(path.read_bytes())
+        except json.JSONDecodeError as err:
+            findings.append(Finding(str(path), f"malformed JSON: {err.msg}", "file skipped", err.lineno))
+            continue
+        found, declared, problems = parse_coco(root, data, str(path), split_from_filename(path))
+        examples.extend(found)
+        names.extend(declared)
+        findings.extend(problems)
+    return ReadResult(examples, findings, ordered_unique(names))
+
+
+def coco_files(annotations: AnnotationPaths) -> list[Path]:
+    """Files given, plus ``instances_*.json`` (else ``*.json``) of folders given."""
+    files: list[Path] = []
+    for path in as_path_list(annotations):
+        instances = sorted(path.glob("instances_*.json")) if path.is_dir() else []
+        pattern = "instances_*.json" if instances else "*.json"
+        files.extend(f for f, _ in expand_annotation_paths(path, pattern))
+    return files
+
+
+def parse_coco(
+    root: Path, data: Any, source: str, split: str | None = None
+) -> tuple[list[Example], list[str], list[Finding]]:
+    """Examples, declared category names and findings of one parsed COCO document."""
+    keys = ("images", "annotations", "categories")
+    if not isinstance(data, dict):
+        what = "expected a JSON object with 'images', 'annotations' and 'categories'"
+        return [], [], [Finding(source, what, "file skipped")]
+    missing = [k for k in keys if not isinstance(data.get(k), list)]
+    if missing:
+        what = "missing " + ", ".join(f"'{k}'" for k in missing) + " list"
+        return [], [], [Finding(source, what, "file skipped")]
+    categories, findings = _coco_categories(data["categories"], source)
+    images, skipped, image_findings = _coco_images(root, data["images"], source)
+    findings += image_findings
+    findings += _coco_boxes(data["annotations"], images, skipped, categories, source)
+    examples = [
+        Example(i.image, i.width, i.height, tuple(i.boxes), source, split) for i in images.values()
+    ]
+    return examples, list(categories.values()), findings
+
+
+def _coco_categories(items: list[Any], source: str) -> tuple[dict[CocoId, str], list[Finding]]:
+    categories: dict[CocoId, str] = {}
+    findings: list[Finding] = []
+    for index, item in enumerate(items):
+        key = _id(item.get("id")) if isinstance(item, dict) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        if key is None or not isinstance(name, str) or not name.strip():
+            what = f"categories[{index}]: expected an object with 'id' and 'name'"
+            findings.append(Finding(source, what, "category skipped"))
+        else:
+            categories[key] = name.strip()
+    return categories, findings
+
+
+def _coco_images(
+    root: Path, items: list[Any], source: str
+) -> tuple[dict[CocoId, CocoImage], set[CocoId], list[Finding]]:
+    """Usable images by id, ids of images dropped (their boxes go silently), findings."""
+    images: dict[CocoId, CocoImage] = {}
+    skipped: set[CocoId] = set()
+    findings: list[Finding] = []
+    for index, item in enumerate(items):
+        parsed = _coco_image(root, item, index)
+        if isinstance(parsed, str):
+            findings.append(Finding(source, parsed, "image skipped"))
+            key = _id(item.get("id")) if isinstance(item, dict) else None
+            if key is not None and key not in images:
+                skipped.add(key)
+            continue
+        key, image, size_problem = parsed
+        if key in images:
+            what = f"images[{index}]: id {json.dumps(key)} is used by an earlier image"
+            findings.append(Finding(source, what, "image skipped"))
+            continue
+        if size_problem:
+            findings.append(Finding(source, size_problem, "size ignored"))
+        images[key] = image
+    return images, skipped - set(images), findings
+
+
+def _coco_image(
+    root: Path, item: Any, index: int
+) -> Union[str, tuple[CocoId, CocoImage, str | None]]:
+    where = f"images[{index}]"
+    if not isinstance(item, dict):
+        return f"{where}: expected an object"
+    key = _id(item.get("id"))
+    if key is None:
+        return f"{where}: missing 'id'"
+    name = item.get("file_name")
+    if not isinstance(name, str) or not name.strip():
+        return f"{where}: missing 'file_name'"
+    image = image_path_in_root(root, name)
+    if image is None:
+        return f"{where}: {outside_root_what(name)}"
+    width, height, problem = _coco_size(item, where)
+    return key, CocoImage(image, width, height), problem
+
+
+def _coco_size(item: dict[str, Any], where: str) -> tuple[int | None, int | None, str | None]:
+    """Recorded size; both are dropped if either is not a whole number, 0 means unknown."""
+    sizes: list[int | None] = []
+    for key in ("width", "height"):
+        raw = item.get(key)
+        value = whole_number(raw)
+        if raw is not None and value is None:
+            return None, None, f"{where}: {key} is {json.dumps(raw)}, expected a whole number"
+        sizes.append(value or None)
+    return sizes[0], sizes[1], None
+
+
+def _coco_boxes(
+    items: list[Any],
+    images: dict[CocoId, CocoImage],
+    skipped: set[CocoId],
+    categories: dict[CocoId, str],
+    source: str,
+) -> list[Finding]:
+    """Attach each annotation's box to its image; returns the findings."""
+    findings: list[Finding] = []
+    for index, item in enumerate(items):
+        problem = _coco_box(item, index, images, skipped, categories)
+        if problem:
+            findings.append(Finding(source, problem, "annotation skipped"))
+    return findings
+
+
+def _coco_box(
+    item: Any,
+    index: int,
+    images: dict[CocoId, CocoImage],
+    skipped: set[CocoId],
+    categories: dict[CocoId, str],
+) -> str | None:
+    where = f"annotations[{index}]"
+    if not isinstance(item, dict):
+        return f"{where}: expected an object"
+    image_id, category_id = _id(item.get("image_id")), _id(item.get("category_id"))
+    if image_id in skipped:
+        return None
+    if image_id is None or image_id not in images:
+        return f"{where}: image_id {json.dumps(item.get('image_id'))} is not in 'images'"
+    if category_id is None or category_id not in categories:
+        return f"{where}: category_id {json.dumps(item.get('category_id'))} is not in 'categories'"
+    bbox = item.get("bbox")
+    raw = bbox if isinstance(bbox, list) and len(bbox) == 4 else []
+    numbers = [n for n in (finite_float(v) for v in raw) if n is not None]
+    if len(numbers) != 4:
+        return f"{where}: bbox is {json.dumps(bbox)}, expected [x, y, width, height]"
+    x, y, w, h = numbers
+    crowd = item.get("iscrowd", 0) in (1, True)
+    images[image_id].boxes.append(Box(categories[category_id], x, y, x + w, y + h, iscrowd=crowd))
+    return None
+
+
+def _id(value: Any) -> CocoId | None:
+    """Ids are integers in COCO, strings in some exporters; anything else is missing."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    return value

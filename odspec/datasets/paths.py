@@ -1,0 +1,115 @@
+"""Helpers shared by the readers: finding annotation files, keeping image paths
+inside the images folder, and naming splits from file names."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PureWindowsPath
+from typing import Union
+
+from odspec.errors import DatasetError
+
+AnnotationPaths = Union[Path, Sequence[Path]]
+
+SPLIT_WORDS = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
+
+
+def as_path_list(annotations: AnnotationPaths) -> list[Path]:
+    """Accept one path or several, as the spec allows either."""
+    if isinstance(annotations, (str, os.PathLike)):
+        return [Path(annotations)]
+    return [Path(p) for p in annotations]
+
+
+def expand_annotation_paths(
+    annotations: AnnotationPaths, pattern: str, *, recursive: bool = False
+) -> list[tuple[Path, Path]]:
+    """Annotation files as ``(file, folder it was found under)``, sorted per folder.
+
+    A folder contributes the files matching ``pattern``; a file is taken as is
+    (its folder is its parent). A missing path is a :class:`DatasetError`.
+    """
+    found: list[tuple[Path, Path]] = []
+    for path in as_path_list(annotations):
+        if path.is_dir():
+            matches = path.rglob(pattern) if recursive else path.glob(pattern)
+            found.extend((f, path) for f in sorted(matches, key=str) if f.is_file())
+        elif path.is_file():
+            found.append((path, path.parent))
+        else:
+            raise DatasetError(
+                f"annotations path {path} does not exist",
+                hint="check dataset.annotations in the spec; relative paths start at the spec's folder",
+            )
+    return found
+
+
+def image_path_in_root(root: Path, name: str) -> Path | None:
+    """``name`` as a normalised path relative to ``root``, or ``None`` if it leaves it.
+
+    Purely lexical: nothing is looked up on disk. Backslashes count as
+    separators (annotations written on Windows); an absolute path is accepted
+    only when it lies under ``root``.
+    """
+    cleaned = name.strip().replace("\\", "/")
+    if PureWindowsPath(cleaned).drive and not os.path.isabs(cleaned):
+        return None
+    if os.path.isabs(cleaned):
+        return relative_inside(root, Path(cleaned))
+    normal = posixpath.normpath(cleaned)
+    if normal in (".", "..") or normal.startswith("../"):
+        return None
+    return Path(normal)
+
+
+def relative_inside(root: Path, path: Path) -> Path | None:
+    """``path`` relative to ``root`` if it lies under it (lexically), else ``None``."""
+    base = os.path.abspath(root)
+    target = os.path.abspath(path)
+    if os.path.commonpath([base, target]) != base or target == base:
+        return None
+    return Path(os.path.relpath(target, base))
+
+
+def outside_root_what(name: str) -> str:
+    """The one wording every reader uses for a path that is not followed."""
+    return f"image path '{name}' leaves the images folder"
+
+
+def split_from_filename(path: Path) -> str | None:
+    """The split a file's name announces, or ``None``.
+
+    The stem is cut into words at anything that is not a letter or digit,
+    trailing digits are dropped from each word, and the words are looked up in
+    :data:`SPLIT_WORDS` (``instances_train2017.json`` -> ``train``,
+    ``test_labels.csv`` -> ``test``, ``valid.json`` -> ``val``). No match, or
+    words naming two different splits, give ``None``.
+    """
+    return split_from_names([path.stem])
+
+
+def split_from_names(names: Iterable[str]) -> str | None:
+    """The one split the words of ``names`` agree on (rules of :func:`split_from_filename`)."""
+    words = (
+        re.sub(r"\d+$", "", word)
+        for name in names
+        for word in re.split(r"[^a-z0-9]+", name.lower())
+    )
+    splits = {SPLIT_WORDS[w] for w in words if w in SPLIT_WORDS}
+    return splits.pop() if len(splits) == 1 else None
+
+
+def ordered_unique(names: Iterable[str]) -> tuple[str, ...]:
+    """Names in order of first appearance, each once."""
+    return tuple(dict.fromkeys(names))

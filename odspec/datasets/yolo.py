@@ -1,0 +1,236 @@
+"""YOLO labels: one ``.txt`` per image, lines ``class x_center y_center width height``.
+
+Values are fractions of the image size, so each image's header is read (not
+its pixels) to turn them into pixels; that size is recorded on the example.
+The image of ``labels/<sub>/<stem>.txt`` is ``<images>/<sub>/<stem>.*``, else
+one beside the label, else the label's path with its last ``labels`` folder
+replaced by ``images`` (the Ultralytics and Roboflow layouts); it must lie
+inside the images folder. Class names come from the first ``classes.txt`` /
+``data.yaml`` / ``data.yml`` found in an annotations folder or the images
+folder, then in their parents; the spec's ``classes`` are the fallback. The
+split is a folder name between the annotations folder and the label
+(``labels/train/x.txt``), or the annotations folder's own name, or for a
+folder named ``labels`` its parent's name (``train/labels``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, Union
+
+import yaml
+from PIL import Image
+
+from odspec.datasets.model import Box, Example, Finding, ReadResult
+from odspec.datasets.paths import (
+    AnnotationPaths,
+    as_path_list,
+    expand_annotation_paths,
+    relative_inside,
+    split_from_names,
+)
+from odspec.datasets.values import finite_float
+from odspec.errors import DatasetError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+NAME_FILES = ("classes.txt", "data.yaml", "data.yml")
+LINE_SHAPE = "'class x_center y_center width height'"
+ImageIndex = dict[str, list[Path]]
+
+
+def read_yolo(
+    root: Path,
+    annotations: AnnotationPaths,
+    classes: list[str] | None = None,
+    *,
+    names_file: Path | None = None,
+) -> ReadResult:
+    """Read YOLO label files under ``annotations`` (recursively) for images under ``root``."""
+    if not root.is_dir():
+        raise DatasetError(
+            f"images folder {root} does not exist",
+            hint="YOLO labels need their images to be read; check dataset.images in the spec",
+        )
+    folders = [p if p.is_dir() else p.parent for p in as_path_list(annotations)]
+    names = yolo_class_names(names_file or find_names_file(folders + [root]), classes)
+    index = index_images(root)
+    examples: list[Example] = []
+    findings: list[Finding] = []
+    for label, folder in expand_annotation_paths(annotations, "*.txt", recursive=True):
+        if label.name in NAME_FILES:
+            continue
+        example, found = read_yolo_label(root, label, folder, names, index)
+        findings.extend(found)
+        if example is not None:
+            examples.append(example)
+    return ReadResult(examples, findings, tuple(names))
+
+
+def read_yolo_label(
+    root: Path, label: Path, folder: Path, names: Sequence[str], index: ImageIndex
+) -> tuple[Example | None, list[Finding]]:
+    """One label file, with its image located and its header read."""
+    source = str(label)
+    image, findings = find_image(root, label, folder, index)
+    if image is None:
+        return None, findings
+    size = read_image_size(root, image)
+    if isinstance(size, str):
+        return None, findings + [Finding(source, size, "example skipped")]
+    boxes, line_findings = parse_yolo_labels(label.read_text(), names, size, source)
+    split = split_from_names(_split_words(label, folder))
+    example = Example(image, size[0], size[1], tuple(boxes), source, split)
+    return example, findings + line_findings
+
+
+def parse_yolo_labels(
+    text: str, names: Sequence[str], size: tuple[int, int], source: str
+) -> tuple[list[Box], list[Finding]]:
+    """Boxes in pixels for an image of ``size`` (width, height); bad lines become findings."""
+    boxes: list[Box] = []
+    findings: list[Finding] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parsed = parse_yolo_line(line, names, size)
+        if isinstance(parsed, Box):
+            boxes.append(parsed)
+        else:
+            findings.append(Finding(source, parsed, "line skipped", number))
+    return boxes, findings
+
+
+def parse_yolo_line(line: str, names: Sequence[str], size: tuple[int, int]) -> Union[Box, str]:
+    """A box, or the text of what is wrong with the line."""
+    values = [finite_float(word) for word in line.split()]
+    numbers = [v for v in values if v is not None]
+    if len(values) != 5 or len(numbers) != 5:
+        return f"expected {LINE_SHAPE}, got '{line.strip()}'"
+    index, cx, cy, w, h = numbers
+    if not index.is_integer() or not 0 <= index < len(names):
+        return f"class index {line.split()[0]} is not in the class list (0..{len(names) - 1})"
+    width, height = size
+    return Box(
+        names[int(index)],
+        (cx - w / 2) * width,
+        (cy - h / 2) * height,
+        (cx + w / 2) * width,
+        (cy + h / 2) * height,
+    )
+
+
+def find_names_file(folders: Sequence[Path]) -> Path | None:
+    """First class-names file in ``folders``, then in their parents."""
+    bases = list(dict.fromkeys(folders)) + list(dict.fromkeys(f.parent for f in folders))
+    for base in bases:
+        for name in NAME_FILES:
+            if (base / name).is_file():
+                return base / name
+    return None
+
+
+def yolo_class_names(path: Path | None, classes: Sequence[str] | None) -> list[str]:
+    """Names by class index: from ``path`` if any, else the spec's ``classes``."""
+    if path is not None:
+        text = path.read_text()
+        return parse_names_yaml(text, path) if path.suffix in (".yaml", ".yml") else parse_classes_txt(text, path)
+    if classes:
+        return list(classes)
+    raise DatasetError(
+        "YOLO labels hold class indices, but no classes.txt or data.yaml was found beside them",
+        hint="add classes.txt (one name per line, in index order) or list classes: in the spec",
+    )
+
+
+def parse_classes_txt(text: str, path: Path) -> list[str]:
+    """One name per line; blank lines are allowed only at the end."""
+    names = [line.strip() for line in text.splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if not names or "" in names:
+        line = names.index("") + 1 if "" in names else 1
+        raise DatasetError(
+            f"{path}:{line}: empty class name",
+            hint="write one class name per line, line 1 being class 0",
+        )
+    return names
+
+
+def parse_names_yaml(text: str, path: Path) -> list[str]:
+    """``names:`` as a list, or as a mapping from index to name (indices 0..n-1)."""
+    hint = "write e.g. names: [cat, dog] or names: {0: cat, 1: dog}"
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise DatasetError(f"{path}: not valid YAML: {err}", hint=hint) from err
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, list) and names:
+        return [str(n) for n in names]
+    if isinstance(names, dict) and names:
+        keys = sorted(names, key=str)
+        if set(names) == set(range(len(names))):
+            return [str(names[i]) for i in range(len(names))]
+        raise DatasetError(f"{path}: names: keys {keys} are not 0..{len(names) - 1}", hint=hint)
+    raise DatasetError(f"{path}: no names: list", hint=hint)
+
+
+def index_images(root: Path) -> ImageIndex:
+    """Images under ``root`` by relative path without suffix ("sub/stem")."""
+    index: ImageIndex = {}
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                relative = Path(os.path.relpath(os.path.join(folder, name), root))
+                index.setdefault(relative.with_suffix("").as_posix(), []).append(relative)
+    return index
+
+
+def image_candidates(root: Path, label: Path, folder: Path) -> list[str]:
+    """Where the image of ``label`` may be, as keys of :func:`index_images`, in order."""
+    mirrored = root / label.relative_to(folder).with_suffix("")
+    beside = label.with_suffix("")
+    parts = list(beside.parts)
+    if "labels" in parts:
+        parts[len(parts) - 1 - parts[::-1].index("labels")] = "images"
+    keys = [relative_inside(root, c) for c in (mirrored, beside, Path(*parts))]
+    return list(dict.fromkeys(k.as_posix() for k in keys if k is not None))
+
+
+def find_image(
+    root: Path, label: Path, folder: Path, index: ImageIndex
+) -> tuple[Path | None, list[Finding]]:
+    """The image of ``label`` relative to ``root``, or a finding saying where it was looked for."""
+    candidates = image_candidates(root, label, folder)
+    for key in candidates:
+        matches = index.get(key, [])
+        if matches:
+            return matches[0], _several(label, matches)
+    looked = ", ".join(f"{k}.*" for k in candidates)
+    what = f"no image for this label in the images folder (looked for {looked})"
+    return None, [Finding(str(label), what, "example skipped")]
+
+
+def read_image_size(root: Path, image: Path) -> Union[tuple[int, int], str]:
+    """(width, height) from the header, as stored (EXIF orientation is not applied)."""
+    try:
+        with Image.open(root / image) as opened:
+            return opened.size
+    except (OSError, Image.DecompressionBombError) as err:
+        return f"cannot read the size of image {image}: {err}"
+
+
+def _several(label: Path, matches: list[Path]) -> list[Finding]:
+    if len(matches) < 2:
+        return []
+    what = "several images match this label: " + ", ".join(str(m) for m in matches)
+    return [Finding(str(label), what, f"using {matches[0]}")]
+
+
+def _split_words(label: Path, folder: Path) -> list[str]:
+    words = [folder.name, *PurePosixPath(label.relative_to(folder).as_posix()).parts[:-1]]
+    if folder.name == "labels":
+        words.append(folder.parent.name)
+    return words

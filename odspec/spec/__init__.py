@@ -1,0 +1,1 @@
+"""The project spec: models, YAML loading with a source map, and checks."""

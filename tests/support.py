@@ -1,0 +1,33 @@
+"""Helpers shared by tests: the repo root, the zoo configs, specs built from dicts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def zoo_configs_dir() -> Path | None:
+    """The published TF2 zoo configs, if this machine has them (../shared in CI)."""
+    candidates = [os.environ.get("ODSPEC_ZOO_CONFIGS"), REPO.parent / "shared" / "odapi-zoo-configs"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def minimal_spec(architecture: str, classes: list[str] | None = None, **sections: Any) -> dict[str, Any]:
+    """A spec dict with only what is required; ``sections`` merge into its top level."""
+    spec: dict[str, Any] = {
+        "project": "test",
+        "dataset": {"format": "voc", "images": "images", "annotations": "annotations", "classes": classes or ["a", "b"]},
+        "model": {"architecture": architecture},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(spec.get(key), dict):
+            spec[key] = {**spec[key], **value}
+        else:
+            spec[key] = value
+    return spec

@@ -1,0 +1,74 @@
+"""The command line, as a user runs it: exit codes, messages on stderr, and fast paths free of TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from support import REPO, minimal_spec
+
+
+def odspec(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "odspec.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_validate_reports_problems_once_and_exits_2(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(minimal_spec("ssd_mobilenet_v2_fpnlite_320", train={"batch_size": -4}), sort_keys=False))
+    result = odspec("validate", str(spec))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    line = spec.read_text().splitlines().index("  batch_size: -4") + 1
+    assert result.stderr == f"error: {spec}:{line}:15: train.batch_size: expected a positive integer, got -4 (e.g. batch_size: 8)\n"
+    assert not (tmp_path / "build").exists()
+
+
+def test_build_then_validate_ok(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(minimal_spec("ssd_mobilenet_v2_fpnlite_320"), sort_keys=False))
+    built = odspec("build", str(spec))
+    assert built.returncode == 0, built.stderr
+    assert f"created  {tmp_path / 'build' / 'test' / 'pipeline.config'}" in built.stdout
+    again = odspec("build", str(spec))
+    assert again.stdout.count("unchanged") == 3
+    checked = odspec("validate", str(spec))
+    assert checked.stdout == f"{spec}: ok (SSD MobileNet V2 FPNLite 320x320, 2 classes)\n"
+
+
+def test_models_lists_every_family() -> None:
+    result = odspec("models", "--json")
+    rows = json.loads(result.stdout)
+    assert {r["family"] for r in rows} == {"ssd", "faster_rcnn", "center_net"}
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["ssd_mobilenet_v2_fpnlite_320"]["tflite"] == "yes"
+    assert by_name["faster_rcnn_resnet50_v1_640"]["tflite"] == "no"
+    table = odspec("models").stdout.splitlines()
+    assert table[0].split() == ["ARCHITECTURE", "FAMILY", "INPUT", "SPEED", "COCO", "mAP", "TFLITE"]
+    assert len(table) == len(rows) + 1
+
+
+def test_schema_is_json_schema_of_the_spec() -> None:
+    schema = json.loads(odspec("schema").stdout)
+    assert schema["title"] == "odspec project spec"
+    assert set(schema["required"]) == {"project", "dataset", "model"}
+    assert schema["additionalProperties"] is False
+
+
+def imported_modules(*args: str) -> set[str]:
+    code = "import sys, runpy; sys.argv = ['odspec', *sys.argv[1:]]\ntry:\n    runpy.run_module('odspec.cli', run_name='__main__')\nexcept SystemExit:\n    pass\nprint('MODULES', ' '.join(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    line = [x for x in result.stdout.splitlines() if x.startswith("MODULES ")][-1]
+    return set(line.split()[1:])
+
+
+def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(minimal_spec("efficientdet_d0"), sort_keys=False))
+    for args in (["--help"], ["validate", str(spec)], ["build", str(spec)], ["models"]):
+        modules = imported_modules(*args)
+        assert "odspec" in modules and "typer" in modules
+        assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules), args

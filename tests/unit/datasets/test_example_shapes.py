@@ -1,0 +1,29 @@
+"""The bundled example dataset is present, readable and as the generator makes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from odspec.datasets import read_voc, summarize
+from odspec.datasets.encode import voc_xml
+from odspec.datasets.synthetic import build_shapes
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "shapes"
+
+
+def test_example_reads_cleanly_and_matches_the_generator() -> None:
+    result = read_voc(EXAMPLE / "images", EXAMPLE / "annotations", ["circle", "square"])
+    assert result.findings == []
+    summary = summarize(result.examples, ["circle", "square"])
+    assert summary.images == 60 and summary.unknown_classes == ()
+    assert min(summary.boxes_per_class.values()) > 0
+    # Image i does not depend on the image count, so rebuilding the first few is enough.
+    truth = {e.image: e for e in build_shapes(12, (256, 256), ("circle", "square"), 0, (), 3, 90)[0]}
+    for example in result.examples[:12]:
+        assert example.boxes == truth[example.image].boxes
+        xml = (EXAMPLE / "annotations" / f"{example.image.stem}.xml").read_text()
+        assert xml == voc_xml(truth[example.image])
+        with Image.open(EXAMPLE / "images" / example.image) as image:
+            assert image.size == (256, 256)

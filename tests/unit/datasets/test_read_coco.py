@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from odspec.datasets import Box, Example, Finding, read_coco
+from odspec.datasets.coco import parse_coco
+
+ROOT = Path("/data/images")
+
+
+def coco(images: list[Any], annotations: list[Any], categories: list[Any]) -> dict[str, Any]:
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def image(image_id: Any, name: str, width: Any = 100, height: Any = 80) -> dict[str, Any]:
+    return {"id": image_id, "file_name": name, "width": width, "height": height}
+
+
+def ann(image_id: Any, category_id: Any, bbox: Any, iscrowd: int = 0) -> dict[str, Any]:
+    return {"id": 1, "image_id": image_id, "category_id": category_id, "bbox": bbox, "iscrowd": iscrowd}
+
+
+def test_boxes_are_converted_and_named_by_category() -> None:
+    data = coco(
+        [image(1, "a.jpg"), image(2, "sub/b.jpg", 0, 0)],
+        [ann(1, 7, [10, 20, 30, 40]), ann(1, 3, [0.5, 1, 2, 3], iscrowd=1)],
+        [{"id": 3, "name": "dog"}, {"id": 7, "name": "cat"}],
+    )
+    examples, names, findings = parse_coco(ROOT, data, "i.json", "val")
+    assert findings == []
+    assert names == ["dog", "cat"]
+    assert examples == [
+        Example(
+            Path("a.jpg"), 100, 80,
+            (Box("cat", 10, 20, 40, 60), Box("dog", 0.5, 1, 2.5, 4, iscrowd=True)),
+            "i.json", "val",
+        ),
+        Example(Path("sub/b.jpg"), None, None, (), "i.json", "val"),
+    ]
+
+
+def test_several_files_map_categories_by_name_and_split_by_file_name(make_tree) -> None:
+    train = coco([image(1, "t.jpg")], [ann(1, 1, [0, 0, 5, 5])], [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}])
+    val = coco([image(1, "v.jpg")], [ann(1, 9, [0, 0, 5, 5])], [{"id": 9, "name": "cat"}])
+    root = make_tree({
+        "ann/instances_train2017.json": json.dumps(train),
+        "ann/instances_val2017.json": json.dumps(val),
+        "ann/captions_train2017.json": json.dumps({"annotations": []}),
+    })
+    result = read_coco(root / "images", root / "ann", ["cat", "dog"])
+    assert [(str(e.image), e.split, [b.label for b in e.boxes]) for e in result.examples] == [
+        ("t.jpg", "train", ["cat"]),
+        ("v.jpg", "val", ["cat"]),
+    ]
+    assert result.findings == []
+    assert result.classes_seen == ("cat", "dog")
+
+
+def test_files_given_one_by_one(make_tree) -> None:
+    data = coco([image(1, "a.jpg")], [], [{"id": 1, "name": "cat"}])
+    root = make_tree({"a.json": json.dumps(data), "b.json": json.dumps(data)})
+    result = read_coco(root, [root / "a.json", root / "b.json"], None)
+    assert [e.source for e in result.examples] == [str(root / "a.json"), str(root / "b.json")]
+
+
+def test_malformed_json_reports_the_line(make_tree) -> None:
+    root = make_tree({"ann/instances_test.json": '{\n "images": [\n  {"id": 1,}\n ]\n}'})
+    result = read_coco(root / "images", root / "ann", None)
+    assert result.examples == []
+    assert [str(f) for f in result.findings] == [
+        f"{root / 'ann/instances_test.json'}:3: malformed JSON: Expecting property name enclosed in double quotes (file skipped)"
+    ]
+
+
+def test_wrong_document_shapes_skip_the_file() -> None:
+    assert parse_coco(ROOT, [1, 2], "x.json")[2] == [
+        Finding("x.json", "expected a JSON object with 'images', 'annotations' and 'categories'", "file skipped")
+    ]
+    assert parse_coco(ROOT, {"images": []}, "x.json")[2] == [
+        Finding("x.json", "missing 'annotations', 'categories' list", "file skipped")
+    ]
+
+
+def test_bad_entries_are_reported_and_skipped() -> None:
+    data = coco(
+        [image(1, "a.jpg"), image(2, ""), {"file_name": "c.jpg"}, image(1, "dup.jpg"),
+         image(4, "../x.jpg"), image(5, "e.jpg", "wide")],
+        [
+            ann(1, 1, [1, 2, 3, 4]),
+            ann(99, 1, [1, 2, 3, 4]),
+            ann(1, 42, [1, 2, 3, 4]),
+            ann(1, 1, [1, 2, 3]),
+            ann(1, 1, [1, "a", 3, 4]),
+            ann(4, 1, [1, 2, 3, 4]),
+            "nonsense",
+        ],
+        [{"id": 1, "name": "cat"}, {"id": 2}, "dog"],
+    )
+    examples, names, findings = parse_coco(ROOT, data, "x.json")
+    assert [str(e.image) for e in examples] == ["a.jpg", "e.jpg"]
+    assert examples[0].boxes == (Box("cat", 1, 2, 4, 6),)
+    assert names == ["cat"]
+    assert [(f.what, f.action) for f in findings] == [
+        ("categories[1]: expected an object with 'id' and 'name'", "category skipped"),
+        ("categories[2]: expected an object with 'id' and 'name'", "category skipped"),
+        ("images[1]: missing 'file_name'", "image skipped"),
+        ("images[2]: missing 'id'", "image skipped"),
+        ("images[3]: id 1 is used by an earlier image", "image skipped"),
+        ("images[4]: image path '../x.jpg' leaves the images folder", "image skipped"),
+        ('images[5]: width is "wide", expected a whole number', "size ignored"),
+        ("annotations[1]: image_id 99 is not in 'images'", "annotation skipped"),
+        ("annotations[2]: category_id 42 is not in 'categories'", "annotation skipped"),
+        ("annotations[3]: bbox is [1, 2, 3], expected [x, y, width, height]", "annotation skipped"),
+        ('annotations[4]: bbox is [1, "a", 3, 4], expected [x, y, width, height]', "annotation skipped"),
+        ("annotations[6]: expected an object", "annotation skipped"),
+    ]
