@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from odspec.catalogue import CATALOGUE, Architecture
+from odspec.datasets.summary import DatasetSummary
 from odspec.errors import SpecError
 from odspec.io import FileChange, write_files
 from odspec.spec.load import LoadedSpec, load_spec
@@ -38,22 +39,41 @@ def default_out_dir(loaded: LoadedSpec) -> Path:
 def validate(spec_path: Path, out_dir: Path | None = None) -> Validated:
     """Load, check and compile in memory; raises SpecError listing every problem. Writes nothing."""
     from odspec.compile.context import Paths
-    from odspec.compile.render import CompileFailed, compile_spec
-    from odspec.spec.checks import check
+    from odspec.compile.render import CompileFailed, label_map_text, pipeline_message, pipeline_text
+    from odspec.spec.checks import box_limits, check, dataset_paths
 
     loaded = load_spec(spec_path)
-    problems = check(loaded)
+    problems = check(loaded) + dataset_paths(loaded)
     if problems:
         raise SpecError(problems)
     out = (out_dir or default_out_dir(loaded)).resolve()
     pretrained = loaded.spec.model.pretrained
     checkpoint = (loaded.root / pretrained.checkpoint).resolve() if pretrained else None
     try:
-        files = compile_spec(loaded.spec, Paths(out, checkpoint))
+        config, header = pipeline_message(loaded.spec, Paths(out, checkpoint))
     except CompileFailed as failed:
         raise SpecError([loaded.problem(p.loc, p.message) for p in failed.problems]) from None
+    summary = summarize_dataset(loaded)
+    problems = box_limits(loaded, config, summary.max_boxes_per_image)
+    if problems:
+        raise SpecError(problems)
+    files = {
+        "pipeline.config": pipeline_text(config, header).encode("utf-8"),
+        "label_map.pbtxt": label_map_text(list(loaded.spec.dataset.classes)).encode("utf-8"),
+    }
     files[MANIFEST] = _manifest(loaded, files)
     return Validated(loaded, CATALOGUE[loaded.spec.model.architecture], files, out)
+
+
+def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
+    """Read the annotations (not the images) and count what the config must hold."""
+    from odspec.datasets import read_dataset, summarize
+
+    dataset = loaded.spec.dataset
+    annotations = dataset.annotations if isinstance(dataset.annotations, list) else [dataset.annotations]
+    paths = [loaded.root / a for a in annotations]
+    result = read_dataset(dataset.format, loaded.root / dataset.images, paths if len(paths) > 1 else paths[0], list(dataset.classes))
+    return summarize(result.examples, list(dataset.classes))
 
 
 def _manifest(loaded: LoadedSpec, files: dict[str, bytes]) -> bytes:

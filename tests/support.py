@@ -31,3 +31,16 @@ def minimal_spec(architecture: str, classes: list[str] | None = None, **sections
         else:
             spec[key] = value
     return spec
+
+
+def write_spec(folder: Path, spec: dict[str, Any], name: str = "spec.yaml") -> Path:
+    """Write ``spec`` as YAML in ``folder``, with the (empty) dataset folders it names."""
+    import yaml
+
+    for key in ("images", "annotations"):
+        value = spec.get("dataset", {}).get(key)
+        if isinstance(value, str) and not (folder / value).exists():
+            (folder / value).mkdir(parents=True)
+    path = folder / name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path

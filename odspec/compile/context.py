@@ -165,8 +165,16 @@ def optimizer_message(spec: Spec, arch: Architecture) -> dict[str, Any]:
 def augmentation(spec: Spec, arch: Architecture) -> list[dict[str, Any]]:
     """Preprocessing steps as ``[{op: {param: value}}]``, in order."""
     if spec.train.augmentation is None:
-        return [{op: dict(params)} for op, params in arch.train.augmentation]
+        size = max(input_size(spec, arch))
+        return [{op: _follow_input_size(op, dict(params), size)} for op, params in arch.train.augmentation]
     return [{op: dict(params or {}) for op, params in step.items()} for step in spec.train.augmentation]
+
+
+def _follow_input_size(op: str, params: dict[str, Any], size: int) -> dict[str, Any]:
+    """The zoo's square crop (EfficientDet) is sized to the input; keep it so when the input changes."""
+    if op == "random_scale_crop_and_pad_to_square" and "output_size" in params:
+        return {**params, "output_size": size}
+    return params
 
 
 def header(spec: Spec, arch: Architecture) -> list[str]:

@@ -140,11 +140,14 @@ def label_map_message(classes: list[str]) -> Message:
     return label_map
 
 
+def label_map_text(classes: list[str]) -> str:
+    return text_format.MessageToString(label_map_message(classes), as_utf8=True)
+
+
 def compile_spec(spec: Spec, paths: Paths) -> dict[str, bytes]:
     """``{"pipeline.config": ..., "label_map.pbtxt": ...}`` for ``spec``; same spec, same bytes."""
     config, header = pipeline_message(spec, paths)
-    label_map = label_map_message(list(spec.dataset.classes))
     return {
         "pipeline.config": pipeline_text(config, header).encode("utf-8"),
-        "label_map.pbtxt": text_format.MessageToString(label_map, as_utf8=True).encode("utf-8"),
+        "label_map.pbtxt": label_map_text(list(spec.dataset.classes)).encode("utf-8"),
     }

@@ -77,7 +77,11 @@ def relative_inside(root: Path, path: Path) -> Path | None:
     """``path`` relative to ``root`` if it lies under it (lexically), else ``None``."""
     base = os.path.abspath(root)
     target = os.path.abspath(path)
-    if os.path.commonpath([base, target]) != base or target == base:
+    try:
+        inside = os.path.commonpath([base, target]) == base and target != base
+    except ValueError:  # different drives on Windows
+        inside = False
+    if not inside:
         return None
     return Path(os.path.relpath(target, base))
 

@@ -61,7 +61,9 @@ def _input_size(spec: Spec, arch: Architecture) -> Finding:
     dims = [size, size] if isinstance(size, int) else size
     if arch.resizer == "keep_aspect_ratio" and dims[0] > dims[1]:
         yield ("model", "input_size"), f"[min, max] dimensions must not decrease, got {dims}", f"e.g. input_size: [{dims[1]}, {dims[0]}]"
-    bad = [d for d in dims if d % arch.input_multiple]
+    # keep-aspect resizers pad to max x max, so only the max dimension meets the network
+    checked = dims if arch.resizer == "fixed_shape" else dims[1:]
+    bad = [d for d in checked if d % arch.input_multiple]
     if bad:
         fixed = [max(arch.input_multiple, round(d / arch.input_multiple) * arch.input_multiple) for d in dims]
         example = fixed[0] if isinstance(size, int) else fixed
@@ -170,3 +172,44 @@ def _num_classes(config_path: Path) -> int | None:
         return None
     family = config.model.WhichOneof("model")
     return getattr(config.model, family).num_classes if family else None
+
+
+def dataset_paths(loaded: LoadedSpec) -> list[Problem]:
+    """The images folder and the annotations must exist before anything reads them."""
+    dataset = loaded.spec.dataset
+    found = []
+    if not (loaded.root / dataset.images).is_dir():
+        found.append(loaded.problem(("dataset", "images"), f"no folder {loaded.root / dataset.images}", "paths are relative to the spec file"))
+    annotations = dataset.annotations if isinstance(dataset.annotations, list) else [dataset.annotations]
+    for index, item in enumerate(annotations):
+        loc: tuple[str | int, ...] = ("dataset", "annotations") if isinstance(dataset.annotations, str) else ("dataset", "annotations", index)
+        if not (loaded.root / item).exists():
+            found.append(loaded.problem(loc, f"{loaded.root / item} does not exist", "paths are relative to the spec file"))
+    return found
+
+
+def detection_limits(config: Any) -> list[tuple[str, int]]:
+    """(field, value) of every per-image box limit in a compiled pipeline config."""
+    limits = [("train_config.max_number_of_boxes", config.train_config.max_number_of_boxes)]
+    family = config.model.WhichOneof("model")
+    if family is None:
+        return limits
+    model = getattr(config.model, family)
+    nms_holders = {"ssd": ["post_processing"], "faster_rcnn": ["second_stage_post_processing"]}.get(family, [])
+    for holder in nms_holders:
+        nms = getattr(model, holder).batch_non_max_suppression
+        limits.append((f"model.{family}.{holder}.batch_non_max_suppression.max_total_detections", nms.max_total_detections))
+    if family == "center_net":
+        limits.append(("model.center_net.object_center_params.max_box_predictions", model.object_center_params.max_box_predictions))
+    return limits
+
+
+def box_limits(loaded: LoadedSpec, config: Any, max_boxes_per_image: int) -> list[Problem]:
+    """Every box limit must hold the busiest image, or the OD API silently drops boxes."""
+    found = []
+    for field, value in detection_limits(config):
+        if value and value < max_boxes_per_image:
+            loc = ("train", "max_boxes") if field.startswith("train_config") else ("model", "max_detections")
+            found.append(loaded.problem(loc, f"{field} is {value}, but an image in the dataset has {max_boxes_per_image} boxes",
+                                        f"e.g. {loc[-1]}: {max_boxes_per_image}"))
+    return found

@@ -7,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from support import REPO, minimal_spec
+from support import REPO, minimal_spec, write_spec
 
 
 def odspec(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -17,8 +15,7 @@ def odspec(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 
 
 def test_validate_reports_problems_once_and_exits_2(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump(minimal_spec("ssd_mobilenet_v2_fpnlite_320", train={"batch_size": -4}), sort_keys=False))
+    spec = write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320", train={"batch_size": -4}))
     result = odspec("validate", str(spec))
     assert result.returncode == 2
     assert result.stdout == ""
@@ -28,8 +25,7 @@ def test_validate_reports_problems_once_and_exits_2(tmp_path: Path) -> None:
 
 
 def test_build_then_validate_ok(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump(minimal_spec("ssd_mobilenet_v2_fpnlite_320"), sort_keys=False))
+    spec = write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320"))
     built = odspec("build", str(spec))
     assert built.returncode == 0, built.stderr
     assert f"created  {tmp_path / 'build' / 'test' / 'pipeline.config'}" in built.stdout
@@ -66,8 +62,7 @@ def imported_modules(*args: str) -> set[str]:
 
 
 def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump(minimal_spec("efficientdet_d0"), sort_keys=False))
+    spec = write_spec(tmp_path, minimal_spec("efficientdet_d0"))
     for args in (["--help"], ["validate", str(spec)], ["build", str(spec)], ["models"]):
         modules = imported_modules(*args)
         assert "odspec" in modules and "typer" in modules

@@ -5,19 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-
-from support import minimal_spec
+from support import minimal_spec, write_spec
 from odspec import api
 from odspec.errors import SpecError
 
 FPNLITE = "ssd_mobilenet_v2_fpnlite_320"
 
-
-def write_spec(folder: Path, spec: dict) -> Path:  # type: ignore[type-arg]
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

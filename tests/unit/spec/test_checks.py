@@ -5,17 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-
-from support import minimal_spec
+from support import minimal_spec, write_spec
 from odspec import api
 from odspec.errors import SpecError
 
-
-def write_spec(folder: Path, spec: dict) -> Path:  # type: ignore[type-arg]
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
 
 
 def problems(folder: Path, spec: dict) -> list[str]:  # type: ignore[type-arg]
@@ -122,3 +115,29 @@ def test_problem_lines_point_into_the_file(tmp_path: Path) -> None:
         api.validate(path)
     line = path.read_text().splitlines().index("  bfloat16: true") + 1
     assert str(caught.value).startswith(f"{path}:{line}:13: runtime.bfloat16: ")
+
+
+def test_missing_dataset_folders(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(
+        "project: p\ndataset:\n  format: voc\n  images: imgs\n  annotations: anns\n  classes: [a]\n"
+        "model:\n  architecture: ssd_mobilenet_v2_fpnlite_320\n")
+    with pytest.raises(SpecError) as caught:
+        api.validate(tmp_path / "spec.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path}/spec.yaml:4:11: dataset.images: no folder {tmp_path}/imgs (paths are relative to the spec file)",
+        f"{tmp_path}/spec.yaml:5:16: dataset.annotations: {tmp_path}/anns does not exist (paths are relative to the spec file)",
+    ]
+
+
+def test_box_limits_must_hold_the_busiest_image(tmp_path: Path) -> None:
+    from odspec.datasets.synthetic import make_shapes
+
+    make_shapes(tmp_path / "data", 4, size=(128, 128), max_boxes=3, seed=1)
+    spec = minimal_spec(FPNLITE, ["circle", "square"], train={"max_boxes": 1}, model={"architecture": FPNLITE, "max_detections": 1})
+    spec["dataset"].update(images="data/images", annotations="data/annotations")
+    found = problems(tmp_path, spec)
+    assert found == [
+        "model.max_detections: model.ssd.post_processing.batch_non_max_suppression.max_total_detections is 1, "
+        "but an image in the dataset has 3 boxes (e.g. max_detections: 3)",
+        "train.max_boxes: train_config.max_number_of_boxes is 1, but an image in the dataset has 3 boxes (e.g. max_boxes: 3)",
+    ]
