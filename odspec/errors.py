@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 
@@ -72,19 +73,24 @@ class RunError(OdspecError):
         exit_code: int | None,
         tail: list[str] | tuple[str, ...],
         *,
-        timed_out: bool = False,
+        timeout: float | None = None,
         hint: str | None = None,
     ) -> None:
         self.command = tuple(command)
         self.exit_code = exit_code
         self.tail = tuple(tail)
-        self.timed_out = timed_out
-        shown = " ".join(self.command)
-        if timed_out:
-            what = f"`{shown}` timed out and was stopped"
+        self.timeout = timeout
+        shown = shlex.join(self.command)
+        if timeout is not None:
+            what = f"`{shown}` did not finish within {timeout:g} s and was stopped"
         elif exit_code is not None and exit_code < 0:
             what = f"`{shown}` was killed by signal {-exit_code}"
         else:
             what = f"`{shown}` exited with code {exit_code}"
-        body = "\n".join(f"  {line}" for line in self.tail) or "  (no output)"
-        super().__init__(f"{what}; last {len(self.tail)} lines of its output:\n{body}", hint)
+        body = "".join(f"\n  {line}" for line in self.tail)
+        told = f"; last {len(self.tail)} lines of its output:{body}" if self.tail else "; it printed nothing"
+        super().__init__(what + told, hint)
+
+    @property
+    def timed_out(self) -> bool:
+        return self.timeout is not None

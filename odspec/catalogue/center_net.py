@@ -3,12 +3,15 @@
 All five share the model head and the Adam optimizer; they differ in backbone,
 schedule (manual steps or cosine) and augmentation (crop + absolute pad, or
 square crop by scale). The input must be a multiple of the backbone's total
-stride: HourGlass104 downsamples 4x and then 2x in each of its 5 stages (128),
-the ResNets reach stride 32 before upsampling back to stride 4.
+stride, or the upsampled features stop lining up with the skip connections or
+with the stride-4 targets: HourGlass104 downsamples 4x and then 2x in each of
+its 5 stages (128; 320 fails, 384 works), the ResNets reach stride 32 (336
+fails, 352 works).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from odspec.catalogue.base import Architecture, AugmentationStep, TrainDefaults
@@ -87,37 +90,30 @@ def _hourglass(size: int, speed_ms: int, coco_map: float, train: TrainDefaults) 
     )
 
 
-def _resnet(backbone: str, extractor: str, title: str, speed_ms: int, coco_map: float, train: TrainDefaults, **more: Any) -> Architecture:
-    """A ResNet entry; ``more`` overrides Architecture fields (zoo_config, eval_extra, derived)."""
-    fields: dict[str, Any] = {
-        "name": f"centernet_{backbone}_512",
-        "family": "center_net",
-        "title": f"CenterNet {title} 512x512",
-        "zoo_config": f"centernet_{backbone}_512x512.config",
-        "template": "center_net.j2",
-        "input_size": (512, 512),
-        "resizer": "keep_aspect_ratio",
-        "speed_ms": speed_ms,
-        "coco_map": coco_map,
-        "model": {**_MODEL, "feature_extractor": extractor},
-        "train": train,
-        "eval_extra": _EVAL,
-        "input_multiple": 32,
-    }
-    return Architecture(**{**fields, **more})
+def _resnet(backbone: str, extractor: str, title: str, speed_ms: int, coco_map: float, train: TrainDefaults) -> Architecture:
+    return Architecture(
+        name=f"centernet_{backbone}_512",
+        family="center_net",
+        title=f"CenterNet {title} 512x512",
+        zoo_config=f"centernet_{backbone}_512x512.config",
+        template="center_net.j2",
+        input_size=(512, 512),
+        resizer="keep_aspect_ratio",
+        speed_ms=speed_ms,
+        coco_map=coco_map,
+        model={**_MODEL, "feature_extractor": extractor},
+        train=train,
+        eval_extra=_EVAL,
+        input_multiple=32,
+    )
 
 
 ENTRIES = (
     _hourglass(512, 70, 41.9, _train(4, 140000, _MANUAL_STEP, _CROP_AND_PAD)),
     _hourglass(1024, 197, 44.5, _train(1, 50000, _COSINE, _SQUARE_CROP)),
-    _resnet(
-        "resnet50_v1_fpn",
-        "resnet_v1_50_fpn",
-        "ResNet50 V1 FPN",
-        27,
-        31.2,
-        _train(8, 250000, _COSINE, _CROP_AND_PAD),
-        eval_extra={**_EVAL, "num_visualizations": 10, "max_num_boxes_to_visualize": 20, "min_score_threshold": 0.2},
+    replace(
+        _resnet("resnet50_v1_fpn", "resnet_v1_50_fpn", "ResNet50 V1 FPN", 27, 31.2, _train(8, 250000, _COSINE, _CROP_AND_PAD)),
+        eval_extra={**_EVAL, "max_num_boxes_to_visualize": 20, "min_score_threshold": 0.2},
         derived=(
             "No detection-only CenterNet ResNet50 V1 FPN 512x512 config is published, so this is the published"
             " centernet_resnet50_v1_fpn_512x512_kpts config with its keypoint task, keypoint augmentation"
@@ -125,18 +121,13 @@ ENTRIES = (
         ),
     ),
     _resnet("resnet101_v1_fpn", "resnet_v1_101_fpn", "ResNet101 V1 FPN", 34, 34.2, _train(8, 140000, _MANUAL_STEP, _CROP_AND_PAD)),
-    _resnet(
-        "resnet50_v2",
-        "resnet_v2_50",
-        "ResNet50 V2",
-        27,
-        29.5,
-        _train(8, 250000, _COSINE, _CROP_AND_PAD),
+    replace(
+        _resnet("resnet50_v2", "resnet_v2_50", "ResNet50 V2", 27, 29.5, _train(8, 250000, _COSINE, _CROP_AND_PAD)),
         zoo_config="centernet_resnet50_v2_512x512_fixed.config",
         derived=(
-            "The published centernet_resnet50_v2_512x512 config reads Google-internal SSTables through an input-reader"
-            " extension that does not parse, so its readers are replaced by tf_record_input_reader; model and training"
-            " values are unchanged."
+            "The published centernet_resnet50_v2_512x512 config reads Google-internal SSTables through an"
+            " input-reader extension that does not parse, so its readers are replaced by tf_record_input_reader;"
+            " model and training values are unchanged."
         ),
     ),
 )

@@ -1,9 +1,15 @@
 """Faster R-CNN family entries: ResNet V1 50/101/152, ResNet50 V1 FPN, Inception-ResNet V2.
 
 The zoo trained these with two recipes. The 640x640 and 1024x1024 configs are
-TPU-8 runs (static shapes, trainable batch norm, one box shared across classes,
-batch 64, cosine 0.04); the 800x1333 configs and the Inception-ResNet V2 one are
-GPU-8 runs (dynamic shapes, batch 16, cosine from 0 with gradient clipping).
+TPU-8 runs (static shapes, trainable batch norm, 300 detections, batch 64,
+cosine 0.04; the single-scale ResNets also share one box across classes); the
+800x1333 configs and the Inception-ResNet V2 one are GPU-8 runs (dynamic
+shapes, 100 detections, batch 16, cosine from 0 with gradient clipping).
+
+Only the FPN variant constrains the input size: its anchors follow the image
+while its features follow the image padded to a multiple of 32, so the two
+disagree unless the input is a multiple of 32. The single-scale ResNet and
+Inception-ResNet extractors build and run at any size (checked at 500x500).
 """
 
 from __future__ import annotations
@@ -152,6 +158,7 @@ def _resnet50_fpn() -> Architecture:
         },
         train=_tpu_train(4, 25000, _FLIP),
         eval_extra={"use_moving_averages": False},
+        input_multiple=32,
     )
 
 

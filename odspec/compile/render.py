@@ -99,9 +99,10 @@ def set_model_options(spec: Spec, config: Message) -> list[CompileProblem]:
 
 
 def _limit_owners(model: Message) -> list[tuple[Message, str]]:
+    """(message, field) of every per-image detection limit: NMS limits and CenterNet's box predictions."""
     owners = []
-    for type_name in ("BatchNonMaxSuppression", "CenterNet"):
-        for message in ([model.center_net] if type_name == "CenterNet" and model.HasField("center_net") else _messages_of_type(model, type_name)):
+    for type_name in ("BatchNonMaxSuppression", "ObjectCenterParams"):
+        for message in _messages_of_type(model, type_name):
             owners.extend((message, name) for name in _DETECTION_LIMITS if name in message.DESCRIPTOR.fields_by_name)
     return owners
 

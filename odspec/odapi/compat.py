@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy
 
+from odspec.errors import EnvironmentProblem
 from odspec.odapi import protos
 
+_INSTALL_HINT = "reinstall the pinned stack: ./setup.sh, or pip install -e . in a Python 3.9-3.11 venv"
 _lock = threading.Lock()
 _applied: tuple[str, ...] | None = None
 
@@ -39,7 +41,10 @@ def apply() -> tuple[str, ...]:
                 ("pillow_getsize", _patch_pillow_getsize),
                 ("numpy_aliases_in_od_metrics", _patch_numpy_aliases_in_od_metrics),
             ]
-            _applied = tuple(name for name, step in steps if step())
+            try:
+                _applied = tuple(name for name, step in steps if step())
+            except ImportError as exc:
+                raise EnvironmentProblem(f"cannot prepare the OD API: {exc}", _INSTALL_HINT) from exc
         return _applied
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,42 +77,52 @@ def smoke(pipeline_config: str | Path, *, forward: bool = False, batch_size: int
 
     patches = compat.apply()
     from object_detection.builders import model_builder
-    from object_detection.utils import config_util
 
     import_seconds = time.monotonic() - started
-    model_config = _read_model_config(path, config_util)
+    model_config = _read_model_config(path)
     t0 = time.monotonic()
     try:
         model = model_builder.build(model_config=model_config, is_training=True)
     except Exception as exc:
-        raise SmokeFailure("build", f"{path}: the OD API cannot build this model: {type(exc).__name__}: {exc}") from exc
+        raise SmokeFailure("build", f"{path}: the OD API cannot build this model: {_describe(exc)}") from exc
     build_seconds = time.monotonic() - t0
-    size, losses, forward_seconds = None, {}, 0.0
+    result = SmokeResult(
+        config=str(path), built=True, model_class=type(model).__name__, num_classes=int(model.num_classes),
+        forward=False, import_seconds=round(import_seconds, 2), build_seconds=round(build_seconds, 2),
+        patches=patches,
+    )
     if forward:
-        size = input_size(model_config, config_util)
+        size = input_size(model_config)
         t0 = time.monotonic()
         losses = _forward_losses(path, model, size, batch_size, seed)
-        forward_seconds = time.monotonic() - t0
-    return SmokeResult(
-        config=str(path), built=True, model_class=type(model).__name__, num_classes=int(model.num_classes),
-        forward=forward, losses=losses, image_size=size, batch_size=batch_size if forward else 0,
-        import_seconds=round(import_seconds, 2), build_seconds=round(build_seconds, 2),
-        forward_seconds=round(forward_seconds, 2), seconds=round(time.monotonic() - started, 2),
-        peak_rss_mb=round(peak_rss_mb(), 1), patches=patches,
-    )
+        result = replace(result, forward=True, losses=losses, image_size=size, batch_size=batch_size,
+                         forward_seconds=round(time.monotonic() - t0, 2))
+    return replace(result, seconds=round(time.monotonic() - started, 2), peak_rss_mb=round(peak_rss_mb(), 1))
 
 
-def _read_model_config(path: Path, config_util: Any) -> Any:
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _read_model_config(path: Path) -> Any:
+    """The ``model`` part of the config, read by the OD API's own reader (what training will use)."""
+    from object_detection.utils import config_util
+
     try:
         configs = config_util.get_configs_from_pipeline_file(str(path))
     except Exception as exc:
-        raise SmokeFailure("read", f"{path}: not a valid TrainEvalPipelineConfig: {type(exc).__name__}: {exc}") from exc
+        raise SmokeFailure("read", f"{path}: not a valid TrainEvalPipelineConfig: {_describe(exc)}") from exc
     return configs["model"]
 
 
-def input_size(model_config: Any, config_util: Any) -> tuple[int, int]:
-    """(height, width) the model's resizer produces; for aspect-keeping resizers without padding,
-    the largest image it can produce (min_dimension x max_dimension)."""
+def input_size(model_config: Any) -> tuple[int, int]:
+    """(height, width) of the images the model's resizer produces.
+
+    For aspect-keeping resizers without padding, the largest image it produces
+    (min_dimension x max_dimension), so the forward pass costs what training does.
+    """
+    from object_detection.utils import config_util
+
     resizer = config_util.get_image_resizer_config(model_config)
     height, width = config_util.get_spatial_image_size(resizer)
     if height > 0 and width > 0:
@@ -144,7 +154,7 @@ def _forward_losses(path: Path, model: Any, size: tuple[int, int], batch_size: i
         losses["Loss/total_loss"] = tf.add_n([tf.cast(v, tf.float32) for v in losses.values()])
         values = {name: float(tf.cast(value, tf.float32).numpy()) for name, value in losses.items()}
     except Exception as exc:
-        raise SmokeFailure("forward", f"{path}: the forward pass failed: {type(exc).__name__}: {exc}") from exc
+        raise SmokeFailure("forward", f"{path}: the forward pass failed: {_describe(exc)}") from exc
     bad = sorted(name for name, value in values.items() if not math.isfinite(value))
     if bad:
         raise SmokeFailure("forward", f"{path}: non-finite losses on random data: {', '.join(bad)}", hint=str(values))

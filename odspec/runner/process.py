@@ -100,8 +100,7 @@ def run_module(
         returncode = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _stop_group(proc, output, grace)
-        raise RunError(command, proc.returncode, output.tail(), timed_out=True,
-                       hint=f"no result within {timeout:g} s") from None
+        raise RunError(command, proc.returncode, output.tail(), timeout=timeout) from None
     except BaseException:
         _stop_group(proc, output, grace)
         raise
@@ -115,15 +114,20 @@ def run_module(
 
 
 def _spawn(command: tuple[str, ...], env: Mapping[str, str] | None, cwd: str | Path | None) -> subprocess.Popen[str]:
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    group: dict[str, object] = (
-        {"start_new_session": True}
-        if os.name == "posix"
-        else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    )
-    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, encoding="utf-8", errors="replace", bufsize=1, env=child_env, cwd=cwd, **group,
+    posix = os.name == "posix"
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        cwd=cwd,
+        start_new_session=posix,
+        creationflags=0 if posix else getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
     )
 
 
@@ -146,8 +150,11 @@ def _stop_group(proc: subprocess.Popen[str], output: _OutputReader, grace: float
 
 
 def _signal_group(proc: subprocess.Popen[str], *, kill: bool) -> None:
-    if os.name != "posix":
-        proc.kill() if kill else proc.terminate()
+    if os.name != "posix":  # no process groups to signal; stop the child alone
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
         return
     try:
         os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)

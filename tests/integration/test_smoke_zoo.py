@@ -42,7 +42,9 @@ def test_zoo_config_builds_and_gives_finite_losses(zoo_dir: Path, config: str, m
 def test_unbuildable_config_fails_with_stage_and_message(zoo_dir: Path, tmp_path: Path) -> None:
     text = (zoo_dir / "ssd_mobilenet_v2_fpnlite_320x320.config").read_text()
     broken = tmp_path / "broken.config"
-    broken.write_text(re.sub(r'type: "ssd_mobilenet_v2_fpn_keras"', 'type: "no_such_extractor"', text, count=1))
+    text, replaced = re.subn(r"""type: ['"]ssd_mobilenet_v2_fpn_keras['"]""", 'type: "no_such_extractor"', text)
+    assert replaced == 1
+    broken.write_text(text)
     with pytest.raises(RunError) as caught:
         run_module("odspec.odapi.smoke", [str(broken)], timeout=TIMEOUT)
     assert caught.value.exit_code == 1
