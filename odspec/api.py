@@ -6,13 +6,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.datasets.summary import DatasetSummary
 from odspec.errors import SpecError
 from odspec.io import FileChange, write_files
 from odspec.spec.load import LoadedSpec, load_spec
+
+if TYPE_CHECKING:
+    from odspec.datasets.summary import DatasetSummary
 
 MANIFEST = "build.json"
 

@@ -80,6 +80,7 @@ def smoke(pipeline_config: str | Path, *, forward: bool = False, batch_size: int
 
     import_seconds = time.monotonic() - started
     model_config = _read_model_config(path)
+    _seed_everything(seed)
     t0 = time.monotonic()
     try:
         model = model_builder.build(model_config=model_config, is_training=True)
@@ -98,6 +99,13 @@ def smoke(pipeline_config: str | Path, *, forward: bool = False, batch_size: int
         result = replace(result, forward=True, losses=losses, image_size=size, batch_size=batch_size,
                          forward_seconds=round(time.monotonic() - t0, 2))
     return replace(result, seconds=round(time.monotonic() - started, 2), peak_rss_mb=round(peak_rss_mb(), 1))
+
+
+def _seed_everything(seed: int) -> None:
+    """Seed Python, numpy and TF before any variable exists, so reruns start from the same weights."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
 
 
 def _describe(exc: BaseException) -> str:
@@ -141,7 +149,6 @@ def _forward_losses(path: Path, model: Any, size: tuple[int, int], batch_size: i
     """
     import tensorflow as tf
 
-    tf.random.set_seed(seed)
     try:
         images = tf.random.uniform([batch_size, *size, 3], 0.0, 255.0, dtype=tf.float32)
         preprocessed, true_shapes = model.preprocess(images)
@@ -198,7 +205,7 @@ def parse_output(lines: Iterable[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m odspec.odapi.smoke", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m odspec.odapi.smoke", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("pipeline_config", type=Path)
     parser.add_argument("--forward", action="store_true", help="also run one forward pass and loss")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, choices=(1, 2))

@@ -1,0 +1,58 @@
+"""How fast the TensorFlow-free paths answer: `odspec --help`, `validate`, `build`, `models`.
+
+Runs each command several times in fresh processes and reports the median wall
+time, plus whether TensorFlow was imported (read from `python -X importtime`).
+Target (issue 2): --help and validate under 0.5 s, never importing TensorFlow.
+
+    .venv/bin/python benchmarks/cli_latency.py [--repeat 7] [--spec specs/example.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(args: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "odspec.cli", *args], cwd=REPO, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def imports_tensorflow(args: list[str]) -> bool:
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "odspec.cli", *args], cwd=REPO, capture_output=True, text=True)
+    return any(line.rstrip().endswith((" tensorflow", " tensorflow.python")) for line in result.stderr.splitlines())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--spec", default="specs/example.yaml")
+    options = parser.parse_args()
+    out = Path(tempfile.mkdtemp(prefix="odspec-bench-"))
+    commands = {
+        "odspec --help": ["--help"],
+        "odspec validate": ["validate", options.spec],
+        "odspec build": ["build", options.spec, "--out", str(out)],
+        "odspec models": ["models"],
+    }
+    print(f"{'command':<18} {'median s':>9}  tensorflow imported")
+    for label, args in commands.items():
+        seconds = timed(args, options.repeat)
+        print(f"{label:<18} {seconds:>9.3f}  {'YES' if imports_tensorflow(args) else 'no'}")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
