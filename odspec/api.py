@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
 from odspec.errors import SpecError
-from odspec.io import FileChange, write_files
+from odspec.io import FileChange
 from odspec.spec.load import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
+    from odspec.build import Progress
     from odspec.datasets.summary import DatasetSummary
 
-MANIFEST = "build.json"
 
 
 @dataclass(frozen=True)
 class Validated:
     loaded: LoadedSpec
     architecture: Architecture
-    files: dict[str, bytes]  # what a build would write
+    files: dict[str, bytes]  # pipeline.config and label_map.pbtxt, as a build writes them
     out_dir: Path
+    config: Any  # the compiled TrainEvalPipelineConfig message
 
 
 @dataclass(frozen=True)
@@ -32,17 +31,22 @@ class BuildResult:
     out_dir: Path
     changes: list[FileChange]
     dry_run: bool
+    findings: list[Any]
+    report_table: str | None
 
 
 def default_out_dir(loaded: LoadedSpec) -> Path:
     return loaded.root / "build" / loaded.spec.project
 
 
-def validate(spec_path: Path, out_dir: Path | None = None) -> Validated:
-    """Load, check and compile in memory; raises SpecError listing every problem. Writes nothing."""
+def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool = True) -> Validated:
+    """Load, check and compile in memory; raises SpecError listing every problem. Writes nothing.
+
+    ``check_data`` also reads the annotations (not the images) to check the box limits against the dataset.
+    """
     from odspec.compile.context import Paths
     from odspec.compile.render import CompileFailed, label_map_text, pipeline_message, pipeline_text
-    from odspec.spec.checks import box_limits, check, dataset_paths
+    from odspec.spec.checks import check, dataset_paths
 
     loaded = load_spec(spec_path)
     problems = check(loaded) + dataset_paths(loaded)
@@ -55,16 +59,30 @@ def validate(spec_path: Path, out_dir: Path | None = None) -> Validated:
         config, header = pipeline_message(loaded.spec, Paths(out, checkpoint))
     except CompileFailed as failed:
         raise SpecError([loaded.problem(p.loc, p.message) for p in failed.problems]) from None
-    summary = summarize_dataset(loaded)
-    problems = box_limits(loaded, config, summary.max_boxes_per_image)
+    validated = Validated(
+        loaded,
+        CATALOGUE[loaded.spec.model.architecture],
+        {
+            "pipeline.config": pipeline_text(config, header).encode("utf-8"),
+            "label_map.pbtxt": label_map_text(list(loaded.spec.dataset.classes)).encode("utf-8"),
+        },
+        out,
+        config,
+    )
+    if check_data:
+        check_box_limits(validated, summarize_dataset(loaded).max_boxes_per_image)
+    return validated
+
+
+def check_box_limits(validated: Validated, max_boxes_per_image: int) -> None:
+    """Detection limits must hold the busiest image; so must max_number_of_boxes when the policy is to stop."""
+    from odspec.spec.checks import box_limits
+
+    problems = box_limits(validated.loaded, validated.config, max_boxes_per_image)
+    if validated.loaded.spec.dataset.on_bad_annotation != "stop":
+        problems = [p for p in problems if p.key != "train.max_boxes"]
     if problems:
         raise SpecError(problems)
-    files = {
-        "pipeline.config": pipeline_text(config, header).encode("utf-8"),
-        "label_map.pbtxt": label_map_text(list(loaded.spec.dataset.classes)).encode("utf-8"),
-    }
-    files[MANIFEST] = _manifest(loaded, files)
-    return Validated(loaded, CATALOGUE[loaded.spec.model.architecture], files, out)
 
 
 def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
@@ -78,27 +96,46 @@ def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
     return summarize(result.examples, list(dataset.classes))
 
 
-def _manifest(loaded: LoadedSpec, files: dict[str, bytes]) -> bytes:
-    """What produced this build: fingerprints of the spec and of each output file."""
-    spec_json = loaded.spec.model_dump_json().encode()
-    manifest: dict[str, Any] = {
-        "odspec_build": 1,
-        "spec": str(loaded.path.resolve()),
-        "spec_sha256": hashlib.sha256(spec_json).hexdigest(),
-        "architecture": loaded.spec.model.architecture,
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
-    }
-    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
+          progress: Progress | None = None, workers: int | None = None) -> BuildResult:
+    """Compile the spec and build its records; the previous build stays intact until the new one is complete."""
+    from odspec.build import build_project, no_progress
+
+    validated = validate(spec_path, out_dir, check_data=False)
+    outcome = build_project(
+        validated.loaded, validated.files, validated.out_dir,
+        max_boxes=validated.config.train_config.max_number_of_boxes,
+        check_read=lambda most: check_box_limits(validated, most),
+        dry_run=dry_run, progress=progress or no_progress, workers=workers,
+    )
+    return BuildResult(validated.out_dir, outcome.changes, dry_run, outcome.findings, outcome.report_table)
 
 
-def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False) -> BuildResult:
-    """Compile ``spec_path`` and write the build; the manifest is written last, so it marks a complete build."""
-    validated = validate(spec_path, out_dir)
-    files = dict(validated.files)
-    manifest = files.pop(MANIFEST)
-    changes = write_files(validated.out_dir, files, dry_run=dry_run)
-    changes += write_files(validated.out_dir, {MANIFEST: manifest}, dry_run=dry_run)
-    return BuildResult(validated.out_dir, changes, dry_run)
+def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train", count: int = 16,
+            image: Path | None = None) -> Path:
+    """A contact sheet of ``count`` records of ``split``, decoded from the shards as written."""
+    from odspec.datasets.preview import save_preview
+    from odspec.errors import BuildError
+    from odspec.records.example import parse_example
+    from odspec.records.shards import SHARD_GLOB
+    from odspec.records.tfrecord import read_records
+
+    loaded = load_spec(spec_path)
+    out = (out_dir or default_out_dir(loaded)).resolve()
+    shards = sorted(out.glob(SHARD_GLOB.format(split=split)))
+    if not shards:
+        raise BuildError(f"no {split} records in {out}", f"run `odspec build {spec_path}` first")
+    records = []
+    for shard in shards:
+        for data in read_records(shard):
+            records.append(parse_example(data))
+            if len(records) >= count:
+                break
+        if len(records) >= count:
+            break
+    target = image or out.parent / f"{out.name}-preview-{split}.png"
+    save_preview(records, target, max_images=count)
+    return target
 
 
 def architectures() -> list[Architecture]:

@@ -34,20 +34,61 @@ def validate(spec: Path = SpecArg, out: Optional[Path] = OutOpt) -> None:
     typer.echo(f"{spec}: ok ({arch.title}, {len(result.loaded.spec.dataset.classes)} classes)")
 
 
+def _progress(label: str, total: int):  # type: ignore[no-untyped-def]
+    """A progress bar on stderr while a stage runs (hidden when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="img", disable=None, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+    def advance(count: int) -> None:
+        bar.update(count)
+        if bar.n >= total:
+            bar.close()
+
+    if total == 0:
+        bar.close()
+    return advance
+
+
 @app.command()
 def build(
     spec: Path = SpecArg,
     out: Optional[Path] = OutOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="report what would change, write nothing"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="processes [default: up to 2 cores]"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="list unchanged files and every finding"),
 ) -> None:
-    """Compile the spec into pipeline.config and label_map.pbtxt."""
+    """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
     from odspec import api
 
-    result = api.build(spec, out, dry_run=dry_run)
-    verb = "would be" if dry_run else ""
+    result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers)
+    prefix = "would be " if dry_run else ""
     for change in result.changes:
-        label = f"{change.change} {verb}".strip() if change.change != "unchanged" else "unchanged"
-        typer.echo(f"{label:>10}  {change.path}")
+        if change.change != "unchanged" or verbose:
+            typer.echo(f"{prefix + change.change:>18}  {change.path}")
+    unchanged = sum(c.change == "unchanged" for c in result.changes)
+    if unchanged and not verbose:
+        typer.echo(f"{'unchanged':>18}  {unchanged} file{'s' if unchanged != 1 else ''}")
+    if result.report_table:
+        typer.echo("\n" + result.report_table)
+    for finding in result.findings[: None if verbose else 20]:
+        typer.echo(f"finding: {finding}", err=True)
+    if len(result.findings) > 20 and not verbose:
+        typer.echo(f"… and {len(result.findings) - 20} more findings (see report.json, or use --verbose)", err=True)
+
+
+@app.command()
+def preview(
+    spec: Path = SpecArg,
+    out: Optional[Path] = OutOpt,
+    split: str = typer.Option("train", "--split", help="train, val or test"),
+    count: int = typer.Option(16, "--count", "-n", min=1, help="how many images"),
+    image: Optional[Path] = typer.Option(None, "--image", help="where to write the PNG [default: beside the build folder]"),
+) -> None:
+    """Draw images with their boxes, read back from the written TFRecords: what training will see."""
+    from odspec import api
+
+    typer.echo(str(api.preview(spec, out, split=split, count=count, image=image)))
 
 
 @app.command()

@@ -60,6 +60,17 @@ class DatasetError(OdspecError):
     """The dataset cannot be read as the spec describes it."""
 
 
+class RecordError(OdspecError):
+    """A TFRecord file is corrupt or truncated; ``index`` is the first bad record (0-based)."""
+
+    def __init__(self, path: str, index: int, offset: int, problem: str, hint: str | None = None) -> None:
+        self.path = path
+        self.index = index
+        self.offset = offset
+        self.problem = problem
+        super().__init__(f"{path}: record {index} (byte {offset}): {problem}", hint)
+
+
 class BuildError(OdspecError):
     """Compiling or writing the build failed."""
 

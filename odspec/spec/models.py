@@ -56,6 +56,13 @@ class Dataset(Strict):
     on_bad_annotation: Literal["stop", "skip_box", "skip_image", "repair"] = Field("stop", examples=["skip_box"])
     keep_empty_images: bool = Field(True, description="images without boxes stay in as negatives", examples=[False])
     shards: Union[PositiveInt, None] = Field(None, description="TFRecord shards per split; default follows the size", examples=[4])
+    orientation_fallback: Literal["rotated", "raw"] = Field(
+        "rotated",
+        description="for EXIF-rotated images whose annotation size cannot tell: were boxes drawn on the image as "
+        "displayed (rotated) or as stored (raw)?",
+        examples=["raw"],
+    )
+    verify_pixels: bool = Field(False, description="fully decode every image to find corrupt pixel data (slower)", examples=[True])
 
     @field_validator("classes")
     @classmethod

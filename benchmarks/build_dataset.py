@@ -1,0 +1,173 @@
+"""odspec build vs the OD API's create_coco_tf_record.py on the same synthetic COCO data.
+
+Makes N synthetic 640x480 JPEGs (~90 KB, 1-6 boxes) with COCO and VOC annotations,
+then, one after the other on this machine:
+  1. the OD API converter (object_detection/dataset_tools/create_coco_tf_record.py,
+     checks nothing), run through odspec's compat launcher so it can import at all;
+  2. a full `odspec build` of a spec over the same COCO data (every check on);
+  3. a no-op rebuild (nothing changed);
+and prints wall times, their ratios and peak memory (max RSS of the process tree).
+Targets (issue 3): full build <= 0.5 x the converter; no-op < 5 % of the full build;
+peak memory < 1 GiB and flat from 10,000 to 50,000 images.
+
+    .venv/bin/python benchmarks/build_dataset.py [--images 10000] [--data /tmp/odspec-bench] [--skip-odapi]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CLASSES = ["circle", "square", "triangle"]
+SIZE = (640, 480)
+
+
+def make_image(index: int) -> tuple[str, list[tuple[str, int, int, int, int]], bytes]:
+    rng = np.random.default_rng(index)
+    base = rng.integers(60, 200, size=3)
+    noise = rng.normal(0, 22, size=(SIZE[1] // 2, SIZE[0] // 2, 3))
+    pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels).resize(SIZE, Image.BILINEAR)
+    draw = ImageDraw.Draw(image)
+    boxes = []
+    for _ in range(int(rng.integers(1, 7))):
+        side = int(rng.integers(30, 160))
+        x, y = int(rng.integers(0, SIZE[0] - side)), int(rng.integers(0, SIZE[1] - side))
+        label = CLASSES[int(rng.integers(0, len(CLASSES)))]
+        colour = tuple(int(c) for c in rng.integers(0, 255, size=3))
+        shape = {"circle": draw.ellipse, "square": draw.rectangle}.get(label)
+        if shape is not None:
+            shape([x, y, x + side, y + side], fill=colour)
+        else:
+            draw.polygon([(x + side // 2, y), (x, y + side), (x + side, y + side)], fill=colour)
+        boxes.append((label, x, y, x + side, y + side))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    return f"img{index:06d}.jpg", boxes, buffer.getvalue()
+
+
+def write_one(args: tuple[str, int]) -> tuple[str, list[tuple[str, int, int, int, int]], int]:
+    folder, index = args
+    name, boxes, data = make_image(index)
+    (Path(folder) / name).write_bytes(data)
+    return name, boxes, len(data)
+
+
+def make_dataset(root: Path, count: int) -> None:
+    """Images plus COCO train/val annotation files (the converter wants both) and VOC XML."""
+    marker = root / f"complete-{count}"
+    if marker.exists():
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "images").mkdir(parents=True)
+    with Pool(2) as pool:
+        made = pool.map(write_one, [(str(root / "images"), i) for i in range(count)], chunksize=64)
+    images, annotations = [], []
+    for image_id, (name, boxes, _) in enumerate(made, start=1):
+        images.append({"id": image_id, "file_name": name, "width": SIZE[0], "height": SIZE[1]})
+        for label, x0, y0, x1, y1 in boxes:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": CLASSES.index(label) + 1,
+                                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
+    categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES)]
+    (root / "annotations").mkdir()
+    document = {"images": images, "annotations": annotations, "categories": categories}
+    (root / "annotations" / "instances_all.json").write_text(json.dumps(document))
+    empty = {"images": [], "annotations": [], "categories": categories}
+    (root / "empty.json").write_text(json.dumps(empty))
+    mean_kb = sum(m[2] for m in made) / len(made) / 1024
+    print(f"made {count} images, mean {mean_kb:.0f} KB, {len(annotations)} boxes in {root}")
+    marker.touch()
+
+
+MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+seconds = time.perf_counter() - start
+if code.returncode:
+    sys.stderr.write(code.stderr[-4000:])
+    sys.exit(code.returncode)
+print(seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds of ``command`` and the peak RSS (MiB) of the largest process in its tree, measured alone."""
+    proc = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"failed: {' '.join(command)}\n{proc.stderr}")
+    seconds, rss = proc.stdout.split()
+    return float(seconds), float(rss)
+
+
+OD_CONVERTER = """
+import sys
+from odspec.odapi import compat
+compat.apply()
+from absl import app
+from object_detection.dataset_tools import create_coco_tf_record as converter
+sys.argv = ["create_coco_tf_record"] + sys.argv[1:]
+app.run(converter.main)
+"""
+
+
+def run_odapi(root: Path, out: Path) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    seconds, rss = timed([sys.executable, "-c", OD_CONVERTER,
+                        f"--train_image_dir={root / 'images'}", f"--val_image_dir={root / 'images'}",
+                        f"--test_image_dir={root / 'images'}",
+                        f"--train_annotations_file={root / 'annotations' / 'instances_all.json'}",
+                        f"--val_annotations_file={root / 'empty.json'}",
+                        f"--testdev_annotations_file={root / 'empty.json'}", f"--output_dir={out}"])
+    print(f"OD API converter peak RSS {rss:.0f} MiB")
+    return seconds
+
+
+def write_spec(root: Path) -> Path:
+    spec = root / "bench.yaml"
+    spec.write_text(
+        "project: bench\n"
+        "dataset:\n  format: coco\n  images: images\n  annotations: annotations/instances_all.json\n"
+        f"  classes: [{', '.join(CLASSES)}]\n"
+        "model:\n  architecture: ssd_mobilenet_v2_fpnlite_320\n"
+    )
+    return spec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10000)
+    parser.add_argument("--data", type=Path, default=Path("/tmp/odspec-bench"))
+    parser.add_argument("--skip-odapi", action="store_true")
+    options = parser.parse_args()
+    root = options.data / str(options.images)
+    make_dataset(root, options.images)
+    spec = write_spec(root)
+    odspec = [sys.executable, "-m", "odspec.cli", "build", str(spec)]
+    shutil.rmtree(root / "build", ignore_errors=True)
+    converter = None if options.skip_odapi else run_odapi(root, root / "odapi-out")
+    full, full_rss = timed(odspec)
+    noop, _ = timed(odspec)
+    print(f"images                      {options.images}")
+    if converter is not None:
+        print(f"OD API create_coco_tf_record {converter:8.2f} s")
+    print(f"odspec build (full)          {full:8.2f} s   peak RSS {full_rss:7.0f} MiB")
+    print(f"odspec build (no-op)         {noop:8.2f} s")
+    if converter is not None:
+        print(f"full / converter             {full / converter:8.2f}   (target <= 0.50)")
+    print(f"no-op / full                 {noop / full:8.3f}   (target < 0.05)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+"""Image files: what they are (inspect) and the bytes a record stores (encode).
+
+Inspecting must stay cheap because it runs on every image of every build: the
+file is read once (for its sha256), Pillow parses the header only, and the
+structure is checked without decoding pixels (JPEG start and end markers, PNG
+chunk CRCs). Decoding is left to :func:`encode_for_record`, which only does it
+when the original bytes cannot go into a record as they are.
+
+The OD API decodes ``image/encoded`` with three channels and ignores EXIF, so a
+record's image is always 8-bit RGB JPEG or PNG with the EXIF rotation baked into
+the pixels (when the caller asks for it) and no orientation tag left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import crc32c
+import numpy as np
+from PIL import Image
+
+from odspec.errors import DatasetError
+
+MISSING = "missing"
+ESCAPES_ROOT = "escapes the dataset root"
+TRUNCATED = "truncated"
+
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+JPEG_EOI = b"\xff\xd9"
+ORIENTATION_TAG = 0x0112
+JPEG_OPTIONS: dict[str, int | str] = {"quality": 95, "subsampling": "4:2:0", "optimize": False, "progressive": False}
+PNG_OPTIONS: dict[str, int | str] = {"compress_level": 6, "optimize": False}
+WHITE = (255, 255, 255, 255)
+SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA", "P"})
+PIL_ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error, zlib.error, Image.DecompressionBombError)
+
+# Pillow's own table (ImageOps.exif_transpose): the transpose that shows the stored pixels as displayed.
+ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What one image file is, without its pixels.
+
+    ``error`` alone decides whether the image can be used: ``"missing"``,
+    ``"escapes the dataset root"``, ``"unreadable: ..."``, ``"truncated"`` or
+    ``"corrupt: ..."``. A truncated or corrupt file still reports the header
+    fields Pillow could read; an unreadable one has ``format=None`` and size 0.
+    """
+
+    path: str
+    sha256: str
+    size_bytes: int
+    format: str | None
+    mode: str | None
+    width: int
+    height: int
+    orientation: int
+    error: str | None
+    crc32c: int = field(default=0, compare=False)  # of the bytes: cheap proof they did not change before writing
+
+    @property
+    def displayed_size(self) -> tuple[int, int]:
+        """(width, height) once the EXIF orientation is applied."""
+        return displayed_size(self.width, self.height, self.orientation)
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """The bytes that go into ``image/encoded``, and what they decode to."""
+
+    data: bytes
+    format: Literal["jpeg", "png"]
+    width: int
+    height: int
+
+
+def displayed_size(width: int, height: int, orientation: int) -> tuple[int, int]:
+    """Orientations 5-8 turn the image a quarter, swapping width and height."""
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def inspect_image(root: Path, rel: str, *, verify_pixels: bool = False) -> ImageInfo:
+    """Describe ``rel`` (posix, relative to ``root``) from its bytes and header.
+
+    Never reads a file outside ``root``, also when a symbolic link points
+    there. ``verify_pixels`` also decodes every pixel, which catches damage
+    inside the compressed data at many times the cost.
+    """
+    path = resolve_inside(root, rel)
+    if path is None:
+        return _failed(rel, ESCAPES_ROOT)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return _failed(rel, MISSING)
+    except OSError as err:
+        return _failed(rel, f"unreadable: {(err.strerror or str(err)).lower()}")
+    return inspect_bytes(rel, data, verify_pixels=verify_pixels)
+
+
+def inspect_bytes(rel: str, data: bytes, *, verify_pixels: bool = False) -> ImageInfo:
+    """:func:`inspect_image` for bytes already read."""
+    digest = hashlib.sha256(data).hexdigest()
+    structure, png_exif = _check_structure(data)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            header = (image.format, image.mode, image.width, image.height)
+            orientation = _orientation(image, png_exif)
+    except PIL_ERRORS as err:
+        reason = structure or ("unreadable: empty file" if not data else f"unreadable: {_pil_reason(err)}")
+        return ImageInfo(rel, digest, len(data), None, None, 0, 0, 1, reason)
+    error = structure
+    if error is None and header[0] not in JPEG_FORMATS and header[0] != "PNG":
+        error = _pillow_verify(data)
+    if error is None and verify_pixels:
+        error = _decode_error(data)
+    return ImageInfo(rel, digest, len(data), *header, orientation, error, crc32c.crc32c(data))
+
+
+def resolve_inside(root: Path, rel: str) -> Path | None:
+    """The real path ``rel`` names under ``root``, or ``None`` if it (or a link on the way) leads outside.
+
+    Folders are resolved once per build (cached); each file costs one ``lstat``,
+    plus a full resolve only when the file itself is a link.
+    """
+    base = _real_folder(str(root))
+    joined = os.path.normpath(os.path.join(base, rel))
+    target = os.path.join(_real_folder(os.path.dirname(joined)), os.path.basename(joined))
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    try:
+        inside = os.path.commonpath([base, target]) == base and target != base
+    except ValueError:  # different drives on Windows
+        inside = False
+    return Path(target) if inside else None
+
+
+@lru_cache(maxsize=4096)
+def _real_folder(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def encode_for_record(root: Path, info: ImageInfo, *, rotate: bool) -> EncodedImage:
+    """The image as a record stores it: 8-bit RGB, rotated as displayed when ``rotate``.
+
+    An RGB JPEG or 8-bit RGB PNG without an EXIF orientation goes in untouched.
+    Anything else is decoded and re-encoded deterministically (fixed options,
+    no metadata): as JPEG quality 95 if the source was a JPEG, else as PNG. An
+    image with an orientation is always re-encoded, so no record carries an
+    orientation tag that a viewer would apply on top of baked-in pixels;
+    ``rotate=False`` then keeps the stored pixel order.
+    """
+    if info.error is not None:
+        raise ValueError(f"{info.path}: cannot encode an unusable image ({info.error})")
+    data = _read_unchanged(root, info)
+    passthrough = _passthrough_format(data, info)
+    if passthrough is not None:
+        return EncodedImage(data, passthrough, info.width, info.height)
+    image = _decode(info, data)
+    if rotate:
+        image = transpose_for_orientation(image, info.orientation)
+    rgb = to_rgb(image)
+    target: Literal["jpeg", "png"] = "jpeg" if info.format in JPEG_FORMATS else "png"
+    return EncodedImage(_encode(rgb, target), target, rgb.width, rgb.height)
+
+
+def transpose_for_orientation(image: Image.Image, orientation: int) -> Image.Image:
+    """The stored pixels as displayed (what ``ImageOps.exif_transpose`` does, from the tag value alone)."""
+    method = ORIENTATION_TRANSPOSE.get(orientation)
+    return image if method is None else image.transpose(method)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB: transparency composited over white, 16-bit values scaled (65535 -> 255)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ALPHA_MODES:
+        background = Image.new("RGBA", image.size, WHITE)
+        return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.clip(np.asarray(image).astype(np.uint32), 0, 65535)
+        scaled = ((values * 255 + 32767) // 65535).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    try:
+        return image.convert("RGB")
+    except ValueError as err:
+        raise DatasetError(f"images of mode {image.mode} cannot be converted to RGB: {err}") from err
+
+
+def _failed(rel: str, error: str) -> ImageInfo:
+    return ImageInfo(rel, "", 0, None, None, 0, 0, 1, error)
+
+
+def _check_structure(data: bytes) -> tuple[str | None, bytes | None]:
+    """(error, PNG eXIf payload) from the container alone, for JPEG and PNG."""
+    if data.startswith(JPEG_SIGNATURE):
+        return (None if data.rstrip(b"\x00").endswith(JPEG_EOI) else TRUNCATED), None
+    if data.startswith(PNG_SIGNATURE):
+        return walk_png_chunks(data)
+    return None, None
+
+
+def walk_png_chunks(data: bytes) -> tuple[str | None, bytes | None]:
+    """Check every chunk's CRC up to IEND; also return the eXIf payload, wherever it is."""
+    view = memoryview(data)
+    position, exif = len(PNG_SIGNATURE), None
+    while position + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, position)
+        end = position + 12 + length
+        if end > len(data):
+            return TRUNCATED, exif
+        kind = bytes(view[position + 4 : position + 8])
+        (crc,) = struct.unpack_from(">I", data, end - 4)
+        if zlib.crc32(view[position + 4 : end - 4]) != crc:
+            return f"corrupt: CRC mismatch in chunk {_chunk_name(kind)} at byte {position}", exif
+        if kind == b"eXIf":
+            exif = bytes(view[position + 8 : end - 4])
+        elif kind == b"IEND":
+            return None, exif
+        position = end
+    return TRUNCATED, exif
+
+
+def _chunk_name(kind: bytes) -> str:
+    return kind.decode("ascii") if kind.isalpha() else repr(kind)
+
+
+def _orientation(image: Image.Image, png_exif: bytes | None) -> int:
+    """The EXIF orientation tag, 1 when absent or invalid.
+
+    A PNG's ``getexif()`` decodes the whole image when the eXIf chunk comes
+    after the pixel data, so the payload found while walking the chunks is
+    parsed instead.
+    """
+    try:
+        if image.format == "PNG":
+            exif = Image.Exif()
+            if png_exif:
+                exif.load(png_exif)
+        else:
+            exif = image.getexif()
+        value = exif.get(ORIENTATION_TAG, 1)
+    except PIL_ERRORS:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _pillow_verify(data: bytes) -> str | None:
+    """Pillow's own check, for the formats without a structural check here."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except PIL_ERRORS as err:
+        return f"corrupt: {_pil_reason(err)}"
+    return None
+
+
+def _decode_error(data: bytes) -> str | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except PIL_ERRORS as err:
+        reason = _pil_reason(err)
+        return TRUNCATED if "truncated" in reason else f"corrupt: {reason}"
+    return None
+
+
+def _pil_reason(err: BaseException) -> str:
+    if isinstance(err, Image.UnidentifiedImageError):
+        return "not an image format Pillow recognises"
+    return str(err) or type(err).__name__
+
+
+def _read_unchanged(root: Path, info: ImageInfo) -> bytes:
+    """The file's bytes, which must still be the ones inspected."""
+    path = resolve_inside(root, info.path)
+    try:
+        data = path.read_bytes() if path is not None else None
+    except OSError:
+        data = None
+    if data is None or len(data) != info.size_bytes or (info.crc32c and crc32c.crc32c(data) != info.crc32c):
+        raise DatasetError(
+            f"{info.path}: the image changed or disappeared after it was checked",
+            hint="run the build again once nothing else writes to the images folder",
+        )
+    return data
+
+
+def _passthrough_format(data: bytes, info: ImageInfo) -> Literal["jpeg", "png"] | None:
+    """The record format when the original bytes can be stored as they are, else ``None``."""
+    if info.orientation != 1 or info.mode != "RGB":
+        return None
+    if info.format in JPEG_FORMATS:
+        return "jpeg"
+    if info.format == "PNG" and _png_bit_depth(data) == 8:
+        return "png"
+    return None
+
+
+def _png_bit_depth(data: bytes) -> int:
+    """IHDR's bit depth (it is always the first chunk)."""
+    return data[24] if len(data) > 24 else 0
+
+
+def _decode(info: ImageInfo, data: bytes) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except PIL_ERRORS as err:
+        raise DatasetError(
+            f"{info.path}: the image cannot be decoded: {_pil_reason(err)}",
+            hint="set dataset.verify_pixels: true to find such images before anything is written",
+        ) from err
+    return image
+
+
+def _encode(image: Image.Image, target: Literal["jpeg", "png"]) -> bytes:
+    """Fixed options and no metadata, so the same pixels always give the same bytes."""
+    image.info = {}
+    out = io.BytesIO()
+    options = JPEG_OPTIONS if target == "jpeg" else PNG_OPTIONS
+    image.save(out, format=target.upper(), **options)
+    return out.getvalue()

@@ -1,0 +1,65 @@
+"""Writing planned shards: one worker process per shard at a time, on every core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from multiprocessing import get_context
+from pathlib import Path
+
+from odspec.datasets.images import encode_for_record
+from odspec.datasets.pipeline import PlannedShard, RecordJob
+from odspec.records.example import detection_example
+from odspec.records.tfrecord import write_records
+
+
+def record_bytes(job: RecordJob) -> bytes:
+    """One serialized tf.train.Example: the image as it will be trained on, boxes in its frame."""
+    encoded = encode_for_record(Path(job.root), job.image, rotate=job.rotate)
+    return detection_example(
+        encoded=encoded.data,
+        image_format=encoded.format,
+        width=encoded.width,
+        height=encoded.height,
+        filename=job.image.path,
+        source_id=job.image.path,
+        sha256=job.image.sha256,
+        boxes=job.boxes,
+        class_texts=job.texts,
+        class_ids=job.ids,
+        difficult=job.difficult,
+        truncated=job.truncated,
+        views=job.views,
+    )
+
+
+def write_shard(args: tuple[str, PlannedShard]) -> tuple[str, int, str]:
+    """Write one shard; returns its name, record count and file checksum.
+
+    Not fsynced here: the build flushes everything once before it swaps the new
+    build in (see :meth:`odspec.staging.Staging.commit`), so workers never wait on the disk.
+    """
+    folder, shard = args
+    info = write_records(Path(folder) / shard.name, (record_bytes(job) for job in shard.jobs), durable=False)
+    return shard.name, info.count, info.checksum
+
+
+def write_shards(folder: Path, shards: Sequence[PlannedShard], *, workers: int,
+                 advance: Callable[[int], None]) -> dict[str, str]:
+    """Write every shard into ``folder`` (largest first, so the cores finish together); name -> checksum."""
+    tasks = [(str(folder), shard) for shard in sorted(shards, key=lambda s: -len(s.jobs))]
+    done: dict[str, str] = {}
+    if workers <= 1 or len(tasks) <= 1:
+        results = map(write_shard, tasks)
+        for name, count, digest in results:
+            advance(count)
+            done[name] = digest
+        return done
+    pool = get_context("fork").Pool(min(workers, len(tasks)))
+    try:
+        for name, count, digest in pool.imap_unordered(write_shard, tasks):
+            advance(count)
+            done[name] = digest
+        return done
+    finally:
+        pool.close()
+        pool.join()
