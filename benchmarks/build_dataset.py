@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import json
 import shutil
 import subprocess
@@ -102,7 +103,11 @@ print(seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds of ``command`` and the peak RSS (MiB) of the largest process in its tree, measured alone."""
+    """Wall seconds of ``command`` and the peak RSS (MiB) of the largest process in its tree, measured alone.
+
+    Dirty pages from the previous run are flushed first, so no run pays for another's writes.
+    """
+    os.sync()
     proc = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True)
     if proc.returncode:
         sys.exit(f"failed: {' '.join(command)}\n{proc.stderr}")

@@ -214,10 +214,14 @@ def find_image(
 
 
 def read_image_size(root: Path, image: Path) -> Union[tuple[int, int], str]:
-    """(width, height) from the header, as stored (EXIF orientation is not applied)."""
+    """(width, height) of the image as displayed: from the header, with the EXIF orientation applied."""
     try:
         with Image.open(root / image) as opened:
-            return opened.size
+            width, height = opened.size
+            # YOLO tools label the image as displayed, so fractions are of the EXIF-rotated size.
+            # (PNG is skipped: Pillow decodes the whole image to find a late EXIF chunk.)
+            orientation = opened.getexif().get(0x0112, 1) if opened.format != "PNG" else 1
+            return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     except (OSError, Image.DecompressionBombError) as err:
         return f"cannot read the size of image {image}: {err}"
 

@@ -110,3 +110,16 @@ def test_names_yaml_forms() -> None:
     with pytest.raises(DatasetError) as err:
         parse_names_yaml("names: {0: a, 2: c}", path)
     assert err.value.message == "data.yaml: names: keys [0, 2] are not 0..1"
+
+
+def test_exif_rotated_image_is_denormalised_by_its_displayed_size(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from odspec.datasets.yolo import read_image_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x20, displayed 20x40
+    Image.new("RGB", (40, 20)).save(tmp_path / "turned.jpg", exif=exif)
+    Image.new("RGB", (40, 20)).save(tmp_path / "plain.jpg")
+    assert read_image_size(tmp_path, Path("turned.jpg")) == (20, 40)
+    assert read_image_size(tmp_path, Path("plain.jpg")) == (40, 20)
