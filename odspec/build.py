@@ -60,16 +60,72 @@ def _ident(path: str) -> list[int] | None:
     return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 
-def input_signature(spec_digest: str, annotation_paths: list[Path], root: Path, image_rels: list[str]) -> str:
-    """Identity of every input file, cheap to recompute: a no-op rebuild compares only this."""
+def _code_identity() -> list[Any]:
+    """odspec's own files: a changed template or module must not pass for a no-op."""
+    package = Path(__file__).resolve().parent
+    files = sorted(str(p) for folder in (package, package.parent / "templates") for p in folder.rglob("*")
+                   if p.suffix in (".py", ".j2"))
+    return [__version__, RECORD_FORMAT, [(f, _ident(f)) for f in files]]
+
+
+def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], root: str, image_rels: list[str]) -> str:
+    """Identity of every input (spec file, odspec itself, annotations, images), cheap to recompute.
+
+    Outputs are a function of these inputs only, so an equal signature means the
+    build is up to date and a rebuild needs to read nothing (like make).
+    """
+    spec_bytes = spec_path.read_bytes()
     files = []
-    for path in annotation_paths:
+    for path in map(Path, annotation_paths):
         members = sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
         files.extend((member, _ident(member)) for member in members)
-    base = str(root)
-    images = [(rel, _ident(os.path.join(base, rel))) for rel in image_rels]
-    payload = json.dumps([__version__, RECORD_FORMAT, spec_digest, files, images])
+    images = [(rel, _ident(os.path.join(root, rel))) for rel in image_rels]
+    payload = json.dumps([_code_identity(), str(spec_path.resolve()), hashlib.sha256(spec_bytes).hexdigest(),
+                          str(out), files, root, images])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def up_to_date(spec_path: Path, out: Path) -> list[FileChange] | None:
+    """Every output as unchanged when nothing the build depends on changed since it was made, else None."""
+    recover(out)
+    inputs = _read_json(out / SIGNATURE)
+    manifest = _read_json(out / MANIFEST)
+    if not inputs or not manifest:
+        return None
+    try:
+        signature = input_signature(spec_path, out, inputs["annotations"], inputs["root"], inputs["image_rels"])
+    except (KeyError, OSError, TypeError):
+        return None
+    if signature != inputs.get("signature") or not all((out / n).is_file() for n in manifest.get("outputs", [])):
+        return None
+    return _unchanged(out, manifest["outputs"])
+
+
+def up_to_date_for(spec_path: Path, out_dir: Path | None = None) -> tuple[Path, list[FileChange]] | None:
+    """``up_to_date`` for a spec file, without validating it: the fast path of a no-op ``odspec build``.
+
+    Only the project name is read (for the default build folder); pydantic and
+    the compiler are not even imported.
+    """
+    out = out_dir
+    if out is None:
+        project = _project_name(spec_path)
+        if project is None:
+            return None
+        out = spec_path.resolve().parent / "build" / project
+    changes = up_to_date(spec_path, out.resolve())
+    return None if changes is None else (out.resolve(), changes)
+
+
+def _project_name(spec_path: Path) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.load(spec_path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    project = data.get("project") if isinstance(data, dict) else None
+    return project if isinstance(project, str) else None
 
 
 def _unchanged(out: Path, names: list[str]) -> list[FileChange]:
@@ -80,27 +136,24 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
                   check_read: Callable[[int], None], dry_run: bool = False,
                   progress: Progress = no_progress, workers: int | None = None) -> BuildOutcome:
     """Build ``out`` from the validated spec ``loaded`` and its compiled ``files``."""
-    recover(out)
+    unchanged = up_to_date(loaded.path, out)
+    if unchanged is not None:
+        return BuildOutcome(unchanged, [], None, True)
     dataset = loaded.spec.dataset
-    spec_digest = hashlib.sha256(loaded.spec.model_dump_json().encode() + b"".join(files.values())).hexdigest()
     annotations = [loaded.root / a for a in ([dataset.annotations] if isinstance(dataset.annotations, str) else dataset.annotations)]
     root = loaded.root / dataset.images
     manifest = _read_json(out / MANIFEST) or {}
-    inputs = _read_json(out / SIGNATURE) or {}
-    if manifest and inputs.get("signature") == input_signature(spec_digest, annotations, root, inputs.get("image_rels", [])):
-        if all((out / name).is_file() for name in manifest.get("outputs", [])):
-            return BuildOutcome(_unchanged(out, manifest["outputs"]), [], None, True)
     cache = _read_json(out / CACHE) or {}
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
     plan, image_cache = plan_dataset(
-        loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache.get("images", {}),
+        loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
         previous_splits=_read_json(out / SPLITS_FILE) or {}, workers=workers or default_workers(),
         progress=progress, salt=RECORD_FORMAT,
     )
     if dry_run:
         return BuildOutcome(_dry_run_changes(out, files, plan, manifest.get("shards", {})), list(plan.findings), None, False)
-    return _write(loaded, files, out, plan, image_cache, manifest, spec_digest, annotations, root,
+    return _write(loaded, files, out, plan, image_cache, manifest, annotations, root,
                   progress, workers or default_workers())
 
 
@@ -115,7 +168,7 @@ def _dry_run_changes(out: Path, files: dict[str, bytes], plan: Any, previous: di
 
 
 def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, image_cache: dict[str, Any],
-           previous: dict[str, Any], spec_digest: str, annotations: list[Path], root: Path,
+           previous: dict[str, Any], annotations: list[Path], root: Path,
            progress: Progress, workers: int) -> BuildOutcome:
     from odspec.datasets.report import build_report
     from odspec.records import writer
@@ -144,9 +197,10 @@ def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, image_cac
         outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
         stage.put(MANIFEST, _dump(_manifest(loaded, stage.folder, plan, outputs, digests)))
         image_rels = sorted({c.image.path for c in plan.checked} | set(image_cache))
-        signature = input_signature(spec_digest, annotations, root, image_rels)
+        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": image_rels}
+        inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], image_rels)
         stage.put(CACHE, json.dumps(image_cache, sort_keys=True, separators=(",", ":")).encode())
-        stage.put(SIGNATURE, json.dumps({"signature": signature, "image_rels": image_rels}, separators=(",", ":")).encode())
+        stage.put(SIGNATURE, json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
         stage.commit()
     except BaseException:
         stage.abandon()

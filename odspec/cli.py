@@ -59,6 +59,12 @@ def build(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list unchanged files and every finding"),
 ) -> None:
     """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
+    from odspec.build import up_to_date_for
+
+    fresh = None if dry_run else up_to_date_for(spec, out)
+    if fresh is not None:  # nothing changed: answered without validating or importing the compiler
+        typer.echo(f"{'unchanged':>18}  {len(fresh[1])} files (nothing changed)")
+        return
     from odspec import api
 
     result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers)
