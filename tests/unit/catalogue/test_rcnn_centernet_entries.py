@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 import pytest
@@ -46,11 +46,6 @@ def test_entry_names_are_unique_and_complete() -> None:
     assert {arch.name for arch in center_net.ENTRIES} == CENTER_NET_NAMES
     assert all(CATALOGUE[name].family == "faster_rcnn" for name in FASTER_RCNN_NAMES)
     assert all(CATALOGUE[name].family == "center_net" for name in CENTER_NET_NAMES)
-
-
-@pytest.mark.parametrize("arch", ENTRIES, ids=lambda a: a.name)
-def test_zoo_config_file_exists(arch: Architecture, zoo_dir: Path) -> None:
-    assert (zoo_dir / arch.zoo_config).is_file()
 
 
 @pytest.mark.parametrize("arch", ENTRIES, ids=lambda a: a.name)

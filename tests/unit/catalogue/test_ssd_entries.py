@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 import pytest
@@ -41,11 +41,6 @@ def test_entry_names_are_unique_and_complete() -> None:
     assert len(names) == len(set(names))
     assert set(names) == SSD_NAMES
     assert all(CATALOGUE[name].family == "ssd" for name in names)
-
-
-@pytest.mark.parametrize("arch", ENTRIES, ids=lambda a: a.name)
-def test_zoo_config_file_exists(arch: Architecture, zoo_dir: Path) -> None:
-    assert (zoo_dir / arch.zoo_config).is_file()
 
 
 @pytest.mark.parametrize("arch", ENTRIES, ids=lambda a: a.name)

@@ -67,6 +67,11 @@ def diff(a: Message, b: Message) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_zoo_config_file_exists(name: str, zoo_dir: Path) -> None:
+    assert (zoo_dir / CATALOGUE[name].zoo_config).is_file()
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_model_block_matches_zoo(name: str, zoo_dir: Path) -> None:
     zoo = zoo_config(zoo_dir, CATALOGUE[name].zoo_config)
     family = zoo.model.WhichOneof("model")
