@@ -245,6 +245,16 @@ def _chunk_name(kind: bytes) -> str:
     return kind.decode("ascii") if kind.isalpha() else repr(kind)
 
 
+def orientation_of(data: bytes) -> int:
+    """The EXIF orientation of encoded image ``data`` (1 when absent), without decoding pixels."""
+    png_exif = walk_png_chunks(data)[1] if data[:8] == b"\x89PNG\r\n\x1a\n" else None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return _orientation(image, png_exif)
+    except PIL_ERRORS:
+        return 1
+
+
 def _orientation(image: Image.Image, png_exif: bytes | None) -> int:
     """The EXIF orientation tag, 1 when absent or invalid.
 

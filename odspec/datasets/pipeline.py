@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from odspec.datasets import read_dataset
-from odspec.datasets.checks import CheckedExample, CheckResult, check_examples
+from odspec.datasets.checks import ERROR, CheckedExample, CheckResult, DatasetCheckError, check_examples
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import Finding
 from odspec.datasets.split import SplitItem, assign_splits
@@ -57,7 +57,7 @@ class PlannedShard:
 @dataclass(frozen=True)
 class DatasetPlan:
     shards: tuple[PlannedShard, ...]
-    splits: dict[str, str]  # image path -> split, kept for the next build
+    splits: dict[str, str]  # image path -> split, for the next build: this build's images and earlier ones
     checked: tuple[CheckedExample, ...]
     findings: tuple[Finding, ...]
 
@@ -175,16 +175,55 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     check_read(max((len(e.boxes) for e in read.examples), default=0))
     infos, fresh_cache = inspect_images(root, [e.image.as_posix() for e in read.examples], cache,
                                         verify=dataset.verify_pixels, workers=workers, progress=progress)
-    result: CheckResult = check_examples(
-        read.examples, infos, dataset.classes, policy=dataset.on_bad_annotation, max_boxes=max_boxes,
-        keep_empty=dataset.keep_empty_images, orientation_fallback=dataset.orientation_fallback,
-    )
+    reader_findings = judge_reader_findings(read.findings, dataset.on_bad_annotation)
+    try:
+        result: CheckResult = check_examples(
+            read.examples, infos, dataset.classes, policy=dataset.on_bad_annotation, max_boxes=max_boxes,
+            keep_empty=dataset.keep_empty_images, orientation_fallback=dataset.orientation_fallback,
+        )
+    except DatasetCheckError as failed:
+        raise DatasetCheckError([*_errors(reader_findings), *failed.errors], [*reader_findings, *failed.findings]) from None
+    if _errors(reader_findings):
+        raise DatasetCheckError(_errors(reader_findings), [*reader_findings, *result.findings])
+    result = CheckResult(result.examples, [*reader_findings, *result.findings])
     split = dataset.split
+    previous = previous_by_content(result.examples, previous_splits, cache)
     splits = assign_splits(split_items(result.examples), ratios=(split.train, split.val, split.test), seed=split.seed,
-                           use_source=split.from_source, previous=previous_splits)
+                           use_source=split.from_source, previous=previous)
     shards = plan_shards(root, result.examples, splits, dataset.classes, dataset.shards, salt)
-    plan = DatasetPlan(shards, dict(sorted(splits.items())), tuple(result.examples), tuple(result.findings))
+    remembered = {**previous, **splits}  # images left out this time keep their place for when they return
+    plan = DatasetPlan(shards, dict(sorted(remembered.items())), tuple(result.examples), tuple(result.findings))
     return plan, fresh_cache
+
+
+def previous_by_content(checked: Sequence[CheckedExample], previous: Mapping[str, str],
+                        cache: Mapping[str, Any]) -> dict[str, str]:
+    """Last build's split per image path, extended to new paths whose bytes it already placed.
+
+    So renaming an image, or adding a copy that now wins the duplicate check,
+    keeps those bytes in the split they were in: nothing leaks between splits.
+    """
+    by_content = {cache[path]["info"]["sha256"]: split for path, split in previous.items() if path in cache}
+    merged = dict(previous)
+    for c in checked:
+        if c.image.path not in merged and c.image.sha256 in by_content:
+            merged[c.image.path] = by_content[c.image.sha256]
+    return merged
+
+
+def judge_reader_findings(findings: Sequence[Finding], policy: str) -> list[Finding]:
+    """What the readers could not use (a bad line, a malformed file) follows the policy like any finding;
+    a path that leaves the images folder is an error whatever the policy."""
+    judged = []
+    for finding in findings:
+        escapes = finding.what.endswith("leaves the images folder")
+        action = ERROR if policy == "stop" or escapes else finding.action
+        judged.append(replace(finding, action=action))
+    return judged
+
+
+def _errors(findings: Sequence[Finding]) -> list[Finding]:
+    return [f for f in findings if f.action == ERROR]
 
 
 def default_workers() -> int:

@@ -15,6 +15,7 @@ folder named ``labels`` its parent's name (``train/labels``).
 
 from __future__ import annotations
 
+
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -23,6 +24,7 @@ from typing import Any, Union
 import yaml
 from PIL import Image
 
+from odspec.datasets.images import displayed_size, orientation_of
 from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import (
     AnnotationPaths,
@@ -218,10 +220,9 @@ def read_image_size(root: Path, image: Path) -> Union[tuple[int, int], str]:
     try:
         with Image.open(root / image) as opened:
             width, height = opened.size
-            # YOLO tools label the image as displayed, so fractions are of the EXIF-rotated size.
-            # (PNG is skipped: Pillow decodes the whole image to find a late EXIF chunk.)
-            orientation = opened.getexif().get(0x0112, 1) if opened.format != "PNG" else 1
-            return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        data = (root / image).read_bytes()
+        # YOLO tools label the image as displayed, so fractions are of the EXIF-rotated size.
+        return displayed_size(width, height, orientation_of(data))
     except (OSError, Image.DecompressionBombError) as err:
         return f"cannot read the size of image {image}: {err}"
 
