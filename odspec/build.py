@@ -128,6 +128,11 @@ def _project_name(spec_path: Path) -> str | None:
     return project if isinstance(project, str) else None
 
 
+def _cache_format() -> str:
+    """Inspections cached by another odspec version are not trusted."""
+    return f"{__version__}/{RECORD_FORMAT}"
+
+
 def _unchanged(out: Path, names: list[str]) -> list[FileChange]:
     return [FileChange(out / name, "unchanged") for name in names]
 
@@ -144,6 +149,7 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     root = loaded.root / dataset.images
     manifest = _read_json(out / MANIFEST) or {}
     cache = _read_json(out / CACHE) or {}
+    cache = cache.get("images", {}) if cache.get("format") == _cache_format() else {}
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
     plan, image_cache = plan_dataset(
@@ -199,7 +205,8 @@ def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, image_cac
         image_rels = sorted({c.image.path for c in plan.checked} | set(image_cache))
         inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": image_rels}
         inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], image_rels)
-        stage.put(CACHE, json.dumps(image_cache, sort_keys=True, separators=(",", ":")).encode())
+        cache = {"format": _cache_format(), "images": image_cache}
+        stage.put(CACHE, json.dumps(cache, sort_keys=True, separators=(",", ":")).encode())
         stage.put(SIGNATURE, json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
         stage.commit()
     except BaseException:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -84,8 +84,9 @@ def inspect_images(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
         except OSError:
             key = None
         entry = cache.get(rel)
-        if key is not None and entry is not None and entry["stat"] == key and entry["verify"] >= verify:
-            found[rel] = ImageInfo(**entry["info"])
+        info = _cached(entry, key, verify)
+        if info is not None:
+            found[rel] = info
             fresh_cache[rel] = entry
         else:
             todo.append((rel, key))
@@ -98,15 +99,23 @@ def inspect_images(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
     return found, fresh_cache
 
 
-def _map(function: Callable[[Any], Any], items: list[Any], workers: int) -> Iterable[Any]:
-    if workers <= 1 or len(items) < 64:
-        return map(function, items)
-    pool = get_context("fork").Pool(workers)
+def _cached(entry: Any, key: list[int] | None, verify: bool) -> ImageInfo | None:
+    """The cached ImageInfo when the file is the very same one (and was checked at least as thoroughly)."""
+    if key is None or not isinstance(entry, dict) or entry.get("stat") != key or entry.get("verify", False) < verify:
+        return None
     try:
-        return list(pool.imap(function, items, chunksize=32))
-    finally:
-        pool.close()
-        pool.join()
+        return ImageInfo(**entry["info"])
+    except (KeyError, TypeError):
+        return None
+
+
+def _map(function: Callable[[Any], Any], items: list[Any], workers: int) -> Iterator[Any]:
+    """``map`` on ``workers`` processes, in order, as results arrive (so progress bars move)."""
+    if workers <= 1 or len(items) < 64:
+        yield from map(function, items)
+        return
+    with get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(function, items, chunksize=32)
 
 
 def _job(root: Path, checked: CheckedExample, ids: Mapping[str, int]) -> RecordJob:

@@ -124,3 +124,25 @@ def test_empty_dataset_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as caught:
         api.build(write_spec(tmp_path, minimal_spec(FPNLITE)), workers=1)
     assert str(caught.value).startswith(f"no annotated images found in {tmp_path / 'annotations'}")
+
+
+def test_rebuild_inspects_only_changed_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from odspec.datasets import pipeline
+
+    spec = shapes_spec(tmp_path)
+    api.build(spec, workers=1)
+    seen: list[str] = []
+    real = pipeline.inspect_image
+
+    def counting(root: Path, rel: str, **kwargs: Any) -> Any:
+        seen.append(rel)
+        return real(root, rel, **kwargs)
+
+    monkeypatch.setattr(pipeline, "inspect_image", counting)
+    api.build(shapes_spec(tmp_path, train={"steps": 500}), workers=1)
+    assert seen == []
+    image = sorted((tmp_path / "data" / "images").iterdir())[5]
+    image.write_bytes(image.read_bytes())  # same bytes, new mtime: looked at again, nothing rewritten
+    result = api.build(spec, workers=1)
+    assert seen == [image.name]
+    assert {n for n, c in changed(result).items() if n.endswith(".tfrecord")} == set()
