@@ -117,11 +117,24 @@ def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
     return problems
 
 
+def _num_classes_matches(spec: Spec, config: Message) -> list[CompileProblem]:
+    """The label map has one item per class; an override must not make the model disagree."""
+    family = config.model.WhichOneof("model")
+    got = getattr(config.model, family).num_classes if family else None
+    if got is not None and got != len(spec.dataset.classes):
+        path = f"model.{family}.num_classes"
+        loc = ("overrides", path) if path in spec.overrides else ("dataset", "classes")
+        return [CompileProblem(loc, f"num_classes is {got} but the label map has {len(spec.dataset.classes)} classes "
+                                    "(num_classes follows dataset.classes; remove the override)")]
+    return []
+
+
 def pipeline_message(spec: Spec, paths: Paths) -> tuple[Message, list[str]]:
     """The compiled ``TrainEvalPipelineConfig`` and its header comment lines."""
     context = template_context(spec, paths)
     config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(), "pipeline.config")
     problems = set_model_options(spec, config) + apply_overrides(spec, config)
+    problems += _num_classes_matches(spec, config)
     if problems:
         raise CompileFailed(problems)
     return config, context["header"]
