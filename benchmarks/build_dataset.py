@@ -31,19 +31,19 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CLASSES = ["circle", "square", "triangle"]
-SIZE = (640, 480)
+SIZE = (640, 480)  # --image-size changes it (small images make the 50,000-image memory check quick)
 
 
 def make_image(index: int) -> tuple[str, list[tuple[str, int, int, int, int]], bytes]:
     rng = np.random.default_rng(index)
     base = rng.integers(60, 200, size=3)
-    noise = rng.normal(0, 22, size=(SIZE[1] // 2, SIZE[0] // 2, 3))
+    noise = rng.normal(0, 22, size=(max(1, SIZE[1] // 2), max(1, SIZE[0] // 2), 3))
     pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
     image = Image.fromarray(pixels).resize(SIZE, Image.BILINEAR)
     draw = ImageDraw.Draw(image)
     boxes = []
     for _ in range(int(rng.integers(1, 7))):
-        side = int(rng.integers(30, 160))
+        side = int(rng.integers(max(4, SIZE[1] // 16), max(5, SIZE[1] // 3)))
         x, y = int(rng.integers(0, SIZE[0] - side)), int(rng.integers(0, SIZE[1] - side))
         label = CLASSES[int(rng.integers(0, len(CLASSES)))]
         colour = tuple(int(c) for c in rng.integers(0, 255, size=3))
@@ -175,8 +175,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/odspec-bench"))
     parser.add_argument("--skip-odapi", action="store_true")
+    parser.add_argument("--image-size", default="640x480", help="WIDTHxHEIGHT of the synthetic images")
     options = parser.parse_args()
-    root = options.data / str(options.images)
+    global SIZE
+    SIZE = tuple(int(v) for v in options.image_size.split("x"))  # type: ignore[assignment]
+    root = options.data / f"{options.images}-{options.image_size}"
     make_dataset(root, options.images)
     spec = write_spec(root)
     odspec = [sys.executable, "-m", "odspec.cli", "build", str(spec)]
