@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Literal
 
 import crc32c
-import numpy as np
 from PIL import Image
 
 from odspec.errors import DatasetError
@@ -198,6 +197,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", image.size, WHITE)
         return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
     if image.mode in SIXTEEN_BIT_MODES:
+        import numpy as np  # only 16-bit images need it; keeps `odspec validate` light
+
         values = np.clip(np.asarray(image).astype(np.uint32), 0, 65535)
         scaled = ((values * 255 + 32767) // 65535).astype(np.uint8)
         return Image.fromarray(scaled, mode="L").convert("RGB")

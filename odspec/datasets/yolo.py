@@ -22,9 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Union
 
 import yaml
-from PIL import Image
 
-from odspec.datasets.images import displayed_size, orientation_of
 from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import (
     AnnotationPaths,
@@ -217,6 +215,10 @@ def find_image(
 
 def read_image_size(root: Path, image: Path) -> Union[tuple[int, int], str]:
     """(width, height) of the image as displayed: from the header, with the EXIF orientation applied."""
+    from PIL import Image  # header only; imported here so reading other formats stays light
+
+    from odspec.datasets.images import displayed_size, orientation_of
+
     try:
         with Image.open(root / image) as opened:
             width, height = opened.size
