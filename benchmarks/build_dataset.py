@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import json
+import os
 import shutil
 import subprocess
 import sys
-import time
 from multiprocessing import Pool
 from pathlib import Path
 

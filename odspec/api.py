@@ -45,7 +45,12 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
     ``check_data`` also reads the annotations (not the images) to check the box limits against the dataset.
     """
     from odspec.compile.context import Paths
-    from odspec.compile.render import CompileFailed, label_map_text, pipeline_message, pipeline_text
+    from odspec.compile.render import (
+        CompileFailed,
+        label_map_text,
+        pipeline_message,
+        pipeline_text,
+    )
     from odspec.spec.checks import check, dataset_paths
 
     loaded = load_spec(spec_path)

@@ -44,3 +44,15 @@ def write_spec(folder: Path, spec: dict[str, Any], name: str = "spec.yaml") -> P
     path = folder / name
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def compiled_config(architecture: str, **sections: Any) -> Any:
+    """The compiled TrainEvalPipelineConfig of a minimal spec (no files written)."""
+    from pathlib import PurePath
+
+    from odspec.compile.context import Paths
+    from odspec.compile.render import pipeline_message
+    from odspec.spec.models import Spec
+
+    config, _ = pipeline_message(Spec.model_validate(minimal_spec(architecture, **sections)), Paths(PurePath("/build")))
+    return config

@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from odspec.catalogue.base import Architecture, TrainDefaults
-from odspec.catalogue.ssd import MULTISCALE_ANCHORS, SSD_HEAD, conv_hyperparams, cosine, ssd_entry, ssd_train
+from odspec.catalogue.ssd import (
+    MULTISCALE_ANCHORS,
+    SSD_HEAD,
+    conv_hyperparams,
+    cosine,
+    ssd_entry,
+    ssd_train,
+)
 
 
 class _Scale(NamedTuple):

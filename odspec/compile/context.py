@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from odspec.catalogue import CATALOGUE, Architecture
 from odspec.odapi.pbtext import Enum
 from odspec.spec.models import (
@@ -26,7 +28,6 @@ from odspec.spec.models import (
     RMSProp,
     Spec,
 )
-from pydantic import TypeAdapter
 
 _OPTIMIZER = TypeAdapter(Optimizer)
 _RATE = TypeAdapter(LearningRate)

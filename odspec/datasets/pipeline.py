@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from odspec.datasets import read_dataset
-from odspec.datasets.checks import ERROR, CheckedExample, CheckResult, DatasetCheckError, check_examples
+from odspec.datasets.checks import (
+    ERROR,
+    CheckedExample,
+    CheckResult,
+    DatasetCheckError,
+    check_examples,
+)
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import Finding
 from odspec.datasets.split import SplitItem, assign_splits

@@ -15,7 +15,6 @@ folder named ``labels`` its parent's name (``train/labels``).
 
 from __future__ import annotations
 
-
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -215,7 +214,9 @@ def find_image(
 
 def read_image_size(root: Path, image: Path) -> Union[tuple[int, int], str]:
     """(width, height) of the image as displayed: from the header, with the EXIF orientation applied."""
-    from PIL import Image  # header only; imported here so reading other formats stays light
+    from PIL import (
+        Image,  # header only; imported here so reading other formats stays light
+    )
 
     from odspec.datasets.images import displayed_size, orientation_of
 

@@ -7,8 +7,20 @@ each writes its own files.
 """
 
 from odspec.records.example import detection_example, parse_example
-from odspec.records.shards import SHARD_GLOB, assign_shards, shard_count, shard_glob, shard_name
-from odspec.records.tfrecord import WriteInfo, count_records, frame, read_records, write_records
+from odspec.records.shards import (
+    SHARD_GLOB,
+    assign_shards,
+    shard_count,
+    shard_glob,
+    shard_name,
+)
+from odspec.records.tfrecord import (
+    WriteInfo,
+    count_records,
+    frame,
+    read_records,
+    write_records,
+)
 
 __all__ = [
     "SHARD_GLOB",

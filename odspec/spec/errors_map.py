@@ -12,7 +12,6 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-import annotated_types
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from support import REPO
+
 from odspec import api
 
 EXPECTED = Path(__file__).parent / "expected"

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
-
 from support import minimal_spec, write_spec
+
 from odspec import api
 from odspec.datasets.model import Box, Example
 from odspec.datasets.synthetic import annotation_files

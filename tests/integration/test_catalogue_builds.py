@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 
 import pytest
-
 from support import minimal_spec, write_spec
+
 from odspec import api
 from odspec.catalogue import CATALOGUE, Architecture
 from odspec.odapi.smoke import parse_output

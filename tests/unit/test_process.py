@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import textwrap
+import threading
 import time
 from pathlib import Path
 

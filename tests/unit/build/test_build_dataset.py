@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support import minimal_spec, write_spec
+
 from odspec import api, staging
 from odspec.datasets.synthetic import make_shapes
 from odspec.errors import DatasetError, SpecError

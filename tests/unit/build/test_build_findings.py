@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from PIL import Image
-
 from support import minimal_spec, write_spec
+
 from odspec import api
 from odspec.datasets.encode import coco_json, csv_text, voc_xml
 from odspec.datasets.model import Box, Example

@@ -8,9 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from support import minimal_spec, write_spec
+
 from odspec import api
 from odspec.datasets.synthetic import make_shapes
 from odspec.records.example import parse_example

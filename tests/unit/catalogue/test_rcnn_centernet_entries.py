@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from google.protobuf.message import Message
+from support import compiled_config, minimal_spec
 
-from support import minimal_spec
 from odspec.catalogue import CATALOGUE, Architecture, center_net, faster_rcnn
 from odspec.compile.context import Paths
 from odspec.compile.render import pipeline_message
@@ -35,8 +35,7 @@ DERIVED_FROM = {
 
 
 def compiled(name: str, **sections: Any) -> Message:
-    config, _ = pipeline_message(Spec.model_validate(minimal_spec(name, **sections)), Paths(PurePath("/build")))
-    return config
+    return compiled_config(name, **sections)
 
 
 def test_entry_names_are_unique_and_complete() -> None:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
 from typing import Any
 
 import pytest
 from google.protobuf.message import Message
+from support import compiled_config
 
-from support import minimal_spec
 from odspec.catalogue import CATALOGUE, Architecture, efficientdet, ssd
-from odspec.compile.context import Paths
-from odspec.compile.render import pipeline_message
-from odspec.spec.models import Spec
 
 SSD_NAMES = {
     "ssd_mobilenet_v2_320",
@@ -32,8 +28,7 @@ VARIANTS = {
 
 
 def compiled(name: str, **sections: Any) -> Message:
-    config, _ = pipeline_message(Spec.model_validate(minimal_spec(name, **sections)), Paths(PurePath("/build")))
-    return config
+    return compiled_config(name, **sections)
 
 
 def test_entry_names_are_unique_and_complete() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path, PurePath
 import pytest
 from google.protobuf import text_format
 from google.protobuf.message import Message
-
 from support import minimal_spec
+
 from odspec.catalogue import CATALOGUE
 from odspec.compile.context import Paths
 from odspec.compile.render import pipeline_message

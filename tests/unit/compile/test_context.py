@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from support import minimal_spec
+
 from odspec.catalogue import CATALOGUE
 from odspec.compile import context
 from odspec.spec.models import CosineRate, ManualStepRate, RateStep, Spec

@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from odspec.datasets.paths import expand_annotation_paths, image_path_in_root, split_from_filename
+from odspec.datasets.paths import (
+    expand_annotation_paths,
+    image_path_in_root,
+    split_from_filename,
+)
 from odspec.errors import DatasetError
 
 ROOT = Path("/data/images")

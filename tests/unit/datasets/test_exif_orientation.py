@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from odspec.datasets.checks import CheckedExample, annotation_frame, check_examples, transform_box
+from odspec.datasets.checks import (
+    CheckedExample,
+    annotation_frame,
+    check_examples,
+    transform_box,
+)
 from odspec.datasets.images import ImageInfo, encode_for_record, inspect_image
 from odspec.datasets.model import Box, Example, Finding
 

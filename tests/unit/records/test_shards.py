@@ -7,7 +7,13 @@ import hashlib
 
 import pytest
 
-from odspec.records.shards import SHARD_GLOB, assign_shards, shard_count, shard_glob, shard_name
+from odspec.records.shards import (
+    SHARD_GLOB,
+    assign_shards,
+    shard_count,
+    shard_glob,
+    shard_name,
+)
 
 MB = 1000 * 1000
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import crc32c
-import hashlib
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import crc32c
 import pytest
 
 from odspec.errors import OdspecError, RecordError
-from odspec.records.tfrecord import WriteInfo, count_records, frame, masked_crc, read_records, write_records
+from odspec.records.tfrecord import (
+    WriteInfo,
+    count_records,
+    frame,
+    masked_crc,
+    read_records,
+    write_records,
+)
 
 RECORDS = [b"first record", b"", b"\x00" * 1000, bytes(range(256)) * 40]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from support import minimal_spec, write_spec
+
 from odspec import api
 from odspec.errors import SpecError
-
 
 
 def problems(folder: Path, spec: dict) -> list[str]:  # type: ignore[type-arg]
