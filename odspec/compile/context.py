@@ -205,7 +205,9 @@ def train_config(spec: Spec, arch: Architecture, paths: Paths) -> dict[str, Any]
     }
     if spec.runtime.bfloat16:
         config["use_bfloat16"] = True
-    if spec.train.gradient_clipping is not None:
+    if spec.train.gradient_clipping is False:
+        config.pop("gradient_clipping_by_norm", None)
+    elif spec.train.gradient_clipping is not None:
         config["gradient_clipping_by_norm"] = spec.train.gradient_clipping
     pretrained = spec.model.pretrained
     if pretrained is not None and paths.fine_tune_checkpoint is not None:

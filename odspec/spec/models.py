@@ -198,7 +198,9 @@ class Train(Strict):
     checkpoint_every: Union[PositiveInt, None] = Field(None, description="default: 1000, or the run's length if shorter", examples=[500])
     keep_checkpoints: PositiveInt = Field(7, examples=[10])
     max_boxes: Union[PositiveInt, None] = Field(None, description="max_number_of_boxes per image", examples=[100])
-    gradient_clipping: Union[PositiveFloat, None] = Field(None, description="clip gradients by this norm", examples=[10.0])
+    gradient_clipping: Union[PositiveFloat, Literal[False], None] = Field(
+        None, description="clip gradients by this norm; false turns off the zoo's clipping", examples=[10.0]
+    )
 
 
 class Eval(Strict):

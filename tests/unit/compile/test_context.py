@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import minimal_spec
+from support import compiled_config, minimal_spec
 
 from odspec.catalogue import CATALOGUE
 from odspec.compile import context
@@ -57,3 +57,10 @@ def test_checkpoint_interval_defaults_to_run_length_when_short() -> None:
     assert context.checkpoint_every(spec(arch.name, train={"steps": 300}), arch) == 300
     assert context.checkpoint_every(spec(arch.name), arch) == 1000
     assert context.checkpoint_every(spec(arch.name, train={"checkpoint_every": 50}), arch) == 50
+
+
+def test_gradient_clipping_can_be_turned_off() -> None:
+    gpu_recipe = "faster_rcnn_resnet50_v1_800x1333"
+    assert compiled_config(gpu_recipe).train_config.gradient_clipping_by_norm == 10.0
+    assert compiled_config(gpu_recipe, train={"gradient_clipping": 5.0}).train_config.gradient_clipping_by_norm == 5.0
+    assert not compiled_config(gpu_recipe, train={"gradient_clipping": False}).train_config.HasField("gradient_clipping_by_norm")
