@@ -1,0 +1,167 @@
+"""The run record, ``odspec-run.json``: what produced the checkpoints in a model directory.
+
+A refused resume must *name* what changed, so the spec is kept as one hash per dotted
+field path (``model.input_size``), not one per section as in ``build.json``. Values are
+not kept: a hash tells that a field changed, and class lists and paths stay out of it.
+What the trainer actually reads is fingerprinted too (pipeline.config, label_map.pbtxt,
+the records), so a difference no spec field explains is still caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from odspec.io import atomic_write
+from odspec.reconcile.errors import BuildMissingError, RunRecordError
+
+RUN_RECORD = "odspec-run.json"
+MANIFEST = "build.json"  # odspec.build.MANIFEST; not imported, so reading a record needs nothing of the build
+PIPELINE_CONFIG = "pipeline.config"
+LABEL_MAP = "label_map.pbtxt"
+_TRAIN_CONFIG = re.compile(r"^train_config \{\n(.*?)^\}", re.MULTILINE | re.DOTALL)
+_NUM_STEPS = re.compile(r"^  num_steps: (\d+)$", re.MULTILINE)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Versions(_Frozen):
+    """Versions of what trained; given by the caller, since finding TensorFlow's means importing it."""
+
+    odspec: str
+    tensorflow: str
+    object_detection: str
+
+
+class RunRecord(_Frozen):
+    format: Literal[1] = 1
+    spec_fields: dict[str, str] = Field(description="dotted spec field path -> sha256 of its JSON value")
+    pipeline_config_sha256: str
+    label_map_sha256: str
+    dataset_sha256: str = Field(description="build.json's dataset_sha256: every shard's inputs digest")
+    train_steps: int = Field(gt=0, description="train_config.num_steps as compiled (the zoo's when the spec sets none)")
+    build_dir: str
+    versions: Versions
+    created: datetime
+    updated: datetime
+
+    def continuing(self, previous: RunRecord) -> RunRecord:
+        """This record for a run that resumes ``previous``: it keeps the original creation time."""
+        return self.model_copy(update={"created": previous.created})
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": leaf}``; lists, scalars, None and empty mappings are leaves."""
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value}
+
+
+def value_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def spec_fingerprint(spec: BaseModel) -> dict[str, str]:
+    """One hash per dotted field path of the validated spec, defaults included."""
+    return {path: value_hash(value) for path, value in flatten(spec.model_dump(mode="json")).items()}
+
+
+def train_steps_of(pipeline_config: str) -> int | None:
+    """``train_config.num_steps`` from a pipeline.config as odspec writes it (text_format, two-space indent)."""
+    block = _TRAIN_CONFIG.search(pipeline_config)
+    steps = _NUM_STEPS.search(block.group(1)) if block else None
+    return int(steps.group(1)) if steps else None
+
+
+def new_run_record(spec: BaseModel, build_dir: Path, versions: Versions, *, now: datetime | None = None) -> RunRecord:
+    """The record of training ``spec`` on the build in ``build_dir`` (as ``odspec build`` left it)."""
+    build_dir = build_dir.resolve()
+    manifest = _read_manifest(build_dir)
+    config = _read_output(build_dir, PIPELINE_CONFIG)
+    label_map = _read_output(build_dir, LABEL_MAP)
+    steps = train_steps_of(config.decode("utf-8"))
+    if steps is None or steps <= 0:
+        raise BuildMissingError(f"{build_dir / PIPELINE_CONFIG}: no positive train_config.num_steps",
+                                "rebuild it with `odspec build`")
+    moment = now or datetime.now(timezone.utc)
+    return RunRecord(
+        spec_fields=spec_fingerprint(spec),
+        pipeline_config_sha256=hashlib.sha256(config).hexdigest(),
+        label_map_sha256=hashlib.sha256(label_map).hexdigest(),
+        dataset_sha256=manifest["dataset_sha256"],
+        train_steps=steps,
+        build_dir=str(build_dir),
+        versions=versions,
+        created=moment,
+        updated=moment,
+    )
+
+
+def _read_manifest(build_dir: Path) -> dict[str, Any]:
+    path = build_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BuildMissingError(f"{build_dir}: no build here ({MANIFEST} not found)", "run `odspec build` first") from None
+    except (OSError, ValueError) as err:
+        raise BuildMissingError(f"{path}: unreadable ({err})", "rebuild with `odspec build`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("dataset_sha256"), str):
+        raise BuildMissingError(f"{path}: no dataset_sha256 (written by an older odspec?)", "rebuild with `odspec build`")
+    return manifest
+
+
+def _read_output(build_dir: Path, name: str) -> bytes:
+    try:
+        return (build_dir / name).read_bytes()
+    except OSError:
+        raise BuildMissingError(f"{build_dir}: {name} is missing", "rebuild with `odspec build`") from None
+
+
+def write_run_record(model_dir: Path, record: RunRecord) -> Path:
+    """Write ``odspec-run.json`` atomically: a crash leaves the old record or the new one."""
+    path = model_dir / RUN_RECORD
+    atomic_write(path, (record.model_dump_json(indent=2) + "\n").encode("utf-8"))
+    return path
+
+
+def read_run_record(model_dir: Path) -> RunRecord | None:
+    """The record in ``model_dir``; None when there is none, RunRecordError when it cannot be read."""
+    path = model_dir / RUN_RECORD
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise RunRecordError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        return RunRecord.model_validate_json(data)
+    except ValidationError as err:
+        raise RunRecordError(f"{path}: not a run record odspec can read ({_first_problem(err)})",
+                             _corrupt_hint(data)) from None
+
+
+def _first_problem(err: ValidationError) -> str:
+    problem = err.errors()[0]
+    where = ".".join(str(p) for p in problem["loc"])
+    return f"{where}: {problem['msg']}" if where else problem["msg"]
+
+
+def _corrupt_hint(data: bytes) -> str:
+    try:
+        written = json.loads(data)
+    except ValueError:
+        written = None
+    if isinstance(written, dict) and isinstance(written.get("format"), int) and written["format"] > 1:
+        return "it was written by a newer odspec; upgrade odspec to resume this run"
+    return "train into a new model directory (--model-dir) or start over with --restart"
