@@ -1,0 +1,104 @@
+"""Typed options for the launcher's three commands, and the argv that runs each.
+
+The orchestrator decides *what* to run; these builders only spell it as the
+command line ``python -m odspec.runner.launcher`` parses, so the two cannot
+drift apart (the unit tests parse every argv built here with the launcher's
+own parser). Pure: no TensorFlow, no file system access.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+LAUNCHER_MODULE = "odspec.runner.launcher"
+MAX_STEPS_PER_ITERATION = 100  # what model_main_tf2 hard-codes; more only delays summaries and checkpoints
+
+
+def _require_positive(**values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Train to ``num_steps`` (resuming from the newest checkpoint in ``model_dir``).
+
+    ``steps_per_iteration`` None lets the launcher pick the largest value that
+    lands iterations on every checkpoint step and on ``num_steps``.
+    """
+
+    pipeline_config: Path
+    model_dir: Path
+    num_steps: int
+    checkpoint_every: int
+    keep: int
+    steps_per_iteration: int | None = None
+
+    def __post_init__(self) -> None:
+        _require_positive(num_steps=self.num_steps, checkpoint_every=self.checkpoint_every, keep=self.keep,
+                          steps_per_iteration=self.steps_per_iteration)
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Evaluate one checkpoint of ``model_dir``, named like ``ckpt-7`` (or given as a path)."""
+
+    pipeline_config: Path
+    model_dir: Path
+    checkpoint: str
+
+    def __post_init__(self) -> None:
+        if not self.checkpoint:
+            raise ValueError("checkpoint must name a checkpoint, e.g. ckpt-7")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Export the checkpoint at path ``checkpoint`` (e.g. ``runs/shapes/ckpt-7``) into ``output``."""
+
+    pipeline_config: Path
+    checkpoint: Path
+    output: Path
+    tflite: bool = False
+
+
+LauncherOptions = Union[TrainOptions, EvalOptions, ExportOptions]
+
+
+def train_argv(options: TrainOptions) -> list[str]:
+    argv = ["train", "--pipeline-config", os.fspath(options.pipeline_config),
+            "--model-dir", os.fspath(options.model_dir),
+            "--num-steps", str(options.num_steps),
+            "--checkpoint-every", str(options.checkpoint_every),
+            "--keep", str(options.keep)]
+    if options.steps_per_iteration is not None:
+        argv += ["--steps-per-iteration", str(options.steps_per_iteration)]
+    return argv
+
+
+def eval_argv(options: EvalOptions) -> list[str]:
+    return ["eval", "--pipeline-config", os.fspath(options.pipeline_config),
+            "--model-dir", os.fspath(options.model_dir),
+            "--checkpoint", options.checkpoint]
+
+
+def export_argv(options: ExportOptions) -> list[str]:
+    argv = ["export", "--pipeline-config", os.fspath(options.pipeline_config),
+            "--checkpoint", os.fspath(options.checkpoint),
+            "--output", os.fspath(options.output)]
+    return argv + ["--tflite"] if options.tflite else argv
+
+
+def launcher_argv(options: LauncherOptions) -> list[str]:
+    """The arguments after ``python -m odspec.runner.launcher`` for any of the three commands."""
+    if isinstance(options, TrainOptions):
+        return train_argv(options)
+    if isinstance(options, EvalOptions):
+        return eval_argv(options)
+    if isinstance(options, ExportOptions):
+        return export_argv(options)
+    raise TypeError(f"not launcher options: {type(options).__name__}")

@@ -1,0 +1,478 @@
+"""Child-process entry point that runs the OD API for ``odspec run``.
+
+::
+
+    python -m odspec.runner.launcher train --pipeline-config P --model-dir D --num-steps N
+                                           --checkpoint-every K --keep M [--steps-per-iteration S]
+    python -m odspec.runner.launcher eval --pipeline-config P --model-dir D --checkpoint ckpt-7
+    python -m odspec.runner.launcher export --pipeline-config P --checkpoint D/ckpt-7 --output O [--tflite]
+
+It calls ``model_lib_v2`` and ``exporter_lib_v2`` directly, with what
+``model_main_tf2`` cannot pass: checkpoints every K steps *and* at step N,
+iterations that land on both, a retention count, evaluation of one named
+checkpoint without the 300 s wait, and export of a checkpoint other than the
+newest. Results are JSON lines on stdout among TensorFlow's logging; read
+them with :func:`json_lines`. ``train`` prints ``{"event": "checkpoint",
+"checkpoint": "ckpt-3", "step": 100}`` as each checkpoint is written, then
+``{"trained_to", "checkpoints": [{"checkpoint", "step"}, ...] (kept after
+rotation), "written", "steps_per_iteration", timings}``; ``eval`` prints
+``{"checkpoint", "step", "metrics": {name: float or null}}``; ``export``
+prints ``{"checkpoint", "step", "saved_model", "tflite", ...}``. On failure the
+last line is ``{"command", "error"}`` and the exit code is 1. Build the argv
+with :mod:`odspec.runner.argv`. Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from odspec.errors import OdspecError
+from odspec.odapi.smoke import peak_rss_mb
+from odspec.runner.argv import MAX_STEPS_PER_ITERATION
+
+STEP_VARIABLE = "step/.ATTRIBUTES/VARIABLE_VALUE"  # global_step in train_loop's tf.train.Checkpoint(step=...)
+
+
+class LaunchError(OdspecError):
+    """The launcher cannot do what it was asked (bad arguments, a missing checkpoint, a failed conversion)."""
+
+
+def steps_per_iteration(start: int, num_steps: int, every: int, requested: int | None = None) -> int:
+    """Steps per ``train_loop`` iteration, so iterations end on every checkpoint step and on ``num_steps``.
+
+    ``train_loop`` runs whole iterations from the restored step ``start`` (so it
+    overshoots ``num_steps`` unless the size divides the distance) and can only
+    checkpoint between them; it records train summaries only at multiples of the
+    size, so that must include ``start`` too. The default is the largest fitting
+    size up to 100 (fewer Python round trips and image summaries); 1 in the worst
+    case, which still works, only slower.
+    """
+    common = math.gcd(num_steps - start, start)
+    first = (start // every + 1) * every
+    if first < num_steps:
+        common = math.gcd(common, first - start)
+        if first + every < num_steps:
+            common = math.gcd(common, every)
+    if requested is None:
+        return max(d for d in range(1, min(common, MAX_STEPS_PER_ITERATION) + 1) if common % d == 0)
+    if requested < 1 or common % requested:
+        suggestion = steps_per_iteration(start, num_steps, every)
+        raise LaunchError(
+            f"--steps-per-iteration {requested} does not fit: training runs from step {start} to {num_steps} "
+            f"with a checkpoint every {every} steps",
+            f"e.g. --steps-per-iteration {suggestion}, a divisor of {common}; or leave it out")
+    return requested
+
+
+def should_checkpoint(step: int, every: int, num_steps: int) -> bool:
+    """Save at step 0, every multiple of ``every``, and at the end even when it is off that grid."""
+    return step % every == 0 or step >= num_steps
+
+
+def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The JSON objects among a launcher's output lines (TensorFlow's logging is interleaved with them)."""
+    found = []
+    for line in lines:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    found.append(value)
+    return found
+
+
+def _emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record, sort_keys=True), flush=True)
+
+
+def _finite_or_none(value: Any) -> float | None:
+    number = float(getattr(value, "numpy", lambda: value)())
+    return number if math.isfinite(number) else None
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------------------
+
+def _checkpoint_step(path: str | Path) -> int:
+    import tensorflow as tf
+
+    return int(tf.train.load_variable(os.fspath(path), STEP_VARIABLE))
+
+
+def _checkpoint_step_or_none(path: Path) -> int | None:
+    """The training step, or None for checkpoints that do not record it (exports, zoo checkpoints)."""
+    import tensorflow as tf
+
+    names = {name for name, _ in tf.train.list_variables(os.fspath(path))}
+    return _checkpoint_step(path) if STEP_VARIABLE in names else None
+
+
+def _kept_checkpoints(model_dir: Path) -> list[dict[str, Any]]:
+    """The checkpoints the ``checkpoint`` index still lists after rotation, oldest first, with their steps."""
+    import tensorflow as tf
+
+    state = tf.train.get_checkpoint_state(os.fspath(model_dir))
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    return [{"checkpoint": Path(p).name, "step": _checkpoint_step(model_dir / Path(p).name)} for p in paths]
+
+
+def _resolve_checkpoint(model_dir: Path | None, checkpoint: str) -> Path:
+    """``ckpt-7`` inside ``model_dir``, or a checkpoint path as given; it must have its ``.index`` file."""
+    path = Path(checkpoint)
+    if model_dir is not None and len(path.parts) == 1:
+        path = model_dir / path
+    if not Path(f"{path}.index").is_file():
+        present = sorted(p.name[: -len(".index")] for p in path.parent.glob("ckpt-*.index"))
+        known = ", ".join(present) if present else "none"
+        raise LaunchError(f"{path}: no such checkpoint (no {path.name}.index in {path.parent})",
+                          f"checkpoints there: {known}")
+    return path
+
+
+def _require_weights(path: Path) -> None:
+    """A checkpoint without model variables would evaluate or export the random initial weights."""
+    import tensorflow as tf
+
+    if not any(name.startswith("model/") for name, _ in tf.train.list_variables(os.fspath(path))):
+        raise LaunchError(f"{path}: holds no model weights (train_loop saves the first checkpoint at step 0, "
+                          "before the model is built)", "use a later checkpoint")
+
+
+@contextlib.contextmanager
+def _staged(checkpoint: Path) -> Iterator[Path]:
+    """A temporary directory whose ``checkpoint`` index names only ``checkpoint``, for APIs that take the latest."""
+    with tempfile.TemporaryDirectory(prefix="odspec-checkpoint-") as folder:
+        staged = Path(folder)
+        for part in checkpoint.parent.glob(f"{checkpoint.name}.*"):
+            try:
+                os.link(part, staged / part.name)  # survives rotation deleting the original meanwhile
+            except OSError:
+                shutil.copy2(part, staged / part.name)
+        (staged / "checkpoint").write_text(
+            f'model_checkpoint_path: "{checkpoint.name}"\nall_model_checkpoint_paths: "{checkpoint.name}"\n')
+        yield staged
+
+
+# --- train ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class _TrainRecorder:
+    """Sees every end of iteration (``train_loop`` offers a save after each one) and decides whether to save."""
+
+    every: int
+    num_steps: int
+    started: float
+    marks: list[tuple[int, float]] = field(default_factory=list)
+    written: list[dict[str, Any]] = field(default_factory=list)
+
+    def offered(self, step: int) -> bool:
+        self.marks.append((step, time.monotonic()))
+        return should_checkpoint(step, self.every, self.num_steps)
+
+    def saved(self, path: str, step: int) -> None:
+        record = {"checkpoint": Path(path).name, "step": step}
+        self.written.append(record)
+        _emit({"event": "checkpoint", **record})
+
+    def timings(self, start: int, per_iteration: int) -> dict[str, float | None]:
+        """Seconds to the end of the first iteration (mostly tracing), and per step after it."""
+        marks = [(s, t) for s, t in self.marks if s > start]
+        reference = next((t for s, t in self.marks if s == start), self.started)  # the step-0 save, if any
+        if not marks:
+            return {"first_iteration_seconds": None, "step_seconds": None, "trace_seconds": None}
+        first = marks[0][1] - reference
+        gaps = [(t1 - t0) / per_iteration for (_, t0), (_, t1) in zip(marks, marks[1:])]
+        step = statistics.median(gaps) if gaps else None
+        trace = first - per_iteration * step if step is not None else None
+        return {"first_iteration_seconds": round(first, 2), "step_seconds": None if step is None else round(step, 4),
+                "trace_seconds": None if trace is None else round(trace, 1)}
+
+
+@contextlib.contextmanager
+def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[None]:
+    """While ``train_loop`` runs, its CheckpointManager saves only the steps ``recorder`` accepts.
+
+    ``train_loop`` has no hook for this; it looks the class up as
+    ``tf.compat.v2.train.CheckpointManager`` at call time, so swapping that
+    attribute for the duration of the call is enough, and is undone after.
+    """
+    namespace = model_lib_v2.tf.compat.v2.train
+    base = namespace.CheckpointManager
+
+    class PolicyCheckpointManager(base):  # type: ignore[misc, valid-type]
+        def save(self, checkpoint_number: Any = None, check_interval: bool = True, options: Any = None) -> Any:
+            step = int(self._checkpoint.step.numpy())
+            if not recorder.offered(step):
+                return None
+            path = super().save(checkpoint_number, check_interval, options)
+            recorder.saved(path, step)
+            return path
+
+    namespace.CheckpointManager = PolicyCheckpointManager
+    try:
+        yield
+    finally:
+        namespace.CheckpointManager = base
+
+
+def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, keep: int,
+          requested: int | None = None) -> dict[str, Any]:
+    """Train to ``num_steps`` from the newest checkpoint in ``model_dir`` (or from scratch).
+
+    Checkpoints land on every multiple of ``every`` and at ``num_steps``; rotation keeps the newest ``keep``.
+    """
+    started = time.monotonic()
+    from odspec.odapi import compat
+
+    compat.apply()
+    import tensorflow as tf
+    from object_detection import model_lib_v2
+
+    latest = tf.train.latest_checkpoint(os.fspath(model_dir)) if model_dir.is_dir() else None
+    start = _checkpoint_step(latest) if latest else 0
+    result: dict[str, Any] = {"start_step": start, "trained_to": start, "steps_per_iteration": None}
+    recorder = _TrainRecorder(every, num_steps, time.monotonic())
+    if start < num_steps:
+        per_iteration = steps_per_iteration(start, num_steps, every, requested)
+        last: dict[str, float] = {}
+        with _checkpoint_policy(model_lib_v2, recorder):
+            model_lib_v2.train_loop(
+                pipeline_config_path=os.fspath(pipeline_config), model_dir=os.fspath(model_dir),
+                train_steps=num_steps, checkpoint_every_n=per_iteration, checkpoint_max_to_keep=keep,
+                num_steps_per_iteration=per_iteration,
+                performance_summary_exporter=lambda metrics, _precision: last.update(metrics))
+        result.update(steps_per_iteration=per_iteration, trained_to=_checkpoint_step(tf.train.latest_checkpoint(
+            os.fspath(model_dir))), last_loss=_finite_or_none(last.get("last_batch_loss", math.nan)),
+            **recorder.timings(start, per_iteration))
+    return {**result, "checkpoints": _kept_checkpoints(model_dir), "written": recorder.written,
+            "seconds": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+# --- eval ----------------------------------------------------------------------------------------------------------
+
+def evaluate(pipeline_config: Path, model_dir: Path, checkpoint: str) -> dict[str, Any]:
+    """One pass of the config's eval input over ``checkpoint``, as ``eval_continuously`` does for the newest one.
+
+    Summaries go to ``model_dir/eval`` like ``model_main_tf2``'s, so TensorBoard
+    shows them beside training.
+    """
+    started = time.monotonic()
+    path = _resolve_checkpoint(model_dir, checkpoint)
+    from odspec.odapi import compat
+
+    compat.apply()
+    import tensorflow as tf
+    from object_detection import model_lib_v2
+    from object_detection.utils import config_util
+
+    _require_weights(path)
+    configs = config_util.get_configs_from_pipeline_file(os.fspath(pipeline_config))
+    configs = config_util.merge_external_params_with_configs(
+        configs, None, kwargs_dict={"sample_1_of_n_eval_examples": 1, "use_bfloat16": False, "eval_num_epochs": 1})
+    model, dataset, global_step, status = _restored_for_eval(configs, path)
+    name = configs["eval_input_configs"][0].name
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval", name))
+    loop_started = time.monotonic()
+    with writer.as_default():
+        metrics = model_lib_v2.eager_eval_loop(model, configs, dataset, global_step=global_step)
+    writer.flush()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as exc:
+        raise LaunchError(f"{path}: does not match the model of {pipeline_config}: {str(exc).split('. Showing')[0]}",
+                          "evaluate it with the pipeline config it was trained with") from exc
+    return {"checkpoint": path.name, "step": int(global_step.numpy()),
+            "metrics": {name: _finite_or_none(value) for name, value in sorted(metrics.items())},
+            "loop_seconds": round(time.monotonic() - loop_started, 1),
+            "seconds": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def _restored_for_eval(configs: dict[str, Any], path: Path) -> tuple[Any, Any, Any, Any]:
+    """Model, eval dataset, step variable and restore status, set up exactly as ``eval_continuously`` does."""
+    import tensorflow as tf
+    from object_detection import inputs, model_lib_v2
+    from object_detection.builders import optimizer_builder
+
+    eval_config = configs["eval_config"]
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        model = model_lib_v2.MODEL_BUILD_UTIL_MAP["detection_model_fn_base"](
+            model_config=configs["model"], is_training=True)  # eager_eval_loop switches it to inference
+    dataset = strategy.experimental_distribute_dataset(inputs.eval_input(
+        eval_config=eval_config, eval_input_config=configs["eval_input_configs"][0], model_config=configs["model"],
+        model=model))
+    global_step = tf.Variable(0, trainable=False, dtype=tf.int64)
+    optimizer, _ = optimizer_builder.build(configs["train_config"].optimizer, global_step=global_step)
+    if eval_config.use_moving_averages:
+        model_lib_v2._ensure_model_is_built(model, dataset, eval_config.batch_size == 1)
+        optimizer.shadow_copy(model)
+    status = tf.train.Checkpoint(step=global_step, model=model, optimizer=optimizer).restore(
+        os.fspath(path)).expect_partial()
+    if eval_config.use_moving_averages:
+        optimizer.swap_weights()
+    return model, dataset, global_step, status
+
+
+# --- export --------------------------------------------------------------------------------------------------------
+
+def export(pipeline_config: Path, checkpoint: Path, output: Path, tflite: bool = False) -> dict[str, Any]:
+    """SavedModel (``image_tensor`` input) of ``checkpoint`` in ``output``; with ``tflite`` also ``model.tflite``.
+
+    Everything is written to a sibling folder first and renamed into place, so
+    ``output`` is either the previous export or the complete new one.
+    """
+    started = time.monotonic()
+    path = _resolve_checkpoint(None, os.fspath(checkpoint))
+    from odspec.odapi import compat
+
+    compat.apply()
+    from google.protobuf import text_format
+    from object_detection import exporter_lib_v2
+    from object_detection.protos import pipeline_pb2
+
+    _require_weights(path)
+    config = text_format.Parse(pipeline_config.read_text(encoding="utf-8"), pipeline_pb2.TrainEvalPipelineConfig())
+    max_detections = _max_detections(config) if tflite else 0  # fails before the slow part for other models
+    partial = output.parent / f".{output.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)  # not mkdtemp: its 0700 mode would stay on the renamed export
+    result: dict[str, Any] = {"checkpoint": path.name, "step": _checkpoint_step_or_none(path),
+                              "output": os.fspath(output), "saved_model": os.fspath(output / "saved_model"),
+                              "tflite": None}
+    try:
+        with _staged(path) as staged:
+            exporter_lib_v2.export_inference_graph("image_tensor", config, os.fspath(staged), os.fspath(partial))
+            result["saved_model_seconds"] = round(time.monotonic() - started, 1)
+            if tflite:
+                result.update(_export_tflite(config, max_detections, staged, partial, output))
+        _replace_dir(partial, output)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return {**result, "seconds": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def _max_detections(config: Any) -> int:
+    meta = config.model.WhichOneof("model")
+    if meta == "ssd":
+        return int(config.model.ssd.post_processing.batch_non_max_suppression.max_total_detections) or 10
+    if meta == "center_net":
+        return int(config.model.center_net.object_center_params.max_box_predictions) or 10
+    raise LaunchError(f"TFLite export supports SSD and CenterNet models only, not {meta}",
+                      "export without --tflite")
+
+
+def _export_tflite(config: Any, max_detections: int, staged: Path, partial: Path, output: Path) -> dict[str, Any]:
+    """The OD API's TFLite-ready SavedModel (NMS as the TFLite_Detection_PostProcess op), converted to ``.tflite``."""
+    started = time.monotonic()
+    import tensorflow as tf
+    from object_detection import export_tflite_graph_lib_tf2
+
+    export_tflite_graph_lib_tf2.export_tflite_model(
+        config, os.fspath(staged), os.fspath(partial / "tflite"), max_detections, use_regular_nms=False)
+    graph_seconds = time.monotonic() - started
+    converter = tf.lite.TFLiteConverter.from_saved_model(os.fspath(partial / "tflite" / "saved_model"))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        data = converter.convert()
+    except Exception as exc:
+        raise LaunchError(f"the TFLite graph was exported but converting it to .tflite failed: "
+                          f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}",
+                          "export without --tflite, or convert tflite/saved_model with SELECT_TF_OPS") from exc
+    (partial / "model.tflite").write_bytes(data)
+    return {"tflite": os.fspath(output / "model.tflite"),
+            "tflite_saved_model": os.fspath(output / "tflite" / "saved_model"), "tflite_bytes": len(data),
+            "tflite_graph_seconds": round(graph_seconds, 1),
+            "tflite_convert_seconds": round(time.monotonic() - started - graph_seconds, 1)}
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put ``new`` at ``target``; an existing ``target`` is moved aside first and deleted once ``new`` is in place."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        target.rename(old / target.name)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --- command line --------------------------------------------------------------------------------------------------
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m odspec.runner.launcher",
+                                     description="Run the OD API for odspec: train, eval one checkpoint, export.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train_cmd = commands.add_parser("train", help="train to --num-steps, resuming from the newest checkpoint")
+    train_cmd.add_argument("--pipeline-config", type=Path, required=True)
+    train_cmd.add_argument("--model-dir", type=Path, required=True)
+    train_cmd.add_argument("--num-steps", type=_positive, required=True)
+    train_cmd.add_argument("--checkpoint-every", type=_positive, required=True)
+    train_cmd.add_argument("--keep", type=_positive, required=True, help="checkpoints kept by rotation")
+    train_cmd.add_argument("--steps-per-iteration", type=_positive, default=None,
+                           help="default: the largest value <= 100 that ends iterations on every checkpoint step "
+                                "and on --num-steps")
+    eval_cmd = commands.add_parser("eval", help="evaluate one checkpoint once on the config's eval input")
+    eval_cmd.add_argument("--pipeline-config", type=Path, required=True)
+    eval_cmd.add_argument("--model-dir", type=Path, required=True)
+    eval_cmd.add_argument("--checkpoint", required=True, help="a name in --model-dir (ckpt-7) or a path")
+    export_cmd = commands.add_parser("export", help="export one checkpoint as a SavedModel (and .tflite)")
+    export_cmd.add_argument("--pipeline-config", type=Path, required=True)
+    export_cmd.add_argument("--checkpoint", type=Path, required=True, help="checkpoint path, e.g. runs/x/ckpt-7")
+    export_cmd.add_argument("--output", type=Path, required=True)
+    export_cmd.add_argument("--tflite", action="store_true",
+                            help="also the TFLite-ready graph and model.tflite (SSD and CenterNet only)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.pipeline_config.is_file():
+        raise LaunchError(f"{args.pipeline_config}: no such pipeline config", "run `odspec build` first")
+    if args.command == "train":
+        return train(args.pipeline_config, args.model_dir, args.num_steps, args.checkpoint_every, args.keep,
+                     args.steps_per_iteration)
+    if args.command == "eval":
+        return evaluate(args.pipeline_config, args.model_dir, args.checkpoint)
+    return export(args.pipeline_config, args.checkpoint, args.output, args.tflite)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        _emit(_run(args))
+    except Exception as exc:  # noqa: BLE001 (the caller reads the last line; it must say what failed)
+        if not isinstance(exc, OdspecError):
+            traceback.print_exc(file=sys.stderr)
+        elif exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+        message = str(exc) if isinstance(exc, OdspecError) else f"{type(exc).__name__}: {exc}"
+        _emit({"command": args.command, "error": message})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
