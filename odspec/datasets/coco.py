@@ -13,9 +13,12 @@ The whole file is loaded in memory.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
+
+import ijson
 
 from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import (
@@ -45,21 +48,68 @@ class CocoImage:
 def read_coco(
     root: Path, annotations: AnnotationPaths, classes: list[str] | None = None
 ) -> ReadResult:
-    """Read one or several COCO files; ``classes`` is unused (boxes carry category names)."""
+    """Read one or several COCO files; ``classes`` is unused (boxes carry category names).
+
+    Files are streamed (ijson), one top-level list at a time, so memory holds the
+    boxes found, not the whole JSON document (a COCO-2017-sized file is gigabytes as
+    Python objects).
+    """
     examples: list[Example] = []
     findings: list[Finding] = []
     names: list[str] = []
     for path in coco_files(annotations):
         try:
-            data = json.loads(path.read_bytes())
-        except json.JSONDecodeError as err:
-            findings.append(Finding(str(path), f"malformed JSON: {err.msg}", "file skipped", err.lineno))
+            found, declared, problems = stream_coco(root, path, split_from_filename(path))
+        except ijson.JSONError:
+            findings.append(_malformed(path))
             continue
-        found, declared, problems = parse_coco(root, data, str(path), split_from_filename(path))
         examples.extend(found)
         names.extend(declared)
         findings.extend(problems)
     return ReadResult(examples, findings, ordered_unique(names))
+
+
+def stream_coco(root: Path, path: Path, split: str | None = None) -> tuple[list[Example], list[str], list[Finding]]:
+    """:func:`parse_coco` for a file, without loading it whole."""
+    kinds = _top_level_kinds(path)
+    if kinds is None:
+        return parse_coco(root, None, str(path), split)
+    if any(kinds.get(k) != "start_array" for k in _KEYS):
+        return parse_coco(root, {k: [] if kinds.get(k) == "start_array" else None for k in _KEYS}, str(path), split)
+    return _parse_lists(root, {k: _items(path, k) for k in _KEYS}, str(path), split)
+
+
+def _top_level_kinds(path: Path) -> dict[str, str] | None:
+    """Top-level key -> the event its value starts with; None when the document is not an object."""
+    kinds: dict[str, str] = {}
+    with path.open("rb") as handle:
+        events = ijson.parse(handle)
+        first = next(events, None)
+        if first is None or first[1] != "start_map":
+            for _ in events:  # still read to the end, so malformed JSON is reported as such
+                pass
+            return None
+        key = None
+        for prefix, event, value in events:
+            if prefix == "" and event == "map_key":
+                key = value
+            elif key is not None and prefix == key and key not in kinds:
+                kinds[key] = event
+    return kinds
+
+
+def _items(path: Path, key: str) -> Iterator[Any]:
+    with path.open("rb") as handle:
+        yield from ijson.items(handle, f"{key}.item", use_float=True)
+
+
+def _malformed(path: Path) -> Finding:
+    """The error as the standard parser words it, with its line (only for files that failed)."""
+    try:
+        json.loads(path.read_bytes())
+    except json.JSONDecodeError as err:
+        return Finding(str(path), f"malformed JSON: {err.msg}", "file skipped", err.lineno)
+    return Finding(str(path), "malformed JSON", "file skipped")
 
 
 def coco_files(annotations: AnnotationPaths) -> list[Path]:
@@ -72,29 +122,36 @@ def coco_files(annotations: AnnotationPaths) -> list[Path]:
     return files
 
 
+_KEYS = ("images", "annotations", "categories")
+
+
 def parse_coco(
     root: Path, data: Any, source: str, split: str | None = None
 ) -> tuple[list[Example], list[str], list[Finding]]:
     """Examples, declared category names and findings of one parsed COCO document."""
-    keys = ("images", "annotations", "categories")
     if not isinstance(data, dict):
         what = "expected a JSON object with 'images', 'annotations' and 'categories'"
         return [], [], [Finding(source, what, "file skipped")]
-    missing = [k for k in keys if not isinstance(data.get(k), list)]
+    missing = [k for k in _KEYS if not isinstance(data.get(k), list)]
     if missing:
         what = "missing " + ", ".join(f"'{k}'" for k in missing) + " list"
         return [], [], [Finding(source, what, "file skipped")]
-    categories, findings = _coco_categories(data["categories"], source)
-    images, skipped, image_findings = _coco_images(root, data["images"], source)
+    return _parse_lists(root, data, source, split)
+
+
+def _parse_lists(root: Path, lists: Mapping[str, Iterable[Any]], source: str, split: str | None
+                 ) -> tuple[list[Example], list[str], list[Finding]]:
+    categories, findings = _coco_categories(lists["categories"], source)
+    images, skipped, image_findings = _coco_images(root, lists["images"], source)
     findings += image_findings
-    findings += _coco_boxes(data["annotations"], images, skipped, categories, source)
+    findings += _coco_boxes(lists["annotations"], images, skipped, categories, source)
     examples = [
         Example(i.image, i.width, i.height, tuple(i.boxes), source, split) for i in images.values()
     ]
     return examples, list(categories.values()), findings
 
 
-def _coco_categories(items: list[Any], source: str) -> tuple[dict[CocoId, str], list[Finding]]:
+def _coco_categories(items: Iterable[Any], source: str) -> tuple[dict[CocoId, str], list[Finding]]:
     categories: dict[CocoId, str] = {}
     findings: list[Finding] = []
     for index, item in enumerate(items):
@@ -109,7 +166,7 @@ def _coco_categories(items: list[Any], source: str) -> tuple[dict[CocoId, str], 
 
 
 def _coco_images(
-    root: Path, items: list[Any], source: str
+    root: Path, items: Iterable[Any], source: str
 ) -> tuple[dict[CocoId, CocoImage], set[CocoId], list[Finding]]:
     """Usable images by id, ids of images dropped (their boxes go silently), findings."""
     images: dict[CocoId, CocoImage] = {}
@@ -166,7 +223,7 @@ def _coco_size(item: dict[str, Any], where: str) -> tuple[int | None, int | None
 
 
 def _coco_boxes(
-    items: list[Any],
+    items: Iterable[Any],
     images: dict[CocoId, CocoImage],
     skipped: set[CocoId],
     categories: dict[CocoId, str],
