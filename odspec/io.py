@@ -1,4 +1,4 @@
-"""Writing outputs: atomically, only when the bytes change, reporting what happened."""
+"""Writing outputs atomically, and telling what a write would change."""
 
 from __future__ import annotations
 
@@ -36,15 +36,3 @@ def planned_change(path: Path, data: bytes) -> Change:
     if not path.exists():
         return "created"
     return "unchanged" if path.read_bytes() == data else "updated"
-
-
-def write_files(folder: Path, files: dict[str, bytes], *, dry_run: bool = False) -> list[FileChange]:
-    """Write each file that differs; with ``dry_run`` only report what would change."""
-    changes = []
-    for name, data in files.items():
-        path = folder / name
-        change = planned_change(path, data)
-        if change != "unchanged" and not dry_run:
-            atomic_write(path, data)
-        changes.append(FileChange(path, change))
-    return changes
