@@ -95,8 +95,7 @@ def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
     from odspec.datasets import read_dataset, summarize
 
     dataset = loaded.spec.dataset
-    annotations = dataset.annotations if isinstance(dataset.annotations, list) else [dataset.annotations]
-    paths = [loaded.root / a for a in annotations]
+    paths = [loaded.root / a for a in dataset.annotation_list]
     result = read_dataset(dataset.format, loaded.root / dataset.images, paths if len(paths) > 1 else paths[0], list(dataset.classes))
     return summarize(result.examples, list(dataset.classes))
 

@@ -145,7 +145,7 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     if unchanged is not None:
         return BuildOutcome(unchanged, [], None, True)
     dataset = loaded.spec.dataset
-    annotations = [loaded.root / a for a in ([dataset.annotations] if isinstance(dataset.annotations, str) else dataset.annotations)]
+    annotations = [loaded.root / a for a in dataset.annotation_list]
     root = loaded.root / dataset.images
     manifest = _read_json(out / MANIFEST) or {}
     cache = _read_json(out / CACHE) or {}

@@ -182,7 +182,7 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
                  ) -> tuple[DatasetPlan, dict[str, Any]]:
     """Read, inspect, check, split and shard; raises DatasetError when the policy says stop."""
     root = spec_root / dataset.images
-    annotations = [spec_root / a for a in ([dataset.annotations] if isinstance(dataset.annotations, str) else dataset.annotations)]
+    annotations = [spec_root / a for a in dataset.annotation_list]
     read = read_dataset(dataset.format, root, annotations if len(annotations) > 1 else annotations[0], list(dataset.classes))
     if not read.examples:
         raise DatasetError(f"no annotated images found in {annotations[0] if len(annotations) == 1 else annotations}",

@@ -180,8 +180,7 @@ def dataset_paths(loaded: LoadedSpec) -> list[Problem]:
     found = []
     if not (loaded.root / dataset.images).is_dir():
         found.append(loaded.problem(("dataset", "images"), f"no folder {loaded.root / dataset.images}", "paths are relative to the spec file"))
-    annotations = dataset.annotations if isinstance(dataset.annotations, list) else [dataset.annotations]
-    for index, item in enumerate(annotations):
+    for index, item in enumerate(dataset.annotation_list):
         loc: tuple[str | int, ...] = ("dataset", "annotations") if isinstance(dataset.annotations, str) else ("dataset", "annotations", index)
         if not (loaded.root / item).exists():
             found.append(loaded.problem(loc, f"{loaded.root / item} does not exist", "paths are relative to the spec file"))

@@ -64,6 +64,11 @@ class Dataset(Strict):
     )
     verify_pixels: bool = Field(False, description="fully decode every image to find corrupt pixel data (slower)", examples=[True])
 
+    @property
+    def annotation_list(self) -> list[str]:
+        """``annotations`` as a list, whether the spec gave one path or several."""
+        return [self.annotations] if isinstance(self.annotations, str) else list(self.annotations)
+
     @field_validator("classes")
     @classmethod
     def _classes_unique(cls, classes: list[str]) -> list[str]:
