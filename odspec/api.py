@@ -103,9 +103,13 @@ def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
           progress: Progress | None = None, workers: int | None = None) -> BuildResult:
     """Compile the spec and build its records; the previous build stays intact until the new one is complete."""
+    return _build(validate(spec_path, out_dir, check_data=False), dry_run=dry_run, progress=progress, workers=workers)
+
+
+def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | None = None,
+           workers: int | None = None) -> BuildResult:
     from odspec.build import build_project, no_progress
 
-    validated = validate(spec_path, out_dir, check_data=False)
     outcome = build_project(
         validated.loaded, validated.files, validated.out_dir,
         max_boxes=validated.config.train_config.max_number_of_boxes,
@@ -154,3 +158,209 @@ def schema() -> dict[str, Any]:
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "odspec project spec"
     return document
+
+
+# --- training ------------------------------------------------------------------------------------------------------
+
+def default_model_dir(loaded: LoadedSpec) -> Path:
+    return loaded.root / "runs" / loaded.spec.project
+
+
+@dataclass(frozen=True)
+class RunResult:
+    build: BuildResult
+    outcome: Any  # odspec.runner.session.RunOutcome
+    export: Any  # odspec.runner.exporting.ExportResult, or None
+
+
+def _selection(validated: Validated) -> Any:
+    from odspec.runner.session import DEFAULT_METRICS, Selection
+
+    spec = validated.loaded.spec
+    stopping = spec.early_stopping
+    if stopping is None:
+        return Selection(DEFAULT_METRICS[spec.eval.metrics], "max", None)
+    return Selection(stopping.metric, stopping.mode, stopping.patience, stopping.min_delta)
+
+
+def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any) -> Any:
+    from odspec.compile.context import checkpoint_every
+    from odspec.reconcile.plan import Resume
+    from odspec.reconcile.record import read_run_record
+    from odspec.runner.session import RunSetup
+
+    spec = validated.loaded.spec
+    every = checkpoint_every(spec, validated.architecture)
+    resume = isinstance(decided, Resume)
+    return RunSetup(
+        pipeline_config=validated.out_dir / "pipeline.config", build_dir=validated.out_dir, model_dir=model_dir,
+        record=record.continuing(read_run_record(model_dir) or record) if resume else record,
+        action="resume" if resume else "start",
+        start_step=(decided.checkpoint.step or 0) if resume else 0, num_steps=record.train_steps,
+        checkpoint_every=every, eval_every=spec.eval.every or every, keep=spec.train.keep_checkpoints,
+        selection=_selection(validated), changed=decided.changed if resume else [],
+        warnings=decided.warnings if resume else [])
+
+
+def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
+        export: bool = True, on_event: Any = None, progress: Progress | None = None) -> RunResult:
+    """Build what is stale, then train, evaluate every checkpoint, stop early, keep the best, and export it."""
+    from odspec.reconcile.record import new_run_record
+    from odspec.runner.session import execute, locked, reconcile, versions
+
+    validated = validate(spec_path, out_dir, check_data=False)
+    built = _build(validated, progress=progress)
+    target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    events = on_event or (lambda _event: None)
+    with locked(target):
+        record = new_run_record(validated.loaded.spec, validated.out_dir, versions())
+        decided = reconcile(target, record, restart=restart)
+        outcome = execute(_run_setup(validated, target, record, decided), events)
+        exported = None
+        spec = validated.loaded.spec
+        if export and spec.export.saved_model and outcome.best is not None:
+            events({"event": "export-start", "step": outcome.best.get("step")})
+            exported = _export(validated, target, None, None, smoke=True)
+            events({"event": "exported", "output": str(exported.output), "step": exported.step,
+                    "tflite": str(exported.tflite) if exported.tflite else None,
+                    "smoke": None if exported.smoke is None else vars(exported.smoke)})
+    return RunResult(built, outcome, exported)
+
+
+def _export(validated: Validated, model_dir: Path, step: int | None, tflite: bool | None, *, smoke: bool,
+            output: Path | None = None) -> Any:
+    import hashlib
+
+    from odspec.reconcile.errors import ReconcileError
+    from odspec.reconcile.record import read_run_record
+    from odspec.reconcile.state import observe
+    from odspec.runner.best import best_prefix
+    from odspec.runner.exporting import export_checkpoint
+
+    state = observe(model_dir)
+    record = read_run_record(model_dir)
+    if record is None:
+        raise ReconcileError(f"{model_dir}: no run here to export", f"train it first: `odspec run {validated.loaded.path}`")
+    build_dir = Path(record.build_dir)
+    if step is None:
+        prefix = best_prefix(model_dir, state.best)
+        if prefix is None:
+            raise ReconcileError(f"{model_dir}: no best checkpoint yet (no evaluation has finished)",
+                                 "let `odspec run` evaluate a checkpoint, or export one with --step N")
+        step = state.best.get("step") if state.best else None
+    else:
+        found = [c for c in state.checkpoints if c.step == step]
+        if state.best and state.best.get("step") == step and best_prefix(model_dir, state.best) is not None:
+            prefix = best_prefix(model_dir, state.best)
+        elif found:
+            prefix = found[0].prefix
+        else:
+            have = sorted({c.step for c in state.checkpoints if c.step} | ({state.best["step"]} if state.best else set()))
+            raise ReconcileError(f"{model_dir}: no checkpoint of step {step}",
+                                 f"steps on disk: {', '.join(map(str, have)) or 'none'}")
+    assert prefix is not None
+    config = build_dir / "pipeline.config"
+    if not config.is_file() or hashlib.sha256(config.read_bytes()).hexdigest() != record.pipeline_config_sha256:
+        raise ReconcileError(f"{config}: not the pipeline.config these checkpoints were trained with",
+                             f"rebuild with the spec they were trained with, or run `odspec run {validated.loaded.path}`")
+    spec = validated.loaded.spec
+    wants_tflite = spec.export.tflite if tflite is None else tflite
+    return export_checkpoint(config, prefix, output or model_dir / "export", tflite=wants_tflite,
+                             build_dir=build_dir, step=step, smoke=smoke)
+
+
+def export(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, step: int | None = None,
+           tflite: bool | None = None, output: Path | None = None) -> Any:
+    """Export the best checkpoint (or ``step``) as a SavedModel (+ TFLite), then smoke-test it on a val image."""
+    validated = validate(spec_path, out_dir, check_data=False)
+    target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    return _export(validated, target, step, tflite, smoke=True, output=output)
+
+
+def predict(spec_path: Path, images: list[Path], out_dir: Path | None = None, *, model_dir: Path | None = None,
+            output: Path | None = None, min_score: float = 0.3) -> list[Path]:
+    """Draw the exported model's detections on ``images``; one PNG per image in ``output``."""
+    import tempfile
+
+    from odspec.errors import OdspecError
+    from odspec.runner.exporting import draw_predictions, predict_detections
+
+    validated = validate(spec_path, out_dir, check_data=False)
+    target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    saved_model = target / "export" / "saved_model"
+    if not (saved_model / "saved_model.pb").is_file():
+        raise OdspecError(f"{saved_model}: no export yet", f"run `odspec export {spec_path}` first")
+    missing = [str(i) for i in images if not i.is_file()]
+    if missing:
+        raise OdspecError(f"no such image: {', '.join(missing)}")
+    folder = output or target / "predictions"
+    with tempfile.TemporaryDirectory(prefix="odspec-predict-") as temp:
+        found = predict_detections(saved_model, [i.resolve() for i in images], Path(temp) / "detections.json",
+                                   min_score=min_score)
+    classes = list(validated.loaded.spec.dataset.classes)
+    return [draw_predictions(item, classes, folder / f"{Path(item.image).stem}.predicted.png") for item in found]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    model_dir: Path
+    exists: bool
+    num_steps: int
+    latest_step: int | None
+    checkpoints: list[tuple[str, int | None]]
+    metrics: list[Any]  # MetricsRow
+    metric: str
+    best: dict[str, Any] | None
+    stopped_early: str | None
+    verdict: str  # "new", "resume", "complete", "refused", "stopped"
+    message: str
+
+
+def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None) -> RunStatus:
+    """Steps done, checkpoints, evaluations, the best, and whether the spec still matches. No TensorFlow."""
+    from odspec.reconcile.errors import BuildMissingError
+    from odspec.reconcile.plan import Refuse, Resume, plan
+    from odspec.reconcile.record import read_manifest, run_record_of
+    from odspec.reconcile.state import observe
+    from odspec.runner.metrics import read_metrics
+    from odspec.runner.session import versions
+
+    validated = validate(spec_path, out_dir, check_data=False)
+    target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    state = observe(target)
+    rows = read_metrics(target)
+    selection = _selection(validated)
+    stopper = selection.stopper()
+    stopper.from_history(rows)
+    stopped = stopper.stop_message() if selection.patience is not None and stopper.stopped else None
+    try:
+        dataset = read_manifest(validated.out_dir)["dataset_sha256"]
+    except BuildMissingError:
+        dataset = state.record.dataset_sha256 if state.record else ""
+    record = run_record_of(validated.loaded.spec, validated.out_dir, versions(), config=validated.files["pipeline.config"],
+                           label_map=validated.files["label_map.pbtxt"], dataset_sha256=dataset)
+    decided = plan(state, record)
+    if isinstance(decided, Refuse):
+        verdict, message = "refused", decided.message
+    elif isinstance(decided, Resume):
+        verdict = "stopped" if stopped else "complete" if decided.complete else "resume"
+        changes = f" (changed, safe to resume: {', '.join(decided.changed)})" if decided.changed else ""
+        message = (stopped or f"the spec matches these checkpoints{changes}; `odspec run` "
+                   + ("has nothing left to train" if decided.complete else f"resumes from step {decided.checkpoint.step}"))
+    else:
+        verdict, message = "new", "no checkpoints yet; `odspec run` starts training here"
+    return RunStatus(target, bool(state.entries), record.train_steps, state.latest.step if state.latest else None,
+                     [(c.name, c.step) for c in state.checkpoints], rows, selection.metric, state.best, stopped,
+                     verdict, message)
+
+
+def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,
+           output: Path | None = None) -> list[Path]:
+    """PNG plots of training losses and validation metrics over steps, the best and the early stop marked."""
+    from odspec.runner.plots import load_history, write_report
+
+    found = status(spec_path, out_dir, model_dir=model_dir)
+    stopped_step = found.metrics[-1].step if found.stopped_early and found.metrics else None
+    best_step = found.best.get("step") if found.best else None
+    history = load_history(found.model_dir, metric=found.metric, best_step=best_step, stopped_step=stopped_step)
+    return write_report(history, output or found.model_dir / "report")

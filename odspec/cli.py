@@ -97,6 +97,140 @@ def preview(
     typer.echo(str(api.preview(spec, out, split=split, count=count, image=image)))
 
 
+ModelDirOpt = typer.Option(None, "--model-dir", "-m", help="checkpoints and metrics [default: runs/<project> beside the spec]")
+DisplayOpt = typer.Option(None, "--output", help="live (a status line on a terminal), plain or json "
+                                                "[default: live on a terminal, else plain]")
+
+
+def _display(choice: Optional[str]):  # type: ignore[no-untyped-def]
+    from odspec.runner.display import RunDisplay
+
+    if choice not in (None, "live", "plain", "json"):
+        raise typer.BadParameter(f"expected live, plain or json, got {choice!r}", param_hint="--output")
+    mode = choice or ("live" if sys.stdout.isatty() else "plain")
+    state = {"transient": False}
+
+    def write(text: str, transient: bool) -> None:
+        if state["transient"]:
+            sys.stdout.write("\r\033[K")
+        sys.stdout.write(text if transient else text + "\n")
+        sys.stdout.flush()
+        state["transient"] = transient
+
+    return RunDisplay(write, mode)  # type: ignore[arg-type]
+
+
+@app.command()
+def run(
+    spec: Path = SpecArg,
+    out: Optional[Path] = OutOpt,
+    model_dir: Optional[Path] = ModelDirOpt,
+    restart: bool = typer.Option(False, "--restart", help="delete this model directory's checkpoints and start over"),
+    no_export: bool = typer.Option(False, "--no-export", help="do not export the best checkpoint at the end"),
+    output: Optional[str] = DisplayOpt,
+) -> None:
+    """Build what is stale, train, evaluate every checkpoint, stop early, keep the best, export it."""
+    from odspec import api
+
+    display = _display(output)
+    result = api.run(spec, out, model_dir=model_dir, restart=restart, export=not no_export, on_event=display,
+                     progress=_progress)
+    done = result.outcome
+    if display.mode == "json":
+        return
+    best = done.best
+    summary = f"best: step {best['step']}, {best['metric']} = {best['value']:.4g} (in {done.model_dir / 'best'})" \
+        if best else "no evaluation finished, so there is no best checkpoint yet"
+    typer.echo(summary)
+
+
+@app.command()
+def status(
+    spec: Path = SpecArg,
+    out: Optional[Path] = OutOpt,
+    model_dir: Optional[Path] = ModelDirOpt,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Steps done, checkpoints, metrics per checkpoint, the best, and whether the spec still matches."""
+    from odspec import api
+
+    found = api.status(spec, out, model_dir=model_dir)
+    best_step = found.best.get("step") if found.best else None
+    if as_json:
+        finite = lambda metrics: {k: v if v == v else None for k, v in metrics.items()}  # noqa: E731 (NaN -> null)
+        typer.echo(json.dumps({
+            "model_dir": str(found.model_dir), "steps_done": found.latest_step, "num_steps": found.num_steps,
+            "checkpoints": [{"checkpoint": n, "step": s} for n, s in found.checkpoints],
+            "evaluations": [{"step": r.step, "checkpoint": r.checkpoint, "metrics": finite(r.metrics)}
+                            for r in found.metrics],
+            "best": found.best, "stopped_early": found.stopped_early, "verdict": found.verdict,
+            "message": found.message}, indent=2, default=str))
+        return
+    typer.echo(f"model directory: {found.model_dir}" + ("" if found.exists else " (not created yet)"))
+    typer.echo(f"steps: {found.latest_step or 0} of {found.num_steps}")
+    shown = ", ".join(f"{n} (step {s})" for n, s in found.checkpoints) or "none"
+    typer.echo(f"checkpoints on disk: {shown}")
+    if found.metrics:
+        typer.echo(f"evaluations ({found.metric}):")
+        for row in found.metrics:
+            value = row.metrics.get(found.metric)
+            mark = "  <- best" if row.step == best_step else ""
+            shown_value = f"{value:.4f}" if value is not None and value == value else "n/a"
+            typer.echo(f"  step {row.step:>7}  {shown_value}{mark}")
+    if found.best:
+        typer.echo(f"best: step {best_step} in {found.model_dir / 'best'}")
+    typer.echo(f"spec: {found.message}")
+
+
+@app.command("export")
+def export_command(
+    spec: Path = SpecArg,
+    out: Optional[Path] = OutOpt,
+    model_dir: Optional[Path] = ModelDirOpt,
+    step: Optional[int] = typer.Option(None, "--step", min=1, help="export this step's checkpoint [default: the best]"),
+    tflite: Optional[bool] = typer.Option(None, "--tflite/--no-tflite", help="[default: the spec's export.tflite]"),
+    target: Optional[Path] = typer.Option(None, "--to", help="export folder [default: <model dir>/export]"),
+) -> None:
+    """Export the best checkpoint (or --step N) as a SavedModel (+ TFLite), then test it on a validation image."""
+    from odspec import api
+    from odspec.runner.display import export_summary
+
+    result = api.export(spec, out, model_dir=model_dir, step=step, tflite=tflite, output=target)
+    typer.echo(export_summary({"output": str(result.output), "step": result.step,
+                               "tflite": str(result.tflite) if result.tflite else None,
+                               "smoke": None if result.smoke is None else vars(result.smoke)}))
+
+
+@app.command("predict")
+def predict_command(
+    spec: Path = SpecArg,
+    images: list[Path] = typer.Argument(..., help="images to run the exported model on"),
+    out: Optional[Path] = OutOpt,
+    model_dir: Optional[Path] = ModelDirOpt,
+    target: Optional[Path] = typer.Option(None, "--to", help="folder for the drawn images [default: <model dir>/predictions]"),
+    min_score: float = typer.Option(0.3, "--min-score", min=0.0, max=1.0, help="draw detections scoring at least this"),
+) -> None:
+    """Write the images with the exported model's detections drawn (class and score)."""
+    from odspec import api
+
+    for path in api.predict(spec, images, out, model_dir=model_dir, output=target, min_score=min_score):
+        typer.echo(str(path))
+
+
+@app.command("report")
+def report_command(
+    spec: Path = SpecArg,
+    out: Optional[Path] = OutOpt,
+    model_dir: Optional[Path] = ModelDirOpt,
+    target: Optional[Path] = typer.Option(None, "--to", help="folder for the PNGs [default: <model dir>/report]"),
+) -> None:
+    """Plot training losses and validation metrics over steps, marking the best checkpoint and the early stop."""
+    from odspec import api
+
+    for path in api.report(spec, out, model_dir=model_dir, output=target):
+        typer.echo(str(path))
+
+
 @app.command()
 def models(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """List the architectures a spec can name."""
@@ -138,6 +272,9 @@ def main() -> None:
     except OdspecError as err:
         typer.echo(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", err=True)
         sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

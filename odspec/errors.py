@@ -88,7 +88,7 @@ class RunError(OdspecError):
         hint: str | None = None,
     ) -> None:
         self.command = tuple(command)
-        self.exit_code = exit_code
+        self.returncode = exit_code  # the child's; ``exit_code`` stays odspec's own (2) for the CLI
         self.tail = tuple(tail)
         self.timeout = timeout
         shown = shlex.join(self.command)

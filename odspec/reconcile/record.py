@@ -88,8 +88,14 @@ def new_run_record(spec: BaseModel, build_dir: Path, versions: Versions, *, now:
     """The record of training ``spec`` on the build in ``build_dir`` (as ``odspec build`` left it)."""
     build_dir = build_dir.resolve()
     manifest = _read_manifest(build_dir)
-    config = _read_output(build_dir, PIPELINE_CONFIG)
-    label_map = _read_output(build_dir, LABEL_MAP)
+    return run_record_of(spec, build_dir, versions, config=_read_output(build_dir, PIPELINE_CONFIG),
+                         label_map=_read_output(build_dir, LABEL_MAP), dataset_sha256=manifest["dataset_sha256"],
+                         now=now)
+
+
+def run_record_of(spec: BaseModel, build_dir: Path, versions: Versions, *, config: bytes, label_map: bytes,
+                  dataset_sha256: str, now: datetime | None = None) -> RunRecord:
+    """The record of training ``spec`` with this config, label map and dataset (e.g. compiled in memory)."""
     steps = train_steps_of(config.decode("utf-8"))
     if steps is None or steps <= 0:
         raise BuildMissingError(f"{build_dir / PIPELINE_CONFIG}: no positive train_config.num_steps",
@@ -99,13 +105,18 @@ def new_run_record(spec: BaseModel, build_dir: Path, versions: Versions, *, now:
         spec_fields=spec_fingerprint(spec),
         pipeline_config_sha256=hashlib.sha256(config).hexdigest(),
         label_map_sha256=hashlib.sha256(label_map).hexdigest(),
-        dataset_sha256=manifest["dataset_sha256"],
+        dataset_sha256=dataset_sha256,
         train_steps=steps,
         build_dir=str(build_dir),
         versions=versions,
         created=moment,
         updated=moment,
     )
+
+
+def read_manifest(build_dir: Path) -> dict[str, Any]:
+    """``build.json`` of a build; BuildMissingError when there is none or it is unreadable."""
+    return _read_manifest(build_dir)
 
 
 def _read_manifest(build_dir: Path) -> dict[str, Any]:

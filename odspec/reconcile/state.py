@@ -23,7 +23,7 @@ CHECKPOINT_INDEX = "checkpoint"
 BEST_INFO = PurePath("best", "info.json")
 # What odspec and the OD API put in a model directory; anything else is someone else's.
 # The runner extends this when it writes more (a directory holding only these may be trained into).
-OWN_ENTRIES = frozenset({RUN_RECORD, CHECKPOINT_INDEX, "train", "eval", "best", "metrics.jsonl", "pipeline.config", "export"})
+OWN_ENTRIES = frozenset({RUN_RECORD, CHECKPOINT_INDEX, "train", "eval", "best", "metrics.jsonl", "pipeline.config", "export", "logs", "report", "predictions"})
 _INDEX_FILE = re.compile(r"ckpt-(\d+)\.index")
 _DATA_FILE = re.compile(r"ckpt-(\d+)\.data-(\d{5})-of-(\d{5})")
 _INDEX_LINE = re.compile(r"(\w+)\s*:\s*(.*)")

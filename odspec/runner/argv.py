@@ -1,4 +1,4 @@
-"""Typed options for the launcher's three commands, and the argv that runs each.
+"""Typed options for the launcher's commands, and the argv that runs each.
 
 The orchestrator decides *what* to run; these builders only spell it as the
 command line ``python -m odspec.runner.launcher`` parses, so the two cannot
@@ -66,7 +66,31 @@ class ExportOptions:
     tflite: bool = False
 
 
-LauncherOptions = Union[TrainOptions, EvalOptions, ExportOptions]
+@dataclass(frozen=True)
+class EvalServeOptions:
+    """Evaluate each checkpoint path written to the child's stdin, one per line, until stdin closes."""
+
+    pipeline_config: Path
+    model_dir: Path
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """Run the SavedModel in ``saved_model`` on ``images``; detections go to the JSON file ``output``."""
+
+    saved_model: Path
+    images: tuple[Path, ...]
+    output: Path
+    min_score: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise ValueError("predict needs at least one image")
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ValueError(f"min_score must be within [0, 1], got {self.min_score!r}")
+
+
+LauncherOptions = Union[TrainOptions, EvalOptions, ExportOptions, EvalServeOptions, PredictOptions]
 
 
 def train_argv(options: TrainOptions) -> list[str]:
@@ -93,12 +117,26 @@ def export_argv(options: ExportOptions) -> list[str]:
     return argv + ["--tflite"] if options.tflite else argv
 
 
+def eval_serve_argv(options: EvalServeOptions) -> list[str]:
+    return ["eval-serve", "--pipeline-config", os.fspath(options.pipeline_config),
+            "--model-dir", os.fspath(options.model_dir)]
+
+
+def predict_argv(options: PredictOptions) -> list[str]:
+    return ["predict", "--saved-model", os.fspath(options.saved_model), "--output", os.fspath(options.output),
+            "--min-score", repr(options.min_score), "--", *map(os.fspath, options.images)]
+
+
 def launcher_argv(options: LauncherOptions) -> list[str]:
-    """The arguments after ``python -m odspec.runner.launcher`` for any of the three commands."""
+    """The arguments after ``python -m odspec.runner.launcher`` for any of its commands."""
     if isinstance(options, TrainOptions):
         return train_argv(options)
     if isinstance(options, EvalOptions):
         return eval_argv(options)
     if isinstance(options, ExportOptions):
         return export_argv(options)
+    if isinstance(options, EvalServeOptions):
+        return eval_serve_argv(options)
+    if isinstance(options, PredictOptions):
+        return predict_argv(options)
     raise TypeError(f"not launcher options: {type(options).__name__}")

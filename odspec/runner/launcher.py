@@ -178,14 +178,23 @@ class _TrainRecorder:
     marks: list[tuple[int, float]] = field(default_factory=list)
     written: list[dict[str, Any]] = field(default_factory=list)
 
+    scalars: dict[str, float | None] = field(default_factory=dict)
+
     def offered(self, step: int) -> bool:
         self.marks.append((step, time.monotonic()))
+        if self.scalars:  # not at step 0, before any training
+            _emit({"event": "step", "step": step, "time": time.time(), **self.scalars})
         return should_checkpoint(step, self.every, self.num_steps)
+
+    def scalar(self, name: str, value: Any) -> None:
+        """What ``train_loop`` writes to the train summaries each iteration: losses and the learning rate."""
+        if name.startswith("Loss/") or name == "learning_rate":
+            self.scalars[name] = _finite_or_none(value)
 
     def saved(self, path: str, step: int) -> None:
         record = {"checkpoint": Path(path).name, "step": step}
         self.written.append(record)
-        _emit({"event": "checkpoint", **record})
+        _emit({"event": "checkpoint", **record, "time": time.time()})
 
     def timings(self, start: int, per_iteration: int) -> dict[str, float | None]:
         """Seconds to the end of the first iteration (mostly tracing), and per step after it."""
@@ -205,12 +214,20 @@ class _TrainRecorder:
 def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[None]:
     """While ``train_loop`` runs, its CheckpointManager saves only the steps ``recorder`` accepts.
 
+    ``recorder`` also sees the losses ``train_loop`` writes as summaries, and reports them after each iteration.
+
     ``train_loop`` has no hook for this; it looks the class up as
     ``tf.compat.v2.train.CheckpointManager`` at call time, so swapping that
     attribute for the duration of the call is enough, and is undone after.
     """
     namespace = model_lib_v2.tf.compat.v2.train
     base = namespace.CheckpointManager
+    summary = model_lib_v2.tf.compat.v2.summary
+    base_scalar = summary.scalar
+
+    def scalar(name: str, data: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder.scalar(name, data)
+        return base_scalar(name, data, *args, **kwargs)
 
     class PolicyCheckpointManager(base):  # type: ignore[misc, valid-type]
         def save(self, checkpoint_number: Any = None, check_interval: bool = True, options: Any = None) -> Any:
@@ -222,10 +239,12 @@ def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[
             return path
 
     namespace.CheckpointManager = PolicyCheckpointManager
+    summary.scalar = scalar
     try:
         yield
     finally:
         namespace.CheckpointManager = base
+        summary.scalar = base_scalar
 
 
 def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, keep: int,
@@ -241,6 +260,7 @@ def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, ke
     import tensorflow as tf
     from object_detection import model_lib_v2
 
+    _restore_box_tower_too()
     latest = tf.train.latest_checkpoint(os.fspath(model_dir)) if model_dir.is_dir() else None
     start = _checkpoint_step(latest) if latest else 0
     result: dict[str, Any] = {"start_step": start, "trained_to": start, "steps_per_iteration": None}
@@ -261,6 +281,35 @@ def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, ke
             "seconds": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
+def _restore_box_tower_too() -> None:
+    """A ``detection`` fine-tune checkpoint gives SSD its backbone, FPN *and* box tower; only the class head is new.
+
+    The OD API restores only the feature extractor for ``detection``, so the
+    weight-shared box tower and the box regression head (which do not depend on the
+    classes) would start from random. This is the restore the OD API's own few-shot
+    fine-tuning tutorial does by hand; the class prediction head stays fresh, sized
+    for the new classes.
+    """
+    import tensorflow as tf
+    from object_detection.meta_architectures import ssd_meta_arch
+
+    base = ssd_meta_arch.SSDMetaArch.restore_from_objects
+    if getattr(base, "odspec_box_tower", False):
+        return
+
+    def restore_from_objects(self: Any, fine_tune_checkpoint_type: str = "detection") -> dict[str, Any]:
+        predictor = self._box_predictor
+        tower = getattr(predictor, "_base_tower_layers_for_heads", None)
+        box_head = getattr(predictor, "_box_prediction_head", None)
+        if fine_tune_checkpoint_type != "detection" or tower is None or box_head is None:
+            return base(self, fine_tune_checkpoint_type)
+        box_predictor = tf.train.Checkpoint(_base_tower_layers_for_heads=tower, _box_prediction_head=box_head)
+        return {"model": tf.train.Checkpoint(_feature_extractor=self._feature_extractor, _box_predictor=box_predictor)}
+
+    restore_from_objects.odspec_box_tower = True  # type: ignore[attr-defined]
+    ssd_meta_arch.SSDMetaArch.restore_from_objects = restore_from_objects
+
+
 # --- eval ----------------------------------------------------------------------------------------------------------
 
 def evaluate(pipeline_config: Path, model_dir: Path, checkpoint: str) -> dict[str, Any]:
@@ -271,33 +320,76 @@ def evaluate(pipeline_config: Path, model_dir: Path, checkpoint: str) -> dict[st
     """
     started = time.monotonic()
     path = _resolve_checkpoint(model_dir, checkpoint)
-    from odspec.odapi import compat
+    result = _Evaluator(pipeline_config, model_dir).evaluate(path)
+    return {**result, "seconds": round(time.monotonic() - started, 1)}
 
-    compat.apply()
-    import tensorflow as tf
-    from object_detection import model_lib_v2
-    from object_detection.utils import config_util
 
-    _require_weights(path)
-    configs = config_util.get_configs_from_pipeline_file(os.fspath(pipeline_config))
-    configs = config_util.merge_external_params_with_configs(
-        configs, None, kwargs_dict={"sample_1_of_n_eval_examples": 1, "use_bfloat16": False, "eval_num_epochs": 1})
-    model, dataset, global_step, status = _restored_for_eval(configs, path)
-    name = configs["eval_input_configs"][0].name
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval", name))
-    loop_started = time.monotonic()
-    with writer.as_default():
-        metrics = model_lib_v2.eager_eval_loop(model, configs, dataset, global_step=global_step)
-    writer.flush()
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as exc:
-        raise LaunchError(f"{path}: does not match the model of {pipeline_config}: {str(exc).split('. Showing')[0]}",
-                          "evaluate it with the pipeline config it was trained with") from exc
-    return {"checkpoint": path.name, "step": int(global_step.numpy()),
-            "metrics": {name: _finite_or_none(value) for name, value in sorted(metrics.items())},
-            "loop_seconds": round(time.monotonic() - loop_started, 1),
-            "seconds": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+class _Evaluator:
+    """TensorFlow imported and the config read once; then any number of checkpoints evaluated one by one."""
+
+    def __init__(self, pipeline_config: Path, model_dir: Path) -> None:
+        from odspec.odapi import compat
+
+        compat.apply()
+        import tensorflow as tf
+        from object_detection.utils import config_util
+
+        self.pipeline_config, self.model_dir = pipeline_config, model_dir
+        configs = config_util.get_configs_from_pipeline_file(os.fspath(pipeline_config))
+        self.configs = config_util.merge_external_params_with_configs(
+            configs, None, kwargs_dict={"sample_1_of_n_eval_examples": 1, "use_bfloat16": False, "eval_num_epochs": 1})
+        name = self.configs["eval_input_configs"][0].name
+        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval", name))
+
+    def evaluate(self, path: Path) -> dict[str, Any]:
+        import tensorflow as tf
+        from object_detection import model_lib_v2
+
+        _require_weights(path)
+        tf.keras.backend.clear_session()  # the previous checkpoint's model and graphs go
+        model, dataset, global_step, status = _restored_for_eval(self.configs, path)
+        loop_started = time.monotonic()
+        with self.writer.as_default():
+            metrics = model_lib_v2.eager_eval_loop(model, self.configs, dataset, global_step=global_step)
+        self.writer.flush()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as exc:
+            raise LaunchError(f"{path}: does not match the model of {self.pipeline_config}: "
+                              f"{str(exc).split('. Showing')[0]}",
+                              "evaluate it with the pipeline config it was trained with") from exc
+        return {"checkpoint": path.name, "step": int(global_step.numpy()),
+                "metrics": {name: _finite_or_none(value) for name, value in sorted(metrics.items())},
+                "loop_seconds": round(time.monotonic() - loop_started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def serve_evaluations(pipeline_config: Path, model_dir: Path, lines: Iterable[str]) -> dict[str, Any]:
+    """Evaluate each checkpoint path read from ``lines`` (stdin), in order, until they end.
+
+    For each: ``{"event": "eval-start", "checkpoint", "time"}`` when it begins, then
+    ``{"event": "evaluated", "checkpoint", "step", "metrics", ...}`` or
+    ``{"event": "eval-failed", "checkpoint", "error"}``. TensorFlow is imported and the
+    config parsed once, before the first line is read, so an evaluation starts as soon
+    as its checkpoint is named.
+    """
+    evaluator = _Evaluator(pipeline_config, model_dir)
+    _emit({"event": "eval-ready"})
+    count = 0
+    for line in lines:
+        name = line.strip()
+        if not name:
+            continue
+        _emit({"event": "eval-start", "checkpoint": name, "time": time.time()})
+        started = time.monotonic()
+        try:
+            result = evaluator.evaluate(_resolve_checkpoint(model_dir, name))
+        except Exception as exc:  # noqa: BLE001 (reported per checkpoint; the next one may still work)
+            traceback.print_exc(file=sys.stderr)
+            _emit({"event": "eval-failed", "checkpoint": name, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        count += 1
+        _emit({"event": "evaluated", **result, "path": name, "seconds": round(time.monotonic() - started, 1)})
+    return {"evaluated": count, "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def _restored_for_eval(configs: dict[str, Any], path: Path) -> tuple[Any, Any, Any, Any]:
@@ -409,6 +501,44 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# --- predict -------------------------------------------------------------------------------------------------------
+
+def predict(saved_model: Path, images: list[Path], output: Path, min_score: float = 0.05) -> dict[str, Any]:
+    """Detections of an exported SavedModel on ``images``, written to ``output`` as JSON.
+
+    Boxes are normalised ``[ymin, xmin, ymax, xmax]`` as the exporter returns them,
+    classes are label-map ids, only scores of at least ``min_score`` are kept.
+    """
+    started = time.monotonic()
+    if not (saved_model / "saved_model.pb").is_file():
+        raise LaunchError(f"{saved_model}: no saved_model.pb here", "export the run first: `odspec export SPEC`")
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image, ImageOps
+
+    detect = tf.saved_model.load(os.fspath(saved_model))
+    load_seconds = time.monotonic() - started
+    found = []
+    for image_path in images:
+        with Image.open(image_path) as opened:
+            pixels = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+        out = detect(tf.constant(pixels[np.newaxis, ...], dtype=tf.uint8))
+        count = int(out["num_detections"][0])
+        scores = out["detection_scores"][0][:count].numpy().tolist()
+        keep = [i for i, score in enumerate(scores) if score >= min_score]
+        boxes = out["detection_boxes"][0][:count].numpy().tolist()
+        classes = out["detection_classes"][0][:count].numpy().tolist()
+        found.append({"image": os.fspath(image_path), "height": int(pixels.shape[0]), "width": int(pixels.shape[1]),
+                      "boxes": [[round(v, 5) for v in boxes[i]] for i in keep],
+                      "classes": [int(classes[i]) for i in keep], "scores": [round(scores[i], 5) for i in keep]})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"saved_model": os.fspath(saved_model), "images": found}, indent=1) + "\n",
+                      encoding="utf-8")
+    return {"output": os.fspath(output), "images": len(found), "detections": sum(len(f["scores"]) for f in found),
+            "load_seconds": round(load_seconds, 1), "seconds": round(time.monotonic() - started, 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
 # --- command line --------------------------------------------------------------------------------------------------
 
 def _positive(text: str) -> int:
@@ -438,6 +568,14 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--pipeline-config", type=Path, required=True)
     eval_cmd.add_argument("--model-dir", type=Path, required=True)
     eval_cmd.add_argument("--checkpoint", required=True, help="a name in --model-dir (ckpt-7) or a path")
+    serve_cmd = commands.add_parser("eval-serve", help="evaluate each checkpoint path read from stdin, in order")
+    serve_cmd.add_argument("--pipeline-config", type=Path, required=True)
+    serve_cmd.add_argument("--model-dir", type=Path, required=True)
+    predict_cmd = commands.add_parser("predict", help="run an exported SavedModel on images; detections as JSON")
+    predict_cmd.add_argument("--saved-model", type=Path, required=True)
+    predict_cmd.add_argument("--output", type=Path, required=True, help="the JSON file to write")
+    predict_cmd.add_argument("--min-score", type=float, default=0.05)
+    predict_cmd.add_argument("images", type=Path, nargs="+")
     export_cmd = commands.add_parser("export", help="export one checkpoint as a SavedModel (and .tflite)")
     export_cmd.add_argument("--pipeline-config", type=Path, required=True)
     export_cmd.add_argument("--checkpoint", type=Path, required=True, help="checkpoint path, e.g. runs/x/ckpt-7")
@@ -448,13 +586,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.pipeline_config.is_file():
+    if getattr(args, "pipeline_config", None) is not None and not args.pipeline_config.is_file():
         raise LaunchError(f"{args.pipeline_config}: no such pipeline config", "run `odspec build` first")
     if args.command == "train":
         return train(args.pipeline_config, args.model_dir, args.num_steps, args.checkpoint_every, args.keep,
                      args.steps_per_iteration)
     if args.command == "eval":
         return evaluate(args.pipeline_config, args.model_dir, args.checkpoint)
+    if args.command == "eval-serve":
+        return serve_evaluations(args.pipeline_config, args.model_dir, sys.stdin)
+    if args.command == "predict":
+        return predict(args.saved_model, args.images, args.output, args.min_score)
     return export(args.pipeline_config, args.checkpoint, args.output, args.tflite)
 
 

@@ -164,3 +164,96 @@ def _signal_group(proc: subprocess.Popen[str], *, kill: bool) -> None:
 
 def _log_line(line: str) -> None:
     logger.debug("| %s", line)
+
+
+# --- long-lived children ---------------------------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover (runs in the forked child before exec)
+    """Ask Linux to SIGKILL this child when its parent dies, even by SIGKILL: no child outlives odspec."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the stop() in the caller's finally still applies
+    os.setsid()
+
+
+class Child:
+    """A ``python -m module`` child that runs beside the caller: its lines go to ``on_line`` as they arrive.
+
+    Unlike :func:`run_module` the caller does not block: it reacts to the lines
+    (``on_line`` is called on a reader thread, so hand them to a queue), may
+    write lines to the child's stdin with :meth:`send`, and must end with
+    :meth:`stop` or :meth:`wait`. The child leads its own process group and is
+    killed by the kernel if this process dies first, so even ``kill -9`` of odspec
+    leaves no child running.
+    """
+
+    def __init__(self, module: str, args: list[str], *, on_line: Callable[[str], None], stdin: bool = False,
+                 env: Mapping[str, str] | None = None, name: str = "child") -> None:
+        self.name = name
+        self.command = (sys.executable, "-m", module, *args)
+        logger.info("starting %s: %s", name, shlex.join(self.command))
+        self.started = time.monotonic()
+        self._proc = subprocess.Popen(
+            self.command, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            preexec_fn=_die_with_parent if os.name == "posix" else None)  # noqa: PLW1509 (no threads run in it)
+        assert self._proc.stdout is not None
+        self._output = _OutputReader(self._proc.stdout, on_line)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def poll(self) -> int | None:
+        return self._proc.poll()
+
+    def send(self, line: str) -> None:
+        """One line to the child's stdin; a child that has exited is ignored (its exit code tells why)."""
+        if self._proc.stdin is None:
+            raise RuntimeError(f"{self.name} was started without stdin")
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    def close_stdin(self) -> None:
+        if self._proc.stdin is not None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code once the child has exited and its output is read; RunError after ``timeout``."""
+        try:
+            code = self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise RunError(self.command, self._proc.returncode, self._output.tail(), timeout=timeout) from None
+        self._output.join(GRACE_SECONDS)
+        return code
+
+    def stop(self, grace: float = GRACE_SECONDS) -> int:
+        """SIGTERM the child's group, SIGKILL it after ``grace`` seconds; returns the exit code."""
+        if self._proc.poll() is None:
+            _stop_group(self._proc, self._output, grace)
+        else:
+            _signal_group(self._proc, kill=True)  # anything the exited child left in its group
+            self._output.join(grace)
+        self.close_stdin()
+        return self._proc.wait()
+
+    def error(self) -> RunError:
+        """The failure of a child that exited non-zero, with the tail of its output."""
+        return RunError(self.command, self._proc.returncode, self._output.tail())
+
+    def tail(self, count: int = TAIL_LINES) -> list[str]:
+        return self._output.tail(count)

@@ -77,7 +77,7 @@ def test_corrupt_record_fails_the_decode_with_an_error_line(shards: list[Path]) 
     shards[1].write_bytes(bytes(data))
     with pytest.raises(RunError) as caught:
         run_module("odspec.odapi.decode", [str(path) for path in shards], timeout=TIMEOUT)
-    assert caught.value.exit_code == 1
+    assert caught.value.returncode == 1
     assert '{"error": "record 1: DataLossError' in caught.value.tail[-1]
     with pytest.raises(Exception, match="could not decode the records: record 1: DataLossError"):
         parse_output(caught.value.tail)

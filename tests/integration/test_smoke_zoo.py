@@ -47,7 +47,7 @@ def test_unbuildable_config_fails_with_stage_and_message(zoo_dir: Path, tmp_path
     broken.write_text(text)
     with pytest.raises(RunError) as caught:
         run_module("odspec.odapi.smoke", [str(broken)], timeout=TIMEOUT)
-    assert caught.value.exit_code == 1
+    assert caught.value.returncode == 1
     result = parse_output(caught.value.tail)
     assert result["built"] is False
     assert result["stage"] == "build"

@@ -81,7 +81,7 @@ def test_non_zero_exit_raises_with_code_and_tail(tmp_path: Path) -> None:
         run_module(module, [], timeout=30, cwd=tmp_path)
     err = caught.value
     assert isinstance(err, OdspecError)
-    assert err.exit_code == 3
+    assert err.returncode == 3
     assert not err.timed_out
     assert err.tail == tuple(f"line {i}" for i in range(60, 100))
     assert "exited with code 3" in str(err)

@@ -73,3 +73,50 @@ def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None
         modules = imported_modules(*args)
         assert "odspec" in modules and "typer" in modules
         assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules), args
+
+
+def shapes_project(tmp_path: Path) -> Path:
+    from odspec.datasets.synthetic import make_shapes
+
+    make_shapes(tmp_path / "data", 12, size=(96, 96), seed=5)
+    spec_dict = minimal_spec("ssd_mobilenet_v2_fpnlite_320", ["circle", "square"], train={"steps": 20})
+    spec_dict["dataset"].update(images="data/images", annotations="data/annotations")
+    return write_spec(tmp_path, spec_dict)
+
+
+def test_status_of_a_new_project_needs_no_tensorflow(tmp_path: Path) -> None:
+    spec = shapes_project(tmp_path)
+    assert odspec("build", str(spec)).returncode == 0
+    shown = odspec("status", str(spec))
+    assert shown.returncode == 0, shown.stderr
+    assert f"model directory: {tmp_path / 'runs' / 'test'} (not created yet)" in shown.stdout
+    assert "steps: 0 of 20" in shown.stdout and "starts training here" in shown.stdout
+    data = json.loads(odspec("status", str(spec), "--json").stdout)
+    assert data["verdict"] == "new" and data["num_steps"] == 20 and data["evaluations"] == []
+    modules = imported_modules("status", str(spec))
+    assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules)
+
+
+def test_run_refuses_checkpoints_nobody_recorded_before_training(tmp_path: Path) -> None:
+    spec = shapes_project(tmp_path)
+    model_dir = tmp_path / "runs" / "test"
+    model_dir.mkdir(parents=True)
+    (model_dir / "ckpt-3.index").write_bytes(b"")
+    (model_dir / "ckpt-3.data-00000-of-00001").write_bytes(b"")
+    (model_dir / "checkpoint").write_text('model_checkpoint_path: "ckpt-3"\n')
+    result = odspec("run", str(spec), "--output", "plain")
+    assert result.returncode == 2
+    assert "refusing to resume" in result.stderr and "odspec-run.json" in result.stderr and "--restart" in result.stderr
+    assert sorted(p.name for p in model_dir.iterdir()) == [".odspec.lock", "checkpoint", "ckpt-3.data-00000-of-00001",
+                                                            "ckpt-3.index"]
+
+
+def test_export_and_predict_say_what_to_do_first(tmp_path: Path) -> None:
+    spec = shapes_project(tmp_path)
+    exported = odspec("export", str(spec))
+    assert exported.returncode == 2 and "no run here to export" in exported.stderr and "odspec run" in exported.stderr
+    image = next((tmp_path / "data" / "images").iterdir())
+    predicted = odspec("predict", str(spec), str(image))
+    assert predicted.returncode == 2 and "no export yet" in predicted.stderr
+    bad = odspec("run", str(spec), "--output", "fancy")
+    assert bad.returncode == 2 and "expected live, plain or json" in bad.stderr

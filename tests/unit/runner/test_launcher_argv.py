@@ -12,7 +12,9 @@ import pytest
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
     EvalOptions,
+    EvalServeOptions,
     ExportOptions,
+    PredictOptions,
     TrainOptions,
     eval_argv,
     export_argv,
@@ -65,6 +67,26 @@ def test_the_launcher_parses_back_what_the_builders_write(options: TrainOptions 
     command = parsed.pop("command")
     assert command == {TrainOptions: "train", EvalOptions: "eval", ExportOptions: "export"}[type(options)]
     assert parsed == vars(options)  # argparse's dest names are the option fields
+
+
+@pytest.mark.parametrize("options", [
+    EvalServeOptions(P, D),
+    PredictOptions(Path("export/saved_model"), (Path("a.jpg"), Path("-starts-with-dash.png")), Path("d.json"), 0.3),
+])
+def test_the_new_commands_parse_back(options: EvalServeOptions | PredictOptions) -> None:
+    parsed = vars(build_parser().parse_args(launcher_argv(options)))
+    command = parsed.pop("command")
+    assert command == {EvalServeOptions: "eval-serve", PredictOptions: "predict"}[type(options)]
+    if "images" in parsed:
+        parsed["images"] = tuple(parsed["images"])
+    assert parsed == vars(options)
+
+
+@pytest.mark.parametrize(("images", "score", "message"), [((), 0.5, "at least one image"),
+                                                          ((Path("a.jpg"),), 1.5, "within")])
+def test_predict_options_are_checked(images: tuple[Path, ...], score: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PredictOptions(Path("m"), images, Path("o.json"), score)
 
 
 def test_launcher_argv_rejects_other_objects() -> None:

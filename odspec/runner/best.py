@@ -1,0 +1,123 @@
+"""Checkpoint files the run must not lose: ``.pending/`` until evaluated, ``best/`` once the best.
+
+The OD API's rotation deletes all but the newest ``keep`` checkpoints, and evaluation
+runs behind training, so the moment a checkpoint is announced its files are
+hard-linked into ``.pending/`` (same file system: instant, no copy). Rotation then
+only removes the model directory's names; the evaluator reads the pending ones.
+When an evaluation makes a checkpoint the best, its files are linked into a new
+folder with ``info.json`` and a ``checkpoint`` index naming it, and that folder
+replaces ``best/`` with renames, so ``best/`` is always one complete checkpoint.
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from odspec.io import atomic_write
+
+PENDING = ".pending"
+BEST = "best"
+BEST_INFO = "info.json"
+_NEW_BEST = ".best-new-"
+_OLD_BEST = ".best-old-"
+_CHECKPOINT_PART = re.compile(r"(ckpt-\d+)\.(index|data-\d{5}-of-\d{5})")
+
+
+def checkpoint_files(prefix: Path) -> list[Path]:
+    """``prefix.index`` and its ``prefix.data-*`` shards, as they are on disk now."""
+    return sorted(p for p in prefix.parent.glob(f"{prefix.name}.*") if _CHECKPOINT_PART.fullmatch(p.name))
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        if not os.path.samefile(source, target):
+            target.unlink()
+            _link_or_copy(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, target)
+
+
+def protect(model_dir: Path, name: str) -> Path:
+    """Link checkpoint ``name`` (``ckpt-7``) into ``.pending/``; the pending prefix, for the evaluator."""
+    pending = model_dir / PENDING
+    pending.mkdir(exist_ok=True)
+    files = checkpoint_files(model_dir / name)
+    if not any(f.name.endswith(".index") for f in files):
+        raise FileNotFoundError(f"{model_dir / name}: no such checkpoint to protect (rotated away already?)")
+    for source in files:
+        _link_or_copy(source, pending / source.name)
+    return pending / name
+
+
+def pending_checkpoints(model_dir: Path) -> list[str]:
+    """Names in ``.pending/`` with an index file, by number."""
+    names = {m.group(1) for p in (model_dir / PENDING).glob("ckpt-*.index") if (m := _CHECKPOINT_PART.fullmatch(p.name))}
+    return sorted(names, key=lambda n: int(n.split("-")[1]))
+
+
+def release(model_dir: Path, name: str) -> None:
+    """Forget the pending copy of ``name`` once it has been evaluated (and kept as best if it was)."""
+    for path in checkpoint_files(model_dir / PENDING / name):
+        path.unlink(missing_ok=True)
+
+
+def save_best(model_dir: Path, source: Path, info: Mapping[str, Any]) -> Path:
+    """Make the checkpoint at prefix ``source`` the content of ``best/``, with ``info.json``; returns ``best/``."""
+    fresh = Path(tempfile.mkdtemp(prefix=_NEW_BEST, dir=model_dir))
+    files = checkpoint_files(source)
+    if not any(f.name.endswith(".index") for f in files):
+        shutil.rmtree(fresh)
+        raise FileNotFoundError(f"{source}: no such checkpoint")
+    for path in files:
+        _link_or_copy(path, fresh / path.name)
+    (fresh / "checkpoint").write_text(
+        f'model_checkpoint_path: "{source.name}"\nall_model_checkpoint_paths: "{source.name}"\n', encoding="utf-8")
+    atomic_write(fresh / BEST_INFO, (json.dumps(dict(info), indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    os.chmod(fresh, 0o755)  # mkdtemp's 0700 would stay on best/
+    _swap_in(fresh, model_dir / BEST)
+    return model_dir / BEST
+
+
+def _swap_in(fresh: Path, target: Path) -> None:
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=_OLD_BEST, dir=target.parent))
+        target.rename(old / target.name)
+    fresh.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(model_dir: Path) -> None:
+    """Finish or undo a ``best/`` swap a crash interrupted: a complete new folder wins, else the old one is back."""
+    if not model_dir.is_dir():
+        return
+    best = model_dir / BEST
+    for fresh in sorted(model_dir.glob(f"{_NEW_BEST}*")):
+        if not best.exists() and (fresh / BEST_INFO).is_file():
+            fresh.rename(best)
+        else:
+            shutil.rmtree(fresh, ignore_errors=True)
+    for old in sorted(model_dir.glob(f"{_OLD_BEST}*")):
+        inner = old / BEST
+        if not best.exists() and (inner / BEST_INFO).is_file():
+            inner.rename(best)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def best_prefix(model_dir: Path, info: Mapping[str, Any] | None) -> Path | None:
+    """The checkpoint prefix inside ``best/`` that ``info`` names, if its files are there."""
+    if not info or not isinstance(info.get("checkpoint"), str):
+        return None
+    prefix = model_dir / BEST / info["checkpoint"]
+    return prefix if Path(f"{prefix}.index").is_file() else None

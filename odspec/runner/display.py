@@ -1,0 +1,125 @@
+"""How ``odspec run`` shows its events: a live status line on a terminal, plain lines in logs, or JSON.
+
+Pure formatting: :class:`RunDisplay` turns the session's event dicts into text and
+hands it to ``write``; whether a line is rewritten in place (``\\r``) depends on
+``live``. Nothing here decides anything about the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["live", "plain", "json"]
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def number(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+@dataclass
+class RunDisplay:
+    write: Callable[[str, bool], None]  # (text, transient): a transient line is replaced by the next one
+    mode: Mode = "plain"
+    metric: str = "mAP"
+    last_value: float | None = None
+    best: tuple[int, float] | None = None
+    shown_status: bool = False
+    _fields: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.mode == "json":
+            self.write(json.dumps(event, sort_keys=True, default=str), False)
+            return
+        kind = event.get("event")
+        if kind == "step":
+            self.write(self.status_line(event), self.mode == "live")
+            return
+        text = self.describe(event)
+        if text is not None:
+            self.write(text, False)
+
+    def status_line(self, event: dict[str, Any]) -> str:
+        parts = [f"step {event['step']}/{event['num_steps']}", f"loss {number(event.get('loss'))}"]
+        rate = event.get("steps_per_second")
+        if rate:
+            parts += [f"{rate:.2f} steps/s", f"ETA {duration(event.get('eta_seconds'))}"]
+        if self.last_value is not None:
+            parts.append(f"last {self._short()} {number(self.last_value)}")
+        if self.best is not None:
+            parts.append(f"best {number(self.best[1])} @ {self.best[0]}")
+        return "  ".join(parts)
+
+    def _short(self) -> str:
+        return self.metric.rsplit("/", 1)[-1]
+
+    def describe(self, event: dict[str, Any]) -> str | None:  # noqa: PLR0911 (one answer per event kind)
+        kind = event.get("event")
+        if kind == "plan":
+            self.metric = event.get("metric", self.metric)
+            lines = [f"model directory: {event['model_dir']}  (TensorBoard: tensorboard --logdir {event['tensorboard']})"]
+            if event.get("stopped_early"):
+                lines.append(f"nothing to train: {event['stopped_early']}")
+            elif not event.get("train"):
+                lines.append(f"nothing to train: step {event['from_step']} of {event['to_step']} is done")
+            elif event["action"] == "resume":
+                lines.append(f"resuming at step {event['from_step']} of {event['to_step']}")
+            else:
+                lines.append(f"training from scratch to step {event['to_step']}")
+            if event.get("changed"):
+                lines.append(f"changed since the last run (safe to resume): {', '.join(event['changed'])}")
+            lines += [f"warning: {w}" for w in event.get("warnings", [])]
+            if event.get("evaluate"):
+                lines.append(f"evaluating checkpoints left from before: {', '.join(event['evaluate'])}")
+            return "\n".join(lines)
+        if kind == "train-started":
+            return f"training (child pid {event['pid']}); the first steps wait for graph tracing"
+        if kind == "checkpoint":
+            return None if event["step"] == 0 else f"checkpoint {event['checkpoint']} at step {event['step']}"
+        if kind == "eval-start":
+            latency = event.get("latency_seconds")
+            after = f" ({latency:.1f} s after it was written)" if latency is not None else ""
+            return f"evaluating {event['checkpoint']}{after}"
+        if kind == "evaluated":
+            self.metric = event["metric"]
+            self.last_value = event.get("value")
+            if event.get("best_step") is not None and event.get("best_value") is not None:
+                self.best = (event["best_step"], event["best_value"])
+            mark = "  new best" if event.get("improved") else ""
+            return f"step {event['step']}: {event['metric']} = {number(event.get('value'))}{mark}"
+        if kind == "early-stop":
+            return str(event["message"])
+        if kind == "train-finished":
+            per_step = event.get("step_seconds")
+            return f"trained to step {event['trained_to']}" + (f" ({per_step:.3f} s/step)" if per_step else "")
+        if kind == "export-start":
+            return f"exporting the best checkpoint (step {event.get('step')})"
+        if kind == "exported":
+            return export_summary(event)
+        return None
+
+
+def export_summary(event: dict[str, Any]) -> str:
+    lines = [f"exported step {event.get('step')} to {event['output']}"]
+    if event.get("tflite"):
+        lines.append(f"TFLite: {event['tflite']}")
+    smoke = event.get("smoke")
+    if smoke:
+        iou = smoke.get("best_iou")
+        lines.append(f"smoke test on {smoke['image']}: {smoke['detections']} detections, top score "
+                     f"{number(smoke.get('top_score'), 3)}, best IoU with ground truth {number(iou, 3)}")
+    return "\n".join(lines)

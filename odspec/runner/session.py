@@ -1,0 +1,489 @@
+"""``odspec run``: one training child, one evaluation child, and the decisions between them.
+
+::
+
+    prepare()   reconcile the model directory with the build (start, resume, refuse), lock it
+    execute()   train child  --checkpoint-->  protect (link into .pending/)  -->  evaluation child
+                evaluation   --metrics-->     best/ (if better), metrics.jsonl, early stopping
+                early stop   -->              stop the train child
+
+The train child is ``launcher train`` (the OD API's ``train_loop``); the evaluation
+child is ``launcher eval-serve``, which imports TensorFlow once and evaluates each
+checkpoint path written to its stdin, so an evaluation starts as soon as its
+checkpoint is written, however long training goes on. :class:`Coordinator` holds the
+decisions and is pure; :func:`execute` only moves lines and files. Everything a run
+decides is on disk before it acts on it (metrics.jsonl, best/, .pending/), so a run
+killed at any moment is resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import queue
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from odspec.errors import OdspecError, RunError
+from odspec.reconcile.errors import ReconcileError
+from odspec.reconcile.plan import Refuse, Resume, Start, plan
+from odspec.reconcile.record import (
+    RUN_RECORD,
+    RunRecord,
+    Versions,
+    read_run_record,
+    write_run_record,
+)
+from odspec.reconcile.state import CHECKPOINT_INDEX, OWN_ENTRIES, observe
+from odspec.runner import best as best_files
+from odspec.runner.argv import (
+    LAUNCHER_MODULE,
+    EvalServeOptions,
+    TrainOptions,
+    launcher_argv,
+)
+from odspec.runner.early_stopping import EarlyStopper
+from odspec.runner.launcher import json_lines
+from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
+from odspec.runner.process import Child
+
+OnEvent = Callable[[dict[str, Any]], None]
+LOCK = ".odspec.lock"
+LOGS = "logs"
+NO_PATIENCE = 10**9  # best checkpoint kept, early stopping off
+DEFAULT_METRICS = {
+    "coco_detection_metrics": "DetectionBoxes_Precision/mAP",
+    "pascal_voc_detection_metrics": "PascalBoxes_Precision/mAP@0.5IOU",
+    "oid_V2_detection_metrics": "OpenImagesV2_Precision/mAP@0.5IOU",
+}
+
+
+class RunInterrupted(OdspecError):
+    """Ctrl-C or a signal stopped the run; everything written so far is kept."""
+
+
+def versions() -> Versions:
+    """odspec, TensorFlow and OD API versions, read from package metadata (TensorFlow is not imported)."""
+    from importlib import metadata
+
+    from odspec import __version__
+
+    def version(*names: str) -> str:
+        for name in names:
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                return metadata.version(name)
+        return "not installed"
+
+    return Versions(odspec=__version__, tensorflow=version("tensorflow", "tensorflow-cpu"),
+                    object_detection=version("tf-models-research-object-detection", "object-detection"))
+
+
+# --- the decisions (pure) ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Selection:
+    """How checkpoints are compared: the metric, which way is better, and when to stop."""
+
+    metric: str
+    mode: Literal["max", "min"]
+    patience: int | None  # None: never stop early, only keep the best
+    min_delta: float = 0.0
+
+    def stopper(self) -> EarlyStopper:
+        return EarlyStopper(self.metric, self.mode, self.patience or NO_PATIENCE, self.min_delta)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    step: int
+    value: float
+    improved: bool
+    stop: bool
+    best_step: int | None
+    best_value: float | None
+    message: str | None  # why training stops, when it does
+
+
+class Coordinator:
+    """Which checkpoints to evaluate, which is best, when to stop. Replays ``history`` (metrics.jsonl) first."""
+
+    def __init__(self, *, num_steps: int, eval_every: int, selection: Selection, history: list[MetricsRow]) -> None:
+        self.num_steps, self.eval_every, self.selection = num_steps, eval_every, selection
+        self.stopper = selection.stopper()
+        self.stopper.from_history(history)
+        self.last_evaluated = max((row.step for row in history), default=0)
+        self.queued: list[int] = []
+
+    @property
+    def stopped(self) -> bool:
+        return self.selection.patience is not None and self.stopper.stopped
+
+    def due(self, step: int) -> bool:
+        """Evaluate this checkpoint? Every ``eval_every`` steps and the last one; never step 0, never twice."""
+        if step <= 0 or self.stopped or step <= max(self.last_evaluated, *self.queued, 0):
+            return False
+        return step % self.eval_every == 0 or step >= self.num_steps
+
+    def queue(self, step: int) -> None:
+        self.queued.append(step)
+
+    def evaluated(self, step: int, metrics: Mapping[str, float]) -> Verdict:
+        if step in self.queued:
+            self.queued.remove(step)
+        value = metrics.get(self.selection.metric, math.nan)
+        decision = self.stopper.update(step, value)
+        self.last_evaluated = step
+        stop = self.selection.patience is not None and decision.stop
+        return Verdict(step, value, decision.improved, stop, decision.best_step, decision.best_value,
+                       self.stopper.stop_message() if stop else None)
+
+
+def eta_seconds(steps_left: int, marks: list[tuple[int, float]]) -> tuple[float | None, float | None]:
+    """(steps per second, seconds left) from (step, time) marks; the first mark (graph tracing) is not a rate."""
+    if len(marks) < 3:
+        return None, None
+    (s0, t0), (s1, t1) = marks[1], marks[-1]
+    if s1 <= s0 or t1 <= t0:
+        return None, None
+    rate = (s1 - s0) / (t1 - t0)
+    return rate, max(0, steps_left) / rate
+
+
+# --- preparing a model directory -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything ``execute`` needs, decided before any child starts."""
+
+    pipeline_config: Path
+    build_dir: Path
+    model_dir: Path
+    record: RunRecord
+    action: Literal["start", "resume"]
+    start_step: int
+    num_steps: int
+    checkpoint_every: int
+    eval_every: int
+    keep: int
+    selection: Selection
+    changed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def fingerprint(self) -> str:
+        """One hash of the spec as trained (every field), for best/info.json."""
+        return hashlib.sha256(json.dumps(self.record.spec_fields, sort_keys=True).encode()).hexdigest()
+
+
+def reconcile(model_dir: Path, record: RunRecord, *, restart: bool) -> Start | Resume:
+    """Start or Resume ``record`` in ``model_dir``; ReconcileError (naming what changed) when it must not."""
+    best_files.recover(model_dir)
+    state = observe(model_dir)
+    if restart:
+        decided = plan(state, record)
+        if isinstance(decided, Refuse) and decided.reason == "not-a-model-dir":
+            raise decided.error()
+        clear(model_dir)
+        return Start()
+    decided = plan(state, record)
+    if isinstance(decided, Refuse):
+        raise decided.error()
+    if isinstance(decided, Start) and decided.leftovers:
+        clear(model_dir)  # what a run that saved no checkpoint left (logs, event files): nothing to keep
+    return decided
+
+
+def clear(model_dir: Path) -> None:
+    """Delete what odspec and the OD API put in ``model_dir`` (``--restart``); anything else stays."""
+    if not model_dir.is_dir():
+        return
+    for entry in sorted(model_dir.iterdir()):
+        if entry.name == LOCK:
+            continue
+        if entry.name in OWN_ENTRIES or entry.name.startswith(("ckpt-", ".pending", ".best-")):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+@contextlib.contextmanager
+def locked(model_dir: Path) -> Iterator[None]:
+    """Only one odspec trains into a model directory at a time; the lock goes when the process does."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(model_dir / LOCK, "a+")  # noqa: SIM115 (held for the whole block)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ReconcileError(f"{model_dir}: another odspec run is training here ({holder})",
+                                 "wait for it to finish, or stop it; two runs in one model directory would mix "
+                                 "their checkpoints") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+# --- running -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunOutcome:
+    model_dir: Path
+    trained_to: int | None
+    stopped_early: str | None
+    best: dict[str, Any] | None
+    evaluations: int
+    eval_latencies: list[float]
+    step_seconds: float | None
+
+
+@dataclass
+class _Live:
+    """What the loop has seen so far."""
+
+    marks: list[tuple[int, float]] = field(default_factory=list)
+    checkpoint_times: dict[str, float] = field(default_factory=dict)
+    outstanding: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    train_result: dict[str, Any] | None = None
+    train_error: str | None = None
+    train_done: bool = False
+    stopped_early: str | None = None
+    evaluations: int = 0
+    best: dict[str, Any] | None = None
+
+
+def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) -> RunOutcome:
+    """Train to ``setup.num_steps`` (unless already there or stopped), evaluating every due checkpoint."""
+    model_dir = setup.model_dir
+    write_run_record(model_dir, setup.record)
+    history = read_metrics(model_dir)
+    coordinator = Coordinator(num_steps=setup.num_steps, eval_every=setup.eval_every, selection=setup.selection,
+                              history=history)
+    live = _Live(best=observe(model_dir).best)
+    lines: queue.Queue[tuple[str, str]] = queue.Queue()
+    logs = model_dir / LOGS
+    logs.mkdir(exist_ok=True)
+    leftovers = _leftovers(model_dir, coordinator)
+    needs_training = setup.start_step < setup.num_steps and not coordinator.stopped
+    if coordinator.stopped:
+        live.stopped_early = coordinator.stopper.stop_message()
+        for name in best_files.pending_checkpoints(model_dir):
+            best_files.release(model_dir, name)
+    on_event({"event": "plan", "action": setup.action, "model_dir": str(model_dir), "from_step": setup.start_step,
+              "to_step": setup.num_steps, "changed": setup.changed, "warnings": setup.warnings,
+              "train": needs_training, "evaluate": [name for name, _ in leftovers],
+              "stopped_early": live.stopped_early, "tensorboard": str(model_dir), "metric": setup.selection.metric})
+    if not needs_training and not leftovers:
+        return _outcome(setup, live)
+
+    evaluator: Child | None = None
+    trainer: Child | None = None
+    with open(logs / "train.log", "a", encoding="utf-8", buffering=1) as train_log, \
+            open(logs / "eval.log", "a", encoding="utf-8", buffering=1) as eval_log:
+        def from_train(line: str) -> None:
+            train_log.write(line + "\n")
+            lines.put(("train", line))
+
+        def from_eval(line: str) -> None:
+            eval_log.write(line + "\n")
+            lines.put(("eval", line))
+
+        try:
+            evaluator = Child(LAUNCHER_MODULE, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir)),
+                              on_line=from_eval, stdin=True, name="evaluator")
+            for name, step in leftovers:
+                coordinator.queue(step)
+                _send(evaluator, live, name, model_dir)
+            if needs_training:
+                options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every,
+                                       setup.keep)
+                trainer = Child(LAUNCHER_MODULE, launcher_argv(options), on_line=from_train, name="trainer")
+                on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
+            else:
+                live.train_done = True
+            while not (live.train_done and not live.outstanding):
+                try:
+                    source, line = lines.get(timeout=poll_seconds)
+                except queue.Empty:
+                    _check_children(trainer, evaluator, live, lines)
+                    continue
+                for message in json_lines([line]):
+                    if source == "train":
+                        _on_train(message, setup, coordinator, live, evaluator, trainer, on_event)
+                    else:
+                        _on_eval(message, setup, coordinator, live, evaluator, trainer, on_event)
+        except KeyboardInterrupt:
+            raise RunInterrupted(f"interrupted; checkpoints and evaluations so far are kept in {model_dir}",
+                                 "run the same command again to resume") from None
+        finally:
+            for child in (trainer, evaluator):
+                if child is not None:
+                    child.stop()
+    if live.train_error is not None:
+        raise OdspecError(f"training failed: {live.train_error}",
+                          f"see {logs / 'train.log'}; run again to resume from the last checkpoint")
+    write_run_record(model_dir, setup.record.model_copy(update={"updated": datetime.now(timezone.utc)}))
+    return _outcome(setup, live)
+
+
+def _outcome(setup: RunSetup, live: _Live) -> RunOutcome:
+    trained = live.train_result.get("trained_to") if live.train_result else None
+    if trained is None:
+        latest = observe(setup.model_dir).latest
+        trained = latest.step if latest else None
+    step_seconds = live.train_result.get("step_seconds") if live.train_result else None
+    return RunOutcome(setup.model_dir, trained, live.stopped_early, observe(setup.model_dir).best, live.evaluations,
+                      live.latencies, step_seconds)
+
+
+def _leftovers(model_dir: Path, coordinator: Coordinator) -> list[tuple[str, int]]:
+    """Checkpoints written but not evaluated by an earlier run (killed, or evaluating behind), by step."""
+    state = observe(model_dir)
+    found: dict[int, str] = {}
+    for name in best_files.pending_checkpoints(model_dir):
+        step = _pending_step(model_dir, name)
+        if step is not None:
+            found[step] = name
+    for checkpoint in state.checkpoints:
+        if checkpoint.step is not None and checkpoint.step not in found:
+            found[checkpoint.step] = checkpoint.name
+    due = []
+    for step in sorted(found):
+        if coordinator.due(step):
+            coordinator.queue(step)
+            due.append((found[step], step))
+    coordinator.queued.clear()  # execute() queues them again as it sends them
+    return due
+
+
+def _pending_step(model_dir: Path, name: str) -> int | None:
+    from odspec.reconcile.bundle import BundleFormatError, read_int_variable
+
+    try:
+        return read_int_variable(model_dir / best_files.PENDING / name)
+    except (OSError, BundleFormatError):
+        return None
+
+
+def _send(evaluator: Child, live: _Live, name: str, model_dir: Path) -> None:
+    """Protect checkpoint ``name`` from rotation and hand it to the evaluator."""
+    pending = model_dir / best_files.PENDING / name
+    if not Path(f"{pending}.index").is_file():
+        pending = best_files.protect(model_dir, name)
+    live.outstanding.append(name)
+    evaluator.send(os.fspath(pending))
+
+
+def _on_train(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator, live: _Live,
+              evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
+    kind = message.get("event")
+    if kind == "step":
+        step = int(message["step"])
+        live.marks.append((step, time.monotonic()))
+        rate, eta = eta_seconds(setup.num_steps - step, live.marks)
+        on_event({"event": "step", "step": step, "num_steps": setup.num_steps,
+                  "loss": message.get("Loss/total_loss"), "learning_rate": message.get("learning_rate"),
+                  "steps_per_second": rate, "eta_seconds": eta})
+    elif kind == "checkpoint":
+        step, name = int(message["step"]), str(message["checkpoint"])
+        live.checkpoint_times[name] = float(message.get("time", time.time()))
+        on_event({"event": "checkpoint", "step": step, "checkpoint": name})
+        if evaluator is not None and coordinator.due(step):
+            coordinator.queue(step)
+            _send(evaluator, live, name, setup.model_dir)
+    elif "trained_to" in message:
+        live.train_result = message
+        live.train_done = True
+        on_event({"event": "train-finished", "trained_to": message["trained_to"],
+                  "step_seconds": message.get("step_seconds"), "trace_seconds": message.get("trace_seconds")})
+    elif "error" in message and message.get("command") == "train":
+        live.train_error = str(message["error"])
+        live.train_done = True
+
+
+def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator, live: _Live,
+             evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
+    kind = message.get("event")
+    model_dir = setup.model_dir
+    if kind == "eval-start":
+        name = Path(str(message["checkpoint"])).name
+        written = live.checkpoint_times.get(name)
+        latency = None if written is None else max(0.0, float(message["time"]) - written)
+        if latency is not None:
+            live.latencies.append(latency)
+        on_event({"event": "eval-start", "checkpoint": name, "latency_seconds": latency})
+    elif kind == "evaluated":
+        name, step = str(message["checkpoint"]), int(message["step"])
+        metrics = {k: (math.nan if v is None else float(v)) for k, v in message["metrics"].items()}
+        verdict = coordinator.evaluated(step, metrics)
+        prefix = Path(str(message.get("path") or model_dir / best_files.PENDING / name))
+        if verdict.improved:
+            info = {"step": step, "checkpoint": name, "metric": setup.selection.metric, "mode": setup.selection.mode,
+                    "value": verdict.value, "metrics": message["metrics"], "spec_sha256": setup.fingerprint,
+                    "pipeline_config_sha256": setup.record.pipeline_config_sha256,
+                    "label_map_sha256": setup.record.label_map_sha256,
+                    "dataset_sha256": setup.record.dataset_sha256,
+                    "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            best_files.save_best(model_dir, prefix, info)
+            live.best = info
+        append_metrics(model_dir, step, metrics, checkpoint=name)
+        best_files.release(model_dir, name)
+        with contextlib.suppress(ValueError):
+            live.outstanding.remove(str(message.get("path", name)))
+        live.outstanding = [o for o in live.outstanding if Path(o).name != name]
+        live.evaluations += 1
+        on_event({"event": "evaluated", "step": step, "checkpoint": name, "metric": setup.selection.metric,
+                  "value": verdict.value, "improved": verdict.improved, "best_step": verdict.best_step,
+                  "best_value": verdict.best_value, "metrics": message["metrics"],
+                  "seconds": message.get("seconds")})
+        if verdict.stop:
+            live.stopped_early = verdict.message
+            on_event({"event": "early-stop", "step": step, "message": verdict.message})
+            if trainer is not None and not live.train_done:
+                trainer.stop()
+                live.train_done = True
+            for pending in live.outstanding:
+                best_files.release(model_dir, Path(pending).name)
+            live.outstanding.clear()
+    elif kind == "eval-failed":
+        raise OdspecError(f"evaluating {Path(str(message['checkpoint'])).name} failed: {message['error']}",
+                          f"see {model_dir / LOGS / 'eval.log'}; run again to retry it")
+
+
+def _check_children(trainer: Child | None, evaluator: Child | None, live: _Live,
+                    lines: queue.Queue[tuple[str, str]]) -> None:
+    """A child that exited without its final line (killed, crashed) ends the run with its output's tail."""
+    if trainer is not None and not live.train_done and trainer.poll() is not None:
+        trainer.wait()  # its last lines are in the queue now
+        if lines.empty():
+            live.train_done = True
+            live.train_error = str(trainer.error())
+    if evaluator is not None and live.outstanding and evaluator.poll() is not None:
+        evaluator.wait()
+        if lines.empty():
+            raise evaluator.error()
+
+
+def restore_state(model_dir: Path) -> tuple[RunRecord | None, list[MetricsRow]]:
+    """The run record and the evaluations of ``model_dir``, for status and reports."""
+    return read_run_record(model_dir), read_metrics(model_dir)
+
+
+__all__ = ["CHECKPOINT_INDEX", "RUN_RECORD", "Coordinator", "RunError", "RunSetup", "Selection", "eta_seconds",
+           "execute", "locked", "reconcile", "versions"]

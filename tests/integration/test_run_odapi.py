@@ -1,0 +1,231 @@
+"""``odspec run`` end to end through the real OD API: learn, evaluate, stop early, resume after SIGKILL, refuse,
+fine-tune from an earlier run, export, predict, report.
+
+One run of the bundled example (300 steps) serves the learning, export, predict, status, report and refusal
+tests; the early-stop, SIGKILL and transfer tests each train their own short run. No fake stands in for the
+OD API anywhere here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+from support import REPO
+
+from odspec import api
+from odspec.datasets.synthetic import make_shapes
+from odspec.reconcile.errors import ReconcileError
+from odspec.reconcile.state import observe
+from odspec.runner.metrics import read_metrics
+
+pytestmark = pytest.mark.odapi
+
+EXAMPLE = REPO / "specs" / "example.yaml"
+MAP = "DetectionBoxes_Precision/mAP"
+
+
+def variant(folder: Path, name: str, changes: dict[str, Any], base: Path = EXAMPLE) -> Path:
+    """The example spec with ``changes`` merged in (dotted keys), its dataset paths made absolute, in ``folder``."""
+    spec = yaml.safe_load(base.read_text())
+    for key in ("images", "annotations"):
+        spec["dataset"][key] = str((base.parent / spec["dataset"][key]).resolve())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = spec
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@dataclass
+class Ran:
+    spec: Path
+    model_dir: Path
+    result: api.RunResult
+    events: list[dict[str, Any]]
+
+    def kinds(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == kind]
+
+
+def run(spec: Path, model_dir: Path, **options: Any) -> Ran:
+    events: list[dict[str, Any]] = []
+    result = api.run(spec, model_dir=model_dir, on_event=events.append, **options)
+    return Ran(spec, model_dir, result, events)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Ran:
+    folder = tmp_path_factory.mktemp("example")
+    spec = variant(folder, "example", {})
+    return run(spec, folder / "runs" / "shapes")
+
+
+def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
+    rows = read_metrics(example.model_dir)
+    assert [r.step for r in rows] == [100, 200, 300]
+    final = rows[-1].metrics[MAP]
+    assert final > 0.3, f"mAP after 300 steps: {final} (chance is ~0)"
+    assert example.result.outcome.trained_to == 300
+    assert all(set(r.metrics) >= {MAP, "Loss/total_loss"} for r in rows)
+
+
+def test_the_best_checkpoint_is_kept_with_its_info(example: Ran) -> None:
+    rows = read_metrics(example.model_dir)
+    best_row = max(rows, key=lambda r: r.metrics[MAP])
+    info = json.loads((example.model_dir / "best" / "info.json").read_text())
+    assert info["step"] == best_row.step and info["value"] == pytest.approx(best_row.metrics[MAP])
+    assert info["metric"] == MAP and len(info["spec_sha256"]) == 64
+    assert (example.model_dir / "best" / f"{info['checkpoint']}.index").is_file()
+    assert not list((example.model_dir / ".pending").glob("*")), "evaluated checkpoints are released"
+
+
+def test_evaluation_starts_soon_after_each_checkpoint(example: Ran) -> None:
+    latencies = [e["latency_seconds"] for e in example.kinds("eval-start")]
+    assert len(latencies) == 3
+    assert max(latencies) < 10.0, latencies
+    steps = example.kinds("step")
+    assert steps and steps[-1]["step"] == 300 and steps[-1]["loss"] is not None
+
+
+def test_the_export_of_the_best_finds_the_ground_truth(example: Ran) -> None:
+    exported = example.result.export
+    assert exported is not None and (exported.saved_model / "saved_model.pb").is_file()
+    assert exported.step == json.loads((example.model_dir / "best" / "info.json").read_text())["step"]
+    assert exported.smoke is not None and exported.smoke.detections > 0
+    assert exported.smoke.best_iou is not None and exported.smoke.best_iou > 0.5, exported.smoke
+    assert exported.tflite is not None and exported.tflite.stat().st_size > 100_000  # the example asks for TFLite
+
+
+def test_predict_draws_the_detections(example: Ran, tmp_path: Path) -> None:
+    image = sorted((REPO / "examples" / "shapes" / "images").glob("*.jpg"))[0]
+    drawn = api.predict(example.spec, [image], model_dir=example.model_dir, output=tmp_path)
+    assert [p.name for p in drawn] == [f"{image.stem}.predicted.png"]
+    with Image.open(drawn[0]) as out, Image.open(image) as original:
+        assert out.size == original.size
+        assert out.convert("RGB").tobytes() != original.convert("RGB").tobytes()  # boxes were drawn
+
+
+def test_status_and_report_describe_the_run(example: Ran) -> None:
+    found = api.status(example.spec, model_dir=example.model_dir)
+    assert found.verdict == "complete" and found.latest_step == 300
+    assert [r.step for r in found.metrics] == [100, 200, 300]
+    plots = api.report(example.spec, model_dir=example.model_dir)
+    assert [p.name for p in plots] == ["losses.png", "metrics.png"]
+    for plot in plots:
+        with Image.open(plot) as png:
+            assert png.size == (1000, 600)
+
+
+def test_running_again_trains_nothing(example: Ran) -> None:
+    again = run(example.spec, example.model_dir, export=False)
+    assert again.kinds("plan")[0]["train"] is False and not again.kinds("evaluated")
+    assert again.result.outcome.trained_to == 300
+
+
+def test_an_incompatible_change_is_refused_naming_the_fields(example: Ran) -> None:
+    changed = variant(example.spec.parent, "example", {"model.input_size": 256, "train.augmentation": []})
+    with pytest.raises(ReconcileError) as caught:
+        api.run(changed, model_dir=example.model_dir)
+    message = str(caught.value)
+    assert "model.input_size, train.augmentation changed" in message and "--restart" in message
+    assert [r.step for r in read_metrics(example.model_dir)] == [100, 200, 300]  # nothing touched
+    assert api.status(changed, model_dir=example.model_dir).verdict == "refused"
+    variant(example.spec.parent, "example", {})  # the other tests' spec again
+
+
+def test_early_stopping_stops_training_and_keeps_the_best(tmp_path: Path) -> None:
+    spec = variant(tmp_path, "early", {"train.steps": 600, "train.checkpoint_every": 50, "train.keep_checkpoints": 2,
+                                       "early_stopping.patience": 1, "early_stopping.min_delta": 0.9})
+    ran = run(spec, tmp_path / "runs", export=False)
+    outcome = ran.result.outcome
+    assert outcome.stopped_early is not None and "early_stopping.patience" in outcome.stopped_early
+    assert [r.step for r in read_metrics(ran.model_dir)] == [50, 100]
+    assert outcome.trained_to is not None and outcome.trained_to < 600
+    info = json.loads((ran.model_dir / "best" / "info.json").read_text())
+    assert info["step"] == 50 and (ran.model_dir / "best" / f"{info['checkpoint']}.index").is_file()
+    # keep_checkpoints 2 rotated ckpt-2 (step 50) away; best/ still has it
+    assert not (ran.model_dir / f"{info['checkpoint']}.index").exists() or outcome.trained_to <= 100
+    again = run(spec, ran.model_dir, export=False)
+    assert again.kinds("plan")[0]["train"] is False and "stopped early" in again.kinds("plan")[0]["stopped_early"]
+
+
+def _launchers(model_dir: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"odspec.runner.launcher" in cmdline and os.fsencode(model_dir) in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+def test_a_run_killed_with_sigkill_resumes_to_completion(tmp_path: Path) -> None:
+    spec = variant(tmp_path, "killed", {"train.steps": 200, "train.checkpoint_every": 50, "early_stopping": None})
+    model_dir = tmp_path / "runs"
+    command = [sys.executable, "-m", "odspec.cli", "run", str(spec), "--model-dir", str(model_dir),
+               "--no-export", "--output", "json"]
+    odspec = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert odspec.stdout is not None
+    seen = []
+    try:
+        for line in odspec.stdout:
+            event = json.loads(line) if line.startswith("{") else {}
+            seen.append(event)
+            if event.get("event") == "checkpoint" and event["step"] == 100:
+                break
+        assert _launchers(model_dir), "training and evaluation children run"
+    finally:
+        odspec.send_signal(signal.SIGKILL)
+        odspec.wait()
+    deadline = time.monotonic() + 15
+    while _launchers(model_dir):
+        assert time.monotonic() < deadline, "a launcher outlived odspec"
+        time.sleep(0.2)
+    state = observe(model_dir)
+    assert state.latest is not None and state.latest.step == 100
+    resumed = run(spec, model_dir, export=False)
+    assert resumed.kinds("plan")[0]["action"] == "resume" and resumed.kinds("plan")[0]["from_step"] == 100
+    assert resumed.result.outcome.trained_to == 200
+    assert [r.step for r in read_metrics(model_dir)] == [50, 100, 150, 200]  # each once, none lost
+
+
+def test_fine_tuning_from_an_earlier_run_learns_new_classes_faster(example: Ran, tmp_path: Path) -> None:
+    data = tmp_path / "three"
+    make_shapes(data, 60, size=(256, 256), seed=7, classes=("triangle", "square", "circle"), formats=("voc",))
+    info = json.loads((example.model_dir / "best" / "info.json").read_text())
+    checkpoint = str(example.model_dir / "best" / info["checkpoint"])
+    common = {"project": "three", "dataset.images": str(data / "images"), "dataset.annotations": str(data / "annotations"),
+              "dataset.classes": ["triangle", "square", "circle"], "train.steps": 100, "train.checkpoint_every": 100,
+              "train.learning_rate": {"type": "cosine", "base": 0.02, "warmup_rate": 0.005, "warmup_steps": 20},
+              "early_stopping": None, "export.tflite": False}
+    tuned_spec = variant(tmp_path, "tuned", {**common, "model.pretrained": {"checkpoint": checkpoint, "kind": "detection"}})
+    scratch_spec = variant(tmp_path, "scratch", common)
+    tuned = run(tuned_spec, tmp_path / "tuned", export=False)
+    scratch = run(scratch_spec, tmp_path / "scratch", export=False)
+    tuned_map = read_metrics(tuned.model_dir)[-1].metrics[MAP]
+    scratch_map = read_metrics(scratch.model_dir)[-1].metrics[MAP]
+    assert tuned_map > scratch_map + 0.05, (tuned_map, scratch_map)
+    label_map = (tuned.result.build.out_dir / "label_map.pbtxt").read_text()
+    assert label_map.count("item {") == 3

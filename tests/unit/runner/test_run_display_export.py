@@ -1,0 +1,85 @@
+"""The run's terminal display and the export's pure checks (IoU, the smoke comparison)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from odspec.runner.display import RunDisplay, duration, export_summary
+from odspec.runner.exporting import Detections, best_overlap, iou
+
+
+def test_iou_of_boxes() -> None:
+    assert iou([0, 0, 1, 1], [0, 0, 1, 1]) == 1.0
+    assert iou([0, 0, 0.5, 1], [0.5, 0, 1, 1]) == 0.0  # touching is not overlapping
+    assert iou([0, 0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75]) == pytest.approx(0.0625 / 0.4375)
+
+
+def detections(*items: tuple[float, list[float], int]) -> Detections:
+    return Detections("x.png", 10, 10, [list(b) for _, b, _ in items], [c for *_, c in items], [s for s, *_ in items])
+
+
+def test_the_smoke_comparison_uses_the_top_detections_of_the_same_class() -> None:
+    truth = [(1, [0.1, 0.1, 0.5, 0.5])]
+    right = detections((0.9, [0.1, 0.1, 0.5, 0.5], 1), (0.2, [0.6, 0.6, 0.9, 0.9], 2))
+    assert best_overlap(right, truth) == 1.0
+    wrong_class = detections((0.9, [0.1, 0.1, 0.5, 0.5], 2))
+    assert best_overlap(wrong_class, truth) == 0.0
+    buried = detections((0.9, [0.6, 0.6, 0.9, 0.9], 1), (0.1, [0.1, 0.1, 0.5, 0.5], 1))
+    assert best_overlap(buried, truth) == 0.0  # only the top len(truth) detections count
+    assert best_overlap(detections(), truth) is None
+
+
+def test_durations() -> None:
+    assert [duration(s) for s in (None, 5, 65, 3725)] == ["?", "0:05", "1:05", "1:02:05"]
+
+
+def collect(mode: str) -> tuple[RunDisplay, list[tuple[str, bool]]]:
+    written: list[tuple[str, bool]] = []
+    return RunDisplay(lambda text, transient: written.append((text, transient)), mode), written  # type: ignore[arg-type]
+
+
+STEP = {"event": "step", "step": 200, "num_steps": 300, "loss": 0.5, "steps_per_second": 2.5, "eta_seconds": 40.0}
+EVALUATED = {"event": "evaluated", "step": 100, "checkpoint": "ckpt-2", "metric": "DetectionBoxes_Precision/mAP",
+             "value": 0.41, "improved": True, "best_step": 100, "best_value": 0.41, "metrics": {}}
+
+
+def test_live_mode_rewrites_one_status_line_with_last_and_best() -> None:
+    display, written = collect("live")
+    display(EVALUATED)
+    display(STEP)
+    assert written[0] == ("step 100: DetectionBoxes_Precision/mAP = 0.41  new best", False)
+    assert written[1] == ("step 200/300  loss 0.5  2.50 steps/s  ETA 0:40  last mAP 0.41  best 0.41 @ 100", True)
+
+
+def test_plain_mode_prints_every_line_for_logs() -> None:
+    display, written = collect("plain")
+    display(STEP)
+    display({"event": "early-stop", "step": 300, "message": "stopped early at step 300: raise early_stopping.patience"})
+    assert [t for _, t in written] == [False, False]
+    assert "early_stopping.patience" in written[1][0]
+
+
+def test_json_mode_prints_each_event_as_it_came() -> None:
+    display, written = collect("json")
+    display(STEP)
+    assert json.loads(written[0][0]) == STEP
+
+
+def test_the_plan_says_what_will_happen() -> None:
+    display, written = collect("plain")
+    display({"event": "plan", "action": "resume", "model_dir": "/m", "from_step": 100, "to_step": 300,
+             "changed": ["train.steps"], "warnings": ["versions differ"], "train": True, "evaluate": ["ckpt-3"],
+             "stopped_early": None, "tensorboard": "/m", "metric": "m"})
+    text = written[0][0]
+    for part in ("tensorboard --logdir /m", "resuming at step 100 of 300", "(safe to resume): train.steps",
+                 "warning: versions differ", "left from before: ckpt-3"):
+        assert part in text
+
+
+def test_export_summary_names_the_smoke_result() -> None:
+    text = export_summary({"output": "/m/export", "step": 300, "tflite": "/m/export/model.tflite",
+                           "smoke": {"image": "val: a.jpg", "detections": 3, "top_score": 0.91, "best_iou": 0.87,
+                                     "ground_truth": 2}})
+    assert "exported step 300 to /m/export" in text and "best IoU with ground truth 0.87" in text
