@@ -12,6 +12,10 @@ Targets (issue 3): full build <= 0.5 x the converter; no-op < 5 % of the full bu
 peak memory < 1 GiB and flat from 10,000 to 50,000 images.
 
     .venv/bin/python benchmarks/build_dataset.py [--images 10000] [--data /tmp/odspec-bench] [--skip-odapi]
+
+The memory target, quickly (small images; compare the two "peak RSS" lines):
+
+    for n in 10000 50000; do .venv/bin/python benchmarks/build_dataset.py --images $n --image-size 160x120 --skip-odapi; done
 """
 
 from __future__ import annotations

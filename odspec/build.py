@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from odspec import __version__
@@ -152,15 +153,70 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     cache = cache.get("images", {}) if cache.get("format") == _cache_format() else {}
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
-    plan, image_cache = plan_dataset(
-        loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
-        previous_splits=_read_json(out / SPLITS_FILE) or {}, workers=workers or default_workers(),
-        progress=progress, salt=RECORD_FORMAT,
-    )
-    if dry_run:
-        return BuildOutcome(_dry_run_changes(out, files, plan, manifest.get("shards", {})), list(plan.findings), None, False)
-    return _write(loaded, files, out, plan, image_cache, manifest, annotations, root,
-                  progress, workers or default_workers())
+    workers = workers or default_workers()
+    with _Helpers(workers, draw=not dry_run) as helpers, TemporaryDirectory(prefix="odspec-build-") as workdir:
+        plan = plan_dataset(
+            loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
+            previous_splits=_read_json(out / SPLITS_FILE) or {}, workers=workers,
+            progress=progress, salt=RECORD_FORMAT, workdir=Path(workdir), pool=helpers.pool,
+        )
+        del cache
+        if dry_run:
+            return BuildOutcome(_dry_run_changes(out, files, plan, manifest.get("shards", {})),
+                                list(plan.findings), None, False)
+        return _write(loaded, files, out, plan, manifest, annotations, root, progress, workers, helpers)
+
+
+class _Helpers:
+    """The worker pool (inspection, then shards) and the report renderer, forked before any image is read.
+
+    A forked child starts with a copy of its parent's memory; forked this early,
+    none of them carries the build's per-image data, so their memory does not
+    grow with the dataset (the renderer only ever receives the report).
+    """
+
+    def __init__(self, workers: int, *, draw: bool) -> None:
+        from multiprocessing import get_context
+
+        context = get_context("fork")
+        self.pool = context.Pool(workers) if workers > 1 else None
+        self.drawer = None
+        if draw:
+            self._send, receive = context.Pipe()
+            self.drawer = context.Process(target=_draw_when_told, args=(receive,), daemon=True)
+            self.drawer.start()
+            receive.close()
+
+    def __enter__(self) -> _Helpers:  # noqa: PYI034
+        return self
+
+    def draw(self, report: Any, path: Path) -> None:
+        """Render ``report`` to ``path`` in the background (matplotlib is slow)."""
+        self._send.send((report, path))
+
+    def finish_drawing(self, report: Any, path: Path) -> None:
+        assert self.drawer is not None
+        self.drawer.join()
+        if self.drawer.exitcode != 0 or not path.is_file():
+            report.to_png(path)  # draw it here, so a failure shows its real traceback
+
+    def __exit__(self, *failed: object) -> None:
+        if self.drawer is not None:
+            self._send.close()  # a renderer still waiting exits
+            if failed[0] is not None:
+                self.drawer.terminate()
+            self.drawer.join()
+        if self.pool is not None:
+            self.pool.terminate() if failed[0] is not None else self.pool.close()
+            self.pool.join()
+
+
+def _draw_when_told(receive: Any) -> None:
+    try:
+        report, path = receive.recv()
+    except EOFError:
+        return
+    report.to_png(path)
 
 
 def _dry_run_changes(out: Path, files: dict[str, bytes], plan: Any, previous: dict[str, Any]) -> list[FileChange]:
@@ -173,10 +229,8 @@ def _dry_run_changes(out: Path, files: dict[str, bytes], plan: Any, previous: di
     return changes
 
 
-def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, image_cache: dict[str, Any],
-           previous: dict[str, Any], annotations: list[Path], root: Path,
-           progress: Progress, workers: int) -> BuildOutcome:
-    from odspec.datasets.report import build_report
+def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, previous: dict[str, Any],
+           annotations: list[Path], root: Path, progress: Progress, workers: int, helpers: _Helpers) -> BuildOutcome:
     from odspec.records import writer
 
     stage = Staging(out).open()
@@ -188,25 +242,24 @@ def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, image_cac
                  if old_shards.get(s.name, {}).get("digest") == s.digest and (out / s.name).is_file() and s.name in old_files}
         for name in sorted(reuse):
             stage.link(name)
-        report = build_report(plan, list(loaded.spec.dataset.classes))
-        drawing = _draw_in_background(report, stage.folder / "report.png")
+        report = plan.report
+        helpers.draw(report, stage.folder / "report.png")
         todo = [s for s in plan.shards if s.name not in reuse]
-        advance = progress("writing records", sum(len(s.jobs) for s in todo))
+        advance = progress("writing records", sum(s.count for s in todo))
         digests = {name: old_files[name] for name in reuse}
-        digests.update(writer.write_shards(stage.folder, todo, workers=workers, advance=advance))
+        digests.update(writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool))
         for name in sorted(set(digests) - reuse):
             stage.adopt(name)
-        _finish_drawing(drawing, report, stage.folder / "report.png")
+        helpers.finish_drawing(report, stage.folder / "report.png")
         stage.adopt("report.png")
         stage.put("report.json", report.to_json())
         stage.put(SPLITS_FILE, _dump(plan.splits))
         outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
         stage.put(MANIFEST, _dump(_manifest(loaded, stage.folder, plan, outputs, digests)))
-        image_rels = sorted({c.image.path for c in plan.checked} | set(image_cache))
-        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": image_rels}
-        inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], image_rels)
-        cache = {"format": _cache_format(), "images": image_cache}
-        stage.put(CACHE, json.dumps(cache, sort_keys=True, separators=(",", ":")).encode())
+        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels}
+        inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], plan.image_rels)
+        _write_cache(plan.cache_file, stage.folder / CACHE)
+        stage.adopt(CACHE)
         stage.put(SIGNATURE, json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
         stage.commit()
     except BaseException:
@@ -216,19 +269,13 @@ def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, image_cac
     return BuildOutcome(changes, list(plan.findings) + report.class_warnings(), report.to_table(), False)
 
 
-def _draw_in_background(report: Any, path: Path) -> Any:
-    """Render the report figure in a forked process while the shards are written (matplotlib is slow)."""
-    from multiprocessing import get_context
-
-    process = get_context("fork").Process(target=report.to_png, args=(path,), daemon=True)
-    process.start()
-    return process
-
-
-def _finish_drawing(process: Any, report: Any, path: Path) -> None:
-    process.join()
-    if process.exitcode != 0 or not path.is_file():
-        report.to_png(path)  # draw it here, so a failure shows its real traceback
+def _write_cache(members: Path, path: Path) -> None:
+    """``{"format": ..., "images": {rel: entry}}`` as compact sorted JSON, from the plan's one member per line."""
+    with members.open() as lines, path.open("w") as cache:
+        cache.write(f'{{"format":{json.dumps(_cache_format())},"images":{{')
+        for index, line in enumerate(lines):
+            cache.write(("," if index else "") + line.rstrip("\n"))
+        cache.write("}}")
 
 
 def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests: dict[str, str]) -> dict[str, Any]:
@@ -247,6 +294,6 @@ def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests:
         "architecture": spec.model.architecture,
         "outputs": outputs,
         "files": files,
-        "shards": {s.name: {"split": s.split, "records": len(s.jobs), "digest": s.digest} for s in plan.shards},
+        "shards": {s.name: {"split": s.split, "records": s.count, "digest": s.digest} for s in plan.shards},
         "dataset_sha256": hashlib.sha256("".join(s.digest for s in plan.shards).encode()).hexdigest(),
     }

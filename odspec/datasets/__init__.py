@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Optional, get_args
 
-from odspec.datasets.coco import read_coco
+from odspec.datasets.coco import read_coco, read_coco_compact
 from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import AnnotationPaths
 from odspec.datasets.summary import DatasetSummary, summarize
@@ -26,6 +26,7 @@ READERS: dict[str, Reader] = {
     "yolo": read_yolo,
     "csv": read_csv,
 }
+COMPACT_READERS: dict[str, Reader] = {"coco": read_coco_compact}  # examples as CompactExamples
 
 __all__ = [
     "Box",
@@ -48,9 +49,15 @@ def read_dataset(
     images: Path,
     annotations: AnnotationPaths,
     classes: list[str] | None = None,
+    *,
+    compact: bool = False,
 ) -> ReadResult:
-    """Read a dataset with the reader for ``format``; ``images`` is the root example paths are relative to."""
-    reader = READERS.get(format)
+    """Read a dataset with the reader for ``format``; ``images`` is the root example paths are relative to.
+
+    ``compact``: the examples may come as a :class:`~odspec.datasets.compact.CompactExamples`
+    sequence (equal items, a fraction of the memory) where the format's reader supports it.
+    """
+    reader = (COMPACT_READERS if compact else READERS).get(format) or READERS.get(format)
     if reader is None:
         choices = ", ".join(get_args(DatasetFormat))
         similar = difflib.get_close_matches(str(format), READERS, n=1)

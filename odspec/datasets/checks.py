@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from odspec.datasets.images import ESCAPES_ROOT, ImageInfo
-from odspec.datasets.model import Box, Example, Finding
+from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.errors import DatasetError
 
 Policy = Literal["stop", "skip_box", "skip_image", "repair"]
@@ -49,7 +49,7 @@ ORIENTATION_STEPS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class CheckedExample:
     """An example ready for a record: boxes after the policy, in the final (displayed) frame.
 
@@ -107,29 +107,60 @@ def check_examples(
     are taken in image-path order, so of several entries sharing the same
     bytes the first by path is kept.
     """
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
-    rules = _Rules(tuple(classes), policy, max_boxes, keep_empty, orientation_fallback)
+    checker = ExampleChecker(classes, policy=policy, max_boxes=max_boxes, keep_empty=keep_empty,
+                             orientation_fallback=orientation_fallback)
     kept: list[CheckedExample] = []
-    findings: list[Finding] = []
-    first_with_bytes: dict[str, Example] = {}
     for example in sorted(examples, key=lambda e: e.image.as_posix()):
-        info = _info_for(example, infos)
-        if info.error is not None:
-            findings.append(_image_error(info, policy))
-            continue
-        first = first_with_bytes.setdefault(info.sha256, example)
-        if first is not example:
-            findings.append(_duplicate(example, first, policy))
-            continue
-        checked, found = _check_example(example, info, rules)
-        findings.extend(found)
+        checked = checker.check(example, _info_for(example, infos))
         if checked is not None:
             kept.append(checked)
-    errors = [f for f in findings if f.action == ERROR]
-    if errors:
-        raise DatasetCheckError(errors, findings)
-    return CheckResult(kept, findings)
+    return CheckResult(kept, checker.finish())
+
+
+class ExampleChecker:
+    """:func:`check_examples` one example at a time, for callers that stream examples in image-path order.
+
+    What it keeps between examples is one entry per distinct image content (for
+    the duplicate check): the image's path, not the example.
+    """
+
+    def __init__(self, classes: Sequence[str], *, policy: Policy, max_boxes: int, keep_empty: bool,
+                 orientation_fallback: Frame) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
+        self.rules = _Rules(tuple(classes), policy, max_boxes, keep_empty, orientation_fallback)
+        self.findings: list[Finding] = []
+        self._first_path: dict[bytes, str] = {}  # content digest -> the first image path with those bytes
+        self._run: tuple[str, str] = ("", "")  # (path, source) of the first entry of the latest path
+
+    def check(self, example: Example, info: ImageInfo, name: str | None = None) -> CheckedExample | None:
+        """The example ready for a record, or ``None`` when it is not used (see :attr:`findings`).
+
+        ``name`` is ``example.image.as_posix()`` when the caller already holds it.
+        """
+        name = example.image.as_posix() if name is None else name
+        if self._run[0] != name:
+            self._run = (name, example.source)
+        if info.error is not None:
+            self.findings.append(_image_error(info, self.rules.policy))
+            return None
+        key = _content_key(info.sha256)
+        first = self._first_path.get(key)
+        if first is None:
+            self._first_path[key] = name
+        else:
+            self.findings.append(_duplicate(name, example.source, first, self._run[1], self.rules.policy))
+            return None
+        checked, found = _check_example(example, info, self.rules)
+        self.findings.extend(found)
+        return checked
+
+    def finish(self) -> list[Finding]:
+        """Every finding; raises :class:`DatasetCheckError` when any is an error."""
+        errors = [f for f in self.findings if f.action == ERROR]
+        if errors:
+            raise DatasetCheckError(errors, self.findings)
+        return self.findings
 
 
 def _check_example(
@@ -214,13 +245,21 @@ def _image_error(info: ImageInfo, policy: Policy) -> Finding:
     return Finding(info.path, what, _image_action(policy))
 
 
-def _duplicate(example: Example, first: Example, policy: Policy) -> Finding:
-    name = example.image.as_posix()
-    if example.image == first.image:
-        what = f"annotated twice ({first.source}, {example.source})"
+def _content_key(sha256: str) -> bytes:
+    """The digest as 32 bytes rather than 64 characters (any other text kept as it is)."""
+    try:
+        return b"h" + bytes.fromhex(sha256) if len(sha256) == 64 else b"t" + sha256.encode()
+    except ValueError:
+        return b"t" + sha256.encode()
+
+
+def _duplicate(name: str, source: str, first: str, first_source: str, policy: Policy) -> Finding:
+    """``first``: the first image path with the same bytes; ``first_source``: the first entry of ``name``."""
+    if name == first:
+        what = f"annotated twice ({first_source}, {source})"
         action = ENTRY_SKIPPED
     else:
-        what = f"same bytes as {first.image.as_posix()}"
+        what = f"same bytes as {first}"
         action = IMAGE_SKIPPED
     return Finding(name, what, ERROR if policy == "stop" else action)
 

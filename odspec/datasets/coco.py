@@ -7,19 +7,20 @@ Each file's split comes from its name (see
 :func:`odspec.datasets.paths.split_from_filename`): ``instances_val2017.json``
 is ``val``. A folder contributes its ``instances_*.json`` files, or every
 ``*.json`` when there is none (so captions/keypoints files are left alone).
-The whole file is loaded in memory.
+Files are streamed and boxes held as columns of numbers (see
+:class:`odspec.datasets.compact.CompactExamples`), never the whole document.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
 import ijson
 
+from odspec.datasets.compact import CompactExamples
 from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import (
     AnnotationPaths,
@@ -35,48 +36,46 @@ from odspec.datasets.values import finite_float, whole_number
 CocoId = Union[int, str]
 
 
-@dataclass
-class CocoImage:
-    """An entry of ``images`` while its boxes are being collected."""
-
-    image: Path
-    width: int | None
-    height: int | None
-    boxes: list[Box] = field(default_factory=list)
-
-
 def read_coco(
     root: Path, annotations: AnnotationPaths, classes: list[str] | None = None
 ) -> ReadResult:
-    """Read one or several COCO files; ``classes`` is unused (boxes carry category names).
+    """Read one or several COCO files; ``classes`` is unused (boxes carry category names)."""
+    read = read_coco_compact(root, annotations, classes)
+    return ReadResult(list(read.examples), read.findings, read.classes_seen)
 
-    Files are streamed (ijson), one top-level list at a time, so memory holds the
-    boxes found, not the whole JSON document (a COCO-2017-sized file is gigabytes as
-    Python objects).
+
+def read_coco_compact(
+    root: Path, annotations: AnnotationPaths, classes: list[str] | None = None
+) -> ReadResult:
+    """:func:`read_coco` with the examples as :class:`CompactExamples`, built one at a time when used.
+
+    Files are streamed (ijson), one top-level list at a time, and boxes are kept as
+    columns of numbers, so memory holds a few dozen bytes per box, not the whole JSON
+    document (a COCO-2017-sized file is gigabytes as Python objects).
     """
-    examples: list[Example] = []
+    examples = CompactExamples()
     findings: list[Finding] = []
     names: list[str] = []
     for path in coco_files(annotations):
         try:
-            found, declared, problems = stream_coco(root, path, split_from_filename(path))
+            declared, problems = stream_coco(root, path, split_from_filename(path), examples)
         except ijson.JSONError:
             findings.append(_malformed(path))
             continue
-        examples.extend(found)
         names.extend(declared)
         findings.extend(problems)
     return ReadResult(examples, findings, ordered_unique(names))
 
 
-def stream_coco(root: Path, path: Path, split: str | None = None) -> tuple[list[Example], list[str], list[Finding]]:
-    """:func:`parse_coco` for a file, without loading it whole."""
+def stream_coco(root: Path, path: Path, split: str | None, into: CompactExamples) -> tuple[list[str], list[Finding]]:
+    """:func:`parse_coco` for a file, without loading it whole; its examples are added to ``into``."""
     kinds = _top_level_kinds(path)
     if kinds is None:
-        return parse_coco(root, None, str(path), split)
+        return parse_coco(root, None, str(path), split)[1:]
     if any(kinds.get(k) != "start_array" for k in _KEYS):
-        return parse_coco(root, {k: [] if kinds.get(k) == "start_array" else None for k in _KEYS}, str(path), split)
-    return _parse_lists(root, {k: _items(path, k) for k in _KEYS}, str(path), split)
+        lists = {k: [] if kinds.get(k) == "start_array" else None for k in _KEYS}
+        return parse_coco(root, lists, str(path), split)[1:]
+    return _parse_lists(root, {k: _items(path, k) for k in _KEYS}, str(path), split, into)
 
 
 def _top_level_kinds(path: Path) -> dict[str, str] | None:
@@ -136,19 +135,18 @@ def parse_coco(
     if missing:
         what = "missing " + ", ".join(f"'{k}'" for k in missing) + " list"
         return [], [], [Finding(source, what, "file skipped")]
-    return _parse_lists(root, data, source, split)
+    examples = CompactExamples()
+    names, findings = _parse_lists(root, data, source, split, examples)
+    return list(examples), names, findings
 
 
-def _parse_lists(root: Path, lists: Mapping[str, Iterable[Any]], source: str, split: str | None
-                 ) -> tuple[list[Example], list[str], list[Finding]]:
+def _parse_lists(root: Path, lists: Mapping[str, Iterable[Any]], source: str, split: str | None,
+                 into: CompactExamples) -> tuple[list[str], list[Finding]]:
     categories, findings = _coco_categories(lists["categories"], source)
-    images, skipped, image_findings = _coco_images(root, lists["images"], source)
+    images, skipped, image_findings = _coco_images(root, lists["images"], source, split, into)
     findings += image_findings
-    findings += _coco_boxes(lists["annotations"], images, skipped, categories, source)
-    examples = [
-        Example(i.image, i.width, i.height, tuple(i.boxes), source, split) for i in images.values()
-    ]
-    return examples, list(categories.values()), findings
+    findings += _coco_boxes(lists["annotations"], images, skipped, categories, source, into)
+    return list(categories.values()), findings
 
 
 def _coco_categories(items: Iterable[Any], source: str) -> tuple[dict[CocoId, str], list[Finding]]:
@@ -166,10 +164,10 @@ def _coco_categories(items: Iterable[Any], source: str) -> tuple[dict[CocoId, st
 
 
 def _coco_images(
-    root: Path, items: Iterable[Any], source: str
-) -> tuple[dict[CocoId, CocoImage], set[CocoId], list[Finding]]:
-    """Usable images by id, ids of images dropped (their boxes go silently), findings."""
-    images: dict[CocoId, CocoImage] = {}
+    root: Path, items: Iterable[Any], source: str, split: str | None, into: CompactExamples
+) -> tuple[dict[CocoId, int], set[CocoId], list[Finding]]:
+    """Usable images (added to ``into``) by id, ids of images dropped (their boxes go silently), findings."""
+    images: dict[CocoId, int] = {}
     skipped: set[CocoId] = set()
     findings: list[Finding] = []
     for index, item in enumerate(items):
@@ -180,20 +178,20 @@ def _coco_images(
             if key is not None and key not in images:
                 skipped.add(key)
             continue
-        key, image, size_problem = parsed
+        key, (image, width, height), size_problem = parsed
         if key in images:
             what = f"images[{index}]: id {json.dumps(key)} is used by an earlier image"
             findings.append(Finding(source, what, "image skipped"))
             continue
         if size_problem:
             findings.append(Finding(source, size_problem, "size ignored"))
-        images[key] = image
+        images[key] = into.add_image(image.as_posix(), width, height, source, split)
     return images, skipped - set(images), findings
 
 
 def _coco_image(
     root: Path, item: Any, index: int
-) -> Union[str, tuple[CocoId, CocoImage, str | None]]:
+) -> Union[str, tuple[CocoId, tuple[Path, int | None, int | None], str | None]]:
     where = f"images[{index}]"
     if not isinstance(item, dict):
         return f"{where}: expected an object"
@@ -207,7 +205,7 @@ def _coco_image(
     if image is None:
         return f"{where}: {outside_root_what(name)}"
     width, height, problem = _coco_size(item, where)
-    return key, CocoImage(image, width, height), problem
+    return key, (image, width, height), problem
 
 
 def _coco_size(item: dict[str, Any], where: str) -> tuple[int | None, int | None, str | None]:
@@ -224,15 +222,16 @@ def _coco_size(item: dict[str, Any], where: str) -> tuple[int | None, int | None
 
 def _coco_boxes(
     items: Iterable[Any],
-    images: dict[CocoId, CocoImage],
+    images: dict[CocoId, int],
     skipped: set[CocoId],
     categories: dict[CocoId, str],
     source: str,
+    into: CompactExamples,
 ) -> list[Finding]:
     """Attach each annotation's box to its image; returns the findings."""
     findings: list[Finding] = []
     for index, item in enumerate(items):
-        problem = _coco_box(item, index, images, skipped, categories)
+        problem = _coco_box(item, index, images, skipped, categories, into)
         if problem:
             findings.append(Finding(source, problem, "annotation skipped"))
     return findings
@@ -241,9 +240,10 @@ def _coco_boxes(
 def _coco_box(
     item: Any,
     index: int,
-    images: dict[CocoId, CocoImage],
+    images: dict[CocoId, int],
     skipped: set[CocoId],
     categories: dict[CocoId, str],
+    into: CompactExamples,
 ) -> str | None:
     where = f"annotations[{index}]"
     if not isinstance(item, dict):
@@ -262,7 +262,7 @@ def _coco_box(
         return f"{where}: bbox is {json.dumps(bbox)}, expected [x, y, width, height]"
     x, y, w, h = numbers
     crowd = item.get("iscrowd", 0) in (1, True)
-    images[image_id].boxes.append(Box(categories[category_id], x, y, x + w, y + h, iscrowd=crowd))
+    into.add_box(images[image_id], Box(categories[category_id], x, y, x + w, y + h, iscrowd=crowd))
     return None
 
 

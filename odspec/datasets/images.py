@@ -26,6 +26,7 @@ from typing import Literal
 import crc32c
 from PIL import Image
 
+from odspec.datasets.model import SLOTS
 from odspec.errors import DatasetError
 
 MISSING = "missing"
@@ -56,7 +57,7 @@ ORIENTATION_TRANSPOSE = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class ImageInfo:
     """What one image file is, without its pixels.
 

@@ -8,11 +8,18 @@ reader from understanding part of a file become :class:`Finding` objects.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+# Per-image records without a __dict__ (a fraction of the memory). Python 3.11 is the first
+# whose frozen slotted dataclasses pickle, which the worker processes need.
+SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 11) else {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Box:
     """One labelled box in absolute pixel coordinates (x to the right, y down).
 
@@ -32,7 +39,7 @@ class Box:
     iscrowd: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Example:
     """One image and its boxes.
 
@@ -50,7 +57,7 @@ class Example:
     split: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Finding:
     """A problem met while reading, and what the reader did about it.
 
@@ -78,6 +85,6 @@ class ReadResult:
     It is what a spec without ``classes:`` would fall back to.
     """
 
-    examples: list[Example]
+    examples: Sequence[Example]  # a list, or CompactExamples from the compact readers
     findings: list[Finding]
     classes_seen: tuple[str, ...]

@@ -9,8 +9,10 @@ depend on; a shard whose digest did not change is not written again.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -20,22 +22,24 @@ from odspec.datasets import read_dataset
 from odspec.datasets.checks import (
     ERROR,
     CheckedExample,
-    CheckResult,
     DatasetCheckError,
-    check_examples,
+    ExampleChecker,
 )
+from odspec.datasets.compact import CompactExamples
 from odspec.datasets.images import ImageInfo, inspect_image
-from odspec.datasets.model import Finding
+from odspec.datasets.model import SLOTS, Box, Example, Finding
+from odspec.datasets.report import DatasetReport, ReportTally
+from odspec.datasets.spill import RowSpill, read_rows
 from odspec.datasets.split import SplitItem, assign_splits
 from odspec.errors import DatasetError
-from odspec.records.shards import assign_shards, shard_count, shard_name
+from odspec.records.shards import shard_bounds, shard_count, shard_name
 from odspec.spec.models import Dataset
 
 SPLITS = ("train", "val", "test")
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class RecordJob:
     """What one worker needs to write one record: picklable and self-contained."""
 
@@ -54,18 +58,28 @@ class RecordJob:
 
 @dataclass(frozen=True)
 class PlannedShard:
+    """One shard: its records are ``count`` job rows from byte ``start`` of the spill file ``jobs_file``."""
+
     split: str
     name: str
     digest: str
-    jobs: tuple[RecordJob, ...]
+    count: int
+    root: str
+    jobs_file: str
+    start: int
+
+    def jobs(self) -> Iterator[RecordJob]:
+        return (job_from_row(self.root, row) for row in read_rows(self.jobs_file, self.start, self.count))
 
 
 @dataclass(frozen=True)
 class DatasetPlan:
     shards: tuple[PlannedShard, ...]
     splits: dict[str, str]  # image path -> split, for the next build: this build's images and earlier ones
-    checked: tuple[CheckedExample, ...]
+    report: DatasetReport
     findings: tuple[Finding, ...]
+    image_rels: list[str]  # images this build used or can reuse next time (checked or cached), sorted
+    cache_file: Path  # one `"rel":{entry}` JSON member per line, in path order (see build.py)
 
 
 def stat_key(path: Path) -> list[int]:
@@ -83,31 +97,54 @@ def inspect_images(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
     """ImageInfo per image, from the cache when the file is the same one, else inspected on ``workers`` cores."""
     found: dict[str, ImageInfo] = {}
     fresh_cache: dict[str, Any] = {}
-    todo = []
-    for rel in sorted(set(rels)):
+    for rel, info, entry in iter_inspected(root, sorted(set(rels)), cache, verify=verify, workers=workers,
+                                           progress=progress):
+        found[rel] = info
+        if entry is not None:
+            fresh_cache[rel] = entry
+    return found, fresh_cache
+
+
+def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *, verify: bool, workers: int,
+                   progress: Progress, pool: Any = None) -> Iterator[tuple[str, ImageInfo, dict[str, Any] | None]]:
+    """(rel, ImageInfo, cache entry or None) for sorted distinct ``rels``, in order, as inspections arrive.
+
+    The cache answers when the file is the same one; the rest are inspected on
+    ``pool`` (or ``workers`` new processes). Per image, only its file identity is
+    held meanwhile (three machine words).
+    """
+    keys = array("q")
+    todo = array("l")
+    for index, rel in enumerate(rels):
         try:
             key = stat_key(root / rel)
         except OSError:
-            key = None
-        entry = cache.get(rel)
-        info = _cached(entry, key, verify)
-        if info is not None:
-            found[rel] = info
-            fresh_cache[rel] = entry
-        else:
-            todo.append((rel, key))
+            key = [-1, -1, -1]
+        keys.extend(key)
+        if _cached(cache.get(rel), key, verify) is None:
+            todo.append(index)
     advance = progress("inspecting images", len(todo))
-    for (rel, key), info in zip(todo, _map(_inspect_one, [(str(root), rel, verify) for rel, _ in todo], workers)):
+    tasks = ((str(root), rels[i], verify) for i in todo)
+    results = _map(_inspect_one, tasks, len(todo), workers, pool)
+    pending = iter(todo)
+    upcoming = next(pending, -1)
+    for index, rel in enumerate(rels):
+        key = list(keys[3 * index: 3 * index + 3])
+        if index != upcoming:
+            entry = cache[rel]
+            yield rel, _cached(entry, key, verify), entry  # type: ignore[misc]
+            continue
+        upcoming = next(pending, -1)
+        info = next(results)
         advance(1)
-        found[rel] = info
-        if key is not None and info.error is None:
-            fresh_cache[rel] = {"stat": key, "verify": verify, "info": asdict(info)}
-    return found, fresh_cache
+        usable = key[0] != -1 and info.error is None
+        yield rel, info, {"stat": key, "verify": verify, "info": asdict(info)} if usable else None
 
 
 def _cached(entry: Any, key: list[int] | None, verify: bool) -> ImageInfo | None:
     """The cached ImageInfo when the file is the very same one (and was checked at least as thoroughly)."""
-    if key is None or not isinstance(entry, dict) or entry.get("stat") != key or entry.get("verify", False) < verify:
+    if key is None or key[0] == -1 or not isinstance(entry, dict) or entry.get("stat") != key \
+            or entry.get("verify", False) < verify:
         return None
     try:
         return ImageInfo(**entry["info"])
@@ -115,13 +152,17 @@ def _cached(entry: Any, key: list[int] | None, verify: bool) -> ImageInfo | None
         return None
 
 
-def _map(function: Callable[[Any], Any], items: list[Any], workers: int) -> Iterator[Any]:
-    """``map`` on ``workers`` processes, in order, as results arrive (so progress bars move)."""
-    if workers <= 1 or len(items) < 64:
+def _map(function: Callable[[Any], Any], items: Iterable[Any], count: int, workers: int,
+         pool: Any = None) -> Iterator[Any]:
+    """``map`` on ``workers`` processes (``pool``'s if given), in order, as results arrive (so progress bars move)."""
+    if workers <= 1 or count < 64:
         yield from map(function, items)
         return
-    with get_context("fork").Pool(workers) as pool:
+    if pool is not None:
         yield from pool.imap(function, items, chunksize=32)
+        return
+    with get_context("fork").Pool(workers) as own:
+        yield from own.imap(function, items, chunksize=32)
 
 
 def _job(root: Path, checked: CheckedExample, ids: Mapping[str, int]) -> RecordJob:
@@ -150,21 +191,103 @@ def job_digest(job: RecordJob) -> str:
     return hashlib.sha256(repr(payload).encode()).hexdigest()
 
 
+def _info_row(info: ImageInfo) -> tuple[Any, ...]:
+    return (info.path, info.sha256, info.size_bytes, info.format, info.mode, info.width, info.height,
+            info.orientation, info.error, info.crc32c)
+
+
+def job_row(job: RecordJob) -> tuple[Any, ...]:
+    """A job as plain values for a spill file (the root is the shard's)."""
+    return (_info_row(job.image), job.rotate, job.width, job.height, job.boxes, job.texts, job.ids,
+            job.difficult, job.truncated, job.views)
+
+
+def job_from_row(root: str, row: tuple[Any, ...]) -> RecordJob:
+    return RecordJob(root, ImageInfo(*row[0]), *row[1:])
+
+
+def checked_row(checked: CheckedExample) -> tuple[Any, ...]:
+    """A checked example as plain values for a spill file; :func:`checked_from_row` gives it back, equal."""
+    example = checked.example
+    boxes = tuple((b.label, b.xmin, b.ymin, b.xmax, b.ymax, b.difficult, b.truncated, b.pose, b.iscrowd)
+                  for b in example.boxes)
+    return (example.image.as_posix(), example.width, example.height, boxes, example.source, example.split,
+            _info_row(checked.image), checked.rotate, checked.width, checked.height)
+
+
+def checked_from_row(row: tuple[Any, ...]) -> CheckedExample:
+    image, width, height, boxes, source, split, info, rotate, final_width, final_height = row
+    example = Example(Path(image), width, height, tuple(Box(*b) for b in boxes), source, split)
+    return CheckedExample(example, ImageInfo(*info), rotate, final_width, final_height)
+
+
 def plan_shards(root: Path, checked: Sequence[CheckedExample], splits: Mapping[str, str], classes: Sequence[str],
-                requested: int | None, salt: str) -> tuple[PlannedShard, ...]:
-    """Shards per split, each with a digest of every input its bytes depend on (``salt``: writer version)."""
-    ids = {name: i for i, name in enumerate(classes, start=1)}
-    shards = []
-    for split in SPLITS:
-        members = sorted((c for c in checked if splits[c.image.path] == split), key=lambda c: c.image.path)
-        if not members:
-            continue
-        count = shard_count(len(members), sum(c.image.size_bytes for c in members), requested)
-        for index, positions in enumerate(assign_shards([c.image.path for c in members], count)):
-            jobs = tuple(_job(root, members[i], ids) for i in positions)
-            digest = hashlib.sha256((salt + "".join(job_digest(j) for j in jobs)).encode()).hexdigest()
-            shards.append(PlannedShard(split, shard_name(split, index, count), digest, jobs))
-    return tuple(shards)
+                requested: int | None, salt: str, workdir: Path) -> tuple[PlannedShard, ...]:
+    """Shards per split, each with a digest of every input its bytes depend on (``salt``: writer version).
+
+    ``checked`` must be in image-path order; the jobs are spilled to files in ``workdir``.
+    """
+    sizes = array("q", (c.image.size_bytes for c in checked))
+    planner = ShardPlanner(root, [c.image.path for c in checked], sizes, splits, classes, requested, salt, workdir)
+    for c in checked:
+        planner.add(c)
+    return planner.finish()
+
+
+class ShardPlanner:
+    """Cuts each split's examples (fed in image-path order) into shards, spilling their jobs as it goes.
+
+    Shard boundaries are known before the first example (from the count and
+    bytes per split), so a shard's digest is hashed as its jobs pass and
+    nothing per example stays in memory.
+    """
+
+    def __init__(self, root: Path, paths: Sequence[str], sizes: Sequence[int], splits: Mapping[str, str],
+                 classes: Sequence[str], requested: int | None, salt: str, workdir: Path) -> None:
+        self.root, self.splits, self.salt = root, splits, salt
+        self.ids = {name: i for i, name in enumerate(classes, start=1)}
+        members = {split: 0 for split in SPLITS}
+        total = {split: 0 for split in SPLITS}
+        for path, size in zip(paths, sizes):
+            members[splits[path]] += 1
+            total[splits[path]] += size
+        self.bounds = {s: shard_bounds(n, shard_count(n, total[s], requested)) for s, n in members.items() if n}
+        self.spills = {s: RowSpill(workdir / f"{s}.jobs") for s in self.bounds}
+        self.seen = {s: 0 for s in self.bounds}
+        self.hashers: dict[str, Any] = {s: hashlib.sha256(salt.encode()) for s in self.bounds}
+        self.starts: dict[str, list[int]] = {s: [] for s in self.bounds}
+        self.digests: dict[str, list[str]] = {s: [] for s in self.bounds}
+
+    def add(self, checked: CheckedExample) -> None:
+        split = self.splits[checked.image.path]
+        job = _job(self.root, checked, self.ids)
+        position = self.seen[split]
+        while len(self.starts[split]) < len(self.bounds[split]) and \
+                self.bounds[split][len(self.starts[split])][0] <= position:
+            self._close_shard(split)
+            self.starts[split].append(self.spills[split].size)
+        self.hashers[split].update(job_digest(job).encode())
+        self.spills[split].append(job_row(job))
+        self.seen[split] = position + 1
+
+    def _close_shard(self, split: str) -> None:
+        if self.starts[split]:
+            self.digests[split].append(self.hashers[split].hexdigest())
+            self.hashers[split] = hashlib.sha256(self.salt.encode())
+
+    def finish(self) -> tuple[PlannedShard, ...]:
+        shards = []
+        for split, bounds in self.bounds.items():
+            self.spills[split].close()
+            while len(self.starts[split]) < len(bounds):  # shards past the last example are empty
+                self._close_shard(split)
+                self.starts[split].append(self.spills[split].size)
+            self._close_shard(split)
+            for index, ((first, end), start, digest) in enumerate(zip(bounds, self.starts[split],
+                                                                      self.digests[split])):
+                shards.append(PlannedShard(split, shard_name(split, index, len(bounds)), digest, end - first,
+                                           str(self.root), str(self.spills[split].path), start))
+        return tuple(shards)
 
 
 def split_items(checked: Sequence[CheckedExample]) -> list[SplitItem]:
@@ -178,52 +301,110 @@ def split_items(checked: Sequence[CheckedExample]) -> list[SplitItem]:
 
 def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_read: Callable[[int], None],
                  cache: Mapping[str, Any],
-                 previous_splits: Mapping[str, str], workers: int, progress: Progress, salt: str
-                 ) -> tuple[DatasetPlan, dict[str, Any]]:
-    """Read, inspect, check, split and shard; raises DatasetError when the policy says stop."""
+                 previous_splits: Mapping[str, str], workers: int, progress: Progress, salt: str,
+                 workdir: Path, pool: Any = None) -> DatasetPlan:
+    """Read, inspect, check, split and shard; raises DatasetError when the policy says stop.
+
+    Examples stream through inspection and checks in image-path order into a
+    spill file in ``workdir`` (which must outlive the plan: the shards' jobs are
+    there too); what stays in memory per image is its path, size, classes and split.
+    """
     root = spec_root / dataset.images
     annotations = [spec_root / a for a in dataset.annotation_list]
-    read = read_dataset(dataset.format, root, annotations if len(annotations) > 1 else annotations[0], list(dataset.classes))
+    read = read_dataset(dataset.format, root, annotations if len(annotations) > 1 else annotations[0],
+                        list(dataset.classes), compact=True)
     if not read.examples:
         raise DatasetError(f"no annotated images found in {annotations[0] if len(annotations) == 1 else annotations}",
                            f"check dataset.format ({dataset.format}) and dataset.annotations")
-    check_read(max((len(e.boxes) for e in read.examples), default=0))
-    infos, fresh_cache = inspect_images(root, [e.image.as_posix() for e in read.examples], cache,
-                                        verify=dataset.verify_pixels, workers=workers, progress=progress)
-    reader_findings = judge_reader_findings(read.findings, dataset.on_bad_annotation)
+    examples = read.examples
+    if isinstance(examples, CompactExamples):
+        names, most_boxes = examples.paths, max(examples.box_counts(), default=0)
+    else:
+        names, most_boxes = [e.image.as_posix() for e in examples], max((len(e.boxes) for e in examples), default=0)
+    check_read(most_boxes)
+    checked = _check_stream(root, dataset, examples, names, read.findings, cache, previous_splits, max_boxes=max_boxes,
+                            workers=workers, progress=progress, workdir=workdir, pool=pool)
+    del read, examples
+    split = dataset.split
+    splits = assign_splits(checked.items, ratios=(split.train, split.val, split.test), seed=split.seed,
+                           use_source=split.from_source, previous=checked.previous)
+    planner = ShardPlanner(root, [item.key for item in checked.items], checked.sizes, splits, dataset.classes,
+                           dataset.shards, salt, workdir)
+    tally = ReportTally()
+    for row in checked.spill:
+        example = checked_from_row(row)
+        planner.add(example)
+        tally.add(example.image.path, splits[example.image.path], example.width, example.height,
+                  example.example.boxes)
+    remembered = {**checked.previous, **splits}  # images left out this time keep their place for when they return
+    return DatasetPlan(planner.finish(), dict(sorted(remembered.items())),
+                       tally.report(checked.findings, list(dataset.classes)), tuple(checked.findings),
+                       checked.image_rels, checked.cache_file)
+
+
+@dataclass
+class _Checked:
+    """What the checks leave: the examples kept (spilled) and, per image, what splitting needs."""
+
+    spill: RowSpill
+    items: list[SplitItem]
+    sizes: array[int]
+    previous: dict[str, str]
+    findings: list[Finding]
+    image_rels: list[str]
+    cache_file: Path
+
+
+def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], names: Sequence[str],
+                  read_findings: Sequence[Finding], cache: Mapping[str, Any], previous_splits: Mapping[str, str], *, max_boxes: int, workers: int,
+                  progress: Progress, workdir: Path, pool: Any) -> _Checked:
+    """Inspect and check every example in image-path order, spilling the ones kept."""
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rels = [names[i] for i, previous in zip(order, [-1, *order]) if previous == -1 or names[previous] != names[i]]
+    inspected = iter_inspected(root, rels, cache, verify=dataset.verify_pixels, workers=workers,
+                               progress=progress, pool=pool)
+    checker = ExampleChecker(dataset.classes, policy=dataset.on_bad_annotation, max_boxes=max_boxes,
+                             keep_empty=dataset.keep_empty_images, orientation_fallback=dataset.orientation_fallback)
+    by_content = {cache[path]["info"]["sha256"]: split for path, split in previous_splits.items() if path in cache}
+    out = _Checked(RowSpill(workdir / "checked"), [], array("q"), dict(previous_splits), [], [],
+                   workdir / "cache")
+    classes: dict[frozenset[str], frozenset[str]] = {}
+    rel: str | None = None
+    info: ImageInfo | None = None
+    entry: dict[str, Any] | None = None
+    kept = False
+    with out.cache_file.open("w") as cache_out:
+        for index in order:
+            name = names[index]
+            if name != rel or info is None:
+                if rel is not None and (kept or entry is not None):
+                    out.image_rels.append(rel)
+                rel, info, entry = next(inspected)
+                kept = False
+                if entry is not None:
+                    cache_out.write(f"{json.dumps(rel)}:{json.dumps(entry, sort_keys=True, separators=(',', ':'))}\n")
+            checked = checker.check(examples[index], info, name)
+            if checked is None:
+                continue
+            kept = True
+            out.spill.append(checked_row(checked))
+            labels = frozenset(b.label for b in checked.example.boxes)
+            out.items.append(SplitItem(rel, classes.setdefault(labels, labels), checked.example.split))
+            out.sizes.append(info.size_bytes)
+            if rel not in out.previous and info.sha256 in by_content:
+                out.previous[rel] = by_content[info.sha256]
+        if rel is not None and (kept or entry is not None):
+            out.image_rels.append(rel)
+    out.spill.close()
+    reader_findings = judge_reader_findings(read_findings, dataset.on_bad_annotation)
     try:
-        result: CheckResult = check_examples(
-            read.examples, infos, dataset.classes, policy=dataset.on_bad_annotation, max_boxes=max_boxes,
-            keep_empty=dataset.keep_empty_images, orientation_fallback=dataset.orientation_fallback,
-        )
+        found = checker.finish()
     except DatasetCheckError as failed:
         raise DatasetCheckError([*_errors(reader_findings), *failed.errors], [*reader_findings, *failed.findings]) from None
     if _errors(reader_findings):
-        raise DatasetCheckError(_errors(reader_findings), [*reader_findings, *result.findings])
-    result = CheckResult(result.examples, [*reader_findings, *result.findings])
-    split = dataset.split
-    previous = previous_by_content(result.examples, previous_splits, cache)
-    splits = assign_splits(split_items(result.examples), ratios=(split.train, split.val, split.test), seed=split.seed,
-                           use_source=split.from_source, previous=previous)
-    shards = plan_shards(root, result.examples, splits, dataset.classes, dataset.shards, salt)
-    remembered = {**previous, **splits}  # images left out this time keep their place for when they return
-    plan = DatasetPlan(shards, dict(sorted(remembered.items())), tuple(result.examples), tuple(result.findings))
-    return plan, fresh_cache
-
-
-def previous_by_content(checked: Sequence[CheckedExample], previous: Mapping[str, str],
-                        cache: Mapping[str, Any]) -> dict[str, str]:
-    """Last build's split per image path, extended to new paths whose bytes it already placed.
-
-    So renaming an image, or adding a copy that now wins the duplicate check,
-    keeps those bytes in the split they were in: nothing leaks between splits.
-    """
-    by_content = {cache[path]["info"]["sha256"]: split for path, split in previous.items() if path in cache}
-    merged = dict(previous)
-    for c in checked:
-        if c.image.path not in merged and c.image.sha256 in by_content:
-            merged[c.image.path] = by_content[c.image.sha256]
-    return merged
+        raise DatasetCheckError(_errors(reader_findings), [*reader_findings, *found])
+    out.findings = [*reader_findings, *found]
+    return out
 
 
 def judge_reader_findings(findings: Sequence[Finding], policy: str) -> list[Finding]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import json
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from odspec.datasets.model import Box, Example, Finding
+from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.datasets.paths import ordered_unique
 from odspec.datasets.split import SPLITS
 from odspec.io import atomic_write
@@ -33,7 +34,7 @@ SPLIT_COLOURS = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}
 ASPECT_LIMITS = (1 / 16, 16.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class ReportExample:
     """One image as written to the records: its split, final (rotated) size and final boxes."""
 
@@ -62,7 +63,8 @@ class SplitStats:
     ``box_size`` is ``sqrt(box area / image area)``: the box's side as a
     fraction of the image's, comparable with anchor scales and min_dimension.
     ``aspect_ratio`` is width / height. Both are ``None`` for a split without
-    boxes; the raw values are kept for the histograms only.
+    boxes; the raw values are kept for the histograms only, as arrays of
+    doubles (8 bytes a box, also when sent to the process that draws them).
     """
 
     images: int
@@ -72,8 +74,8 @@ class SplitStats:
     images_per_class: dict[str, int]
     box_size: Quantiles | None
     aspect_ratio: Quantiles | None
-    box_sizes: tuple[float, ...] = field(default=(), repr=False, compare=False)
-    aspect_ratios: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    box_sizes: Sequence[float] = field(default=(), repr=False, compare=False)
+    aspect_ratios: Sequence[float] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -178,43 +180,78 @@ def report_from_examples(
     Labels outside ``classes`` follow in order of first use, so nothing the
     records hold is hidden.
     """
-    by_split: dict[str, list[ReportExample]] = {name: [] for name in SPLITS}
+    tally = ReportTally()
     for example in examples:
-        if example.split not in by_split:
-            raise ValueError(f"unknown split {example.split!r} for {example.key} (use one of {SPLITS})")
-        by_split[example.split].append(example)
-    labels = ordered_unique(b.label for e in _in_split_order(by_split) for b in e.boxes)
-    names = tuple(ordered_unique([*classes, *labels]))
-    splits = {name: split_stats(items, names) for name, items in by_split.items()}
-    missing = {s: tuple(c for c in names if splits[s].images_per_class[c] == 0) for s in CHECKED_SPLITS}
-    grouped: dict[str, list[Finding]] = {}
-    for finding in findings:
-        grouped.setdefault(finding.action, []).append(finding)
-    return DatasetReport(names, splits, missing, {k: tuple(v) for k, v in sorted(grouped.items())})
+        tally.add(example.key, example.split, example.width, example.height, example.boxes)
+    return tally.report(findings, classes)
 
 
-def _in_split_order(by_split: dict[str, list[ReportExample]]) -> list[ReportExample]:
-    """Examples in split order, then as given: the order "first use" refers to."""
-    return [e for name in SPLITS for e in by_split[name]]
+class ReportTally:
+    """The report's statistics gathered one example at a time: counters and two doubles a box, no examples kept.
+
+    Feeding it examples in some order gives the same report as
+    :func:`report_from_examples` on a list in that order.
+    """
+
+    def __init__(self) -> None:
+        self._splits = {name: _SplitTally() for name in SPLITS}
+
+    def add(self, key: str, split: str, width: int, height: int, boxes: Sequence[Box]) -> None:
+        tally = self._splits.get(split)
+        if tally is None:
+            raise ValueError(f"unknown split {split!r} for {key} (use one of {SPLITS})")
+        tally.add(width, height, boxes)
+
+    def report(self, findings: Sequence[Finding] = (), classes: Sequence[str] = ()) -> DatasetReport:
+        labels = ordered_unique(label for name in SPLITS for label in self._splits[name].per_box)
+        names = tuple(ordered_unique([*classes, *labels]))
+        splits = {name: tally.stats(names) for name, tally in self._splits.items()}
+        missing = {s: tuple(c for c in names if splits[s].images_per_class[c] == 0) for s in CHECKED_SPLITS}
+        grouped: dict[str, list[Finding]] = {}
+        for finding in findings:
+            grouped.setdefault(finding.action, []).append(finding)
+        return DatasetReport(names, splits, missing, {k: tuple(v) for k, v in sorted(grouped.items())})
+
+
+class _SplitTally:
+    """One split's counts; ``per_box`` keeps labels in order of first use (a dict is ordered)."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.without_boxes = 0
+        self.per_box: Counter[str] = Counter()
+        self.per_image: Counter[str] = Counter()
+        self.sizes = array("d")
+        self.aspects = array("d")
+
+    def add(self, width: int, height: int, boxes: Sequence[Box]) -> None:
+        self.images += 1
+        self.without_boxes += not boxes
+        self.per_box.update(b.label for b in boxes)
+        self.per_image.update({b.label for b in boxes})
+        self.sizes.extend(relative_size(b, width, height) for b in boxes)
+        self.aspects.extend(a for b in boxes if (a := aspect_ratio(b)) is not None)
+
+    def stats(self, classes: Sequence[str]) -> SplitStats:
+        return SplitStats(
+            images=self.images,
+            boxes=sum(self.per_box.values()),
+            images_without_boxes=self.without_boxes,
+            boxes_per_class={c: self.per_box[c] for c in classes},
+            images_per_class={c: self.per_image[c] for c in classes},
+            box_size=quantiles(self.sizes),
+            aspect_ratio=quantiles(self.aspects),
+            box_sizes=self.sizes,
+            aspect_ratios=self.aspects,
+        )
 
 
 def split_stats(examples: Sequence[ReportExample], classes: Sequence[str]) -> SplitStats:
     """Counts and box-shape quantiles of one split, every class listed."""
-    per_box = Counter(b.label for e in examples for b in e.boxes)
-    per_image = Counter(label for e in examples for label in {b.label for b in e.boxes})
-    sizes = [relative_size(b, e.width, e.height) for e in examples for b in e.boxes]
-    aspects = [a for e in examples for b in e.boxes if (a := aspect_ratio(b)) is not None]
-    return SplitStats(
-        images=len(examples),
-        boxes=sum(per_box.values()),
-        images_without_boxes=sum(1 for e in examples if not e.boxes),
-        boxes_per_class={c: per_box[c] for c in classes},
-        images_per_class={c: per_image[c] for c in classes},
-        box_size=quantiles(sizes),
-        aspect_ratio=quantiles(aspects),
-        box_sizes=tuple(sizes),
-        aspect_ratios=tuple(aspects),
-    )
+    tally = _SplitTally()
+    for example in examples:
+        tally.add(example.width, example.height, example.boxes)
+    return tally.stats(classes)
 
 
 def relative_size(box: Box, width: int, height: int) -> float:
@@ -357,10 +394,12 @@ def _plot_class_bars(ax: Any, report: DatasetReport) -> None:
 
 def _plot_box_sizes(ax: Any, report: DatasetReport) -> None:
     """Histogram of sqrt(box area / image area), one outline per split."""
+    import numpy as np
+
     bins = [i / 20 for i in range(21)]
     for split in SPLITS:
-        values = report.splits[split].box_sizes
-        if values:
+        values = np.asarray(report.splits[split].box_sizes, dtype=float)  # a list would cost an array per value
+        if len(values):
             ax.hist(values, bins=bins, histtype="step", label=split, color=SPLIT_COLOURS[split])
     ax.set_xlim(0, 1)
     ax.set_title("box size: sqrt(box area / image area)")
@@ -370,12 +409,15 @@ def _plot_box_sizes(ax: Any, report: DatasetReport) -> None:
 
 def _plot_aspect_ratios(ax: Any, report: DatasetReport) -> None:
     """Histogram of width / height on a log axis (1/16 .. 16, outside values clipped to the ends)."""
+    import numpy as np
+
     low, high = ASPECT_LIMITS
     steps = 32
     bins = [low * (high / low) ** (i / steps) for i in range(steps + 1)]
     for split in SPLITS:
-        values = [min(max(v, low), high) for v in report.splits[split].aspect_ratios]
-        if values:
+        raw = report.splits[split].aspect_ratios
+        values = np.clip(np.asarray(raw, dtype=float), low, high)  # min(max(v, low), high), without a float object each
+        if len(values):
             ax.hist(values, bins=bins, histtype="step", label=split, color=SPLIT_COLOURS[split])
     ax.set_xscale("log", base=2)
     ax.set_xlim(low, high)

@@ -15,12 +15,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from odspec.datasets.model import SLOTS
+
 SPLITS = ("train", "val", "test")
 MIN_IMAGES_TO_STRATIFY = 3
 Ratios = tuple[float, float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class SplitItem:
     """One image to place: its content hash, the classes it shows, and the split its source named."""
 

@@ -47,8 +47,15 @@ def assign_shards(keys: Sequence[str], count: int) -> list[list[int]]:
     if not 1 <= count <= MAX_SHARDS:
         raise ValueError(f"shard count must be between 1 and {MAX_SHARDS}, got {count}")
     order = sorted(range(len(keys)), key=lambda index: keys[index])
-    total = len(order)
-    return [order[shard * total // count: (shard + 1) * total // count] for shard in range(count)]
+    return [order[start:end] for start, end in shard_bounds(len(order), count)]
+
+
+def shard_bounds(total: int, count: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of each of ``count`` shards among ``total`` examples sorted by key (what
+    :func:`assign_shards` cuts), for callers that stream the examples in key order instead of listing them."""
+    if not 1 <= count <= MAX_SHARDS:
+        raise ValueError(f"shard count must be between 1 and {MAX_SHARDS}, got {count}")
+    return [(shard * total // count, (shard + 1) * total // count) for shard in range(count)]
 
 
 def shard_name(split: str, index: int, count: int) -> str:

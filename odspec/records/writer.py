@@ -1,10 +1,16 @@
-"""Writing planned shards: one worker process per shard at a time, on every core."""
+"""Writing planned shards: one worker process per shard at a time, on every core.
+
+A worker is told only the shard's place in the plan's job spill file and
+streams its jobs from there, so neither the task nor the worker's memory grows
+with the shard.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from odspec.datasets.images import encode_for_record
 from odspec.datasets.pipeline import PlannedShard, RecordJob
@@ -39,14 +45,17 @@ def write_shard(args: tuple[str, PlannedShard]) -> tuple[str, int, str]:
     build in (see :meth:`odspec.staging.Staging.commit`), so workers never wait on the disk.
     """
     folder, shard = args
-    info = write_records(Path(folder) / shard.name, (record_bytes(job) for job in shard.jobs), durable=False)
+    info = write_records(Path(folder) / shard.name, (record_bytes(job) for job in shard.jobs()), durable=False)
     return shard.name, info.count, info.checksum
 
 
 def write_shards(folder: Path, shards: Sequence[PlannedShard], *, workers: int,
-                 advance: Callable[[int], None]) -> dict[str, str]:
-    """Write every shard into ``folder`` (largest first, so the cores finish together); name -> checksum."""
-    tasks = [(str(folder), shard) for shard in sorted(shards, key=lambda s: -len(s.jobs))]
+                 advance: Callable[[int], None], pool: Any = None) -> dict[str, str]:
+    """Write every shard into ``folder`` (largest first, so the cores finish together); name -> checksum.
+
+    ``pool``: a fork pool of ``workers`` processes to use instead of starting one.
+    """
+    tasks = [(str(folder), shard) for shard in sorted(shards, key=lambda s: -s.count)]
     done: dict[str, str] = {}
     if workers <= 1 or len(tasks) <= 1:
         results = map(write_shard, tasks)
@@ -54,12 +63,17 @@ def write_shards(folder: Path, shards: Sequence[PlannedShard], *, workers: int,
             advance(count)
             done[name] = digest
         return done
-    pool = get_context("fork").Pool(min(workers, len(tasks)))
-    try:
+    if pool is not None:
         for name, count, digest in pool.imap_unordered(write_shard, tasks):
             advance(count)
             done[name] = digest
         return done
+    own = get_context("fork").Pool(min(workers, len(tasks)))
+    try:
+        for name, count, digest in own.imap_unordered(write_shard, tasks):
+            advance(count)
+            done[name] = digest
+        return done
     finally:
-        pool.close()
-        pool.join()
+        own.close()
+        own.join()
