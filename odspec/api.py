@@ -218,13 +218,21 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
         outcome = execute(_run_setup(validated, target, record, decided), events)
         exported = None
         spec = validated.loaded.spec
-        if export and spec.export.saved_model and outcome.best is not None:
+        if export and spec.export.saved_model and outcome.best is not None and not _exported_already(
+                target, outcome.best, spec.export.tflite):
             events({"event": "export-start", "step": outcome.best.get("step")})
             exported = _export(validated, target, None, None, smoke=True)
             events({"event": "exported", "output": str(exported.output), "step": exported.step,
                     "tflite": str(exported.tflite) if exported.tflite else None,
                     "smoke": None if exported.smoke is None else vars(exported.smoke)})
     return RunResult(built, outcome, exported)
+
+
+def _exported_already(model_dir: Path, best: dict[str, Any], tflite: bool) -> bool:
+    from odspec.runner.exporting import current_export
+
+    info = current_export(model_dir / "export")
+    return info is not None and info.get("step") == best.get("step") and info.get("tflite") == tflite
 
 
 def _export(validated: Validated, model_dir: Path, step: int | None, tflite: bool | None, *, smoke: bool,

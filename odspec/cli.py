@@ -130,8 +130,14 @@ def run(
     output: Optional[str] = DisplayOpt,
 ) -> None:
     """Build what is stale, train, evaluate every checkpoint, stop early, keep the best, export it."""
+    import signal
+
     from odspec import api
 
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # stop the children and keep what is written, as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, interrupt)
     display = _display(output)
     result = api.run(spec, out, model_dir=model_dir, restart=restart, export=not no_export, on_event=display,
                      progress=_progress)

@@ -121,5 +121,6 @@ def export_summary(event: dict[str, Any]) -> str:
     if smoke:
         iou = smoke.get("best_iou")
         lines.append(f"smoke test on {smoke['image']}: {smoke['detections']} detections, top score "
-                     f"{number(smoke.get('top_score'), 3)}, best IoU with ground truth {number(iou, 3)}")
+                     f"{number(smoke.get('top_score'), 3)}, best IoU with ground truth {number(iou, 3)}"
+                     + {True: " (class right)", False: " (class wrong)"}.get(smoke.get("class_agrees"), ""))
     return "\n".join(lines)

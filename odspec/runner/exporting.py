@@ -54,6 +54,7 @@ class Smoke:
     detections: int
     top_score: float | None
     best_iou: float | None  # see best_overlap
+    class_agrees: bool | None  # the class of that best-overlapping detection is the ground truth's
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,16 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def best_overlap(found: Detections, truth: Sequence[tuple[int, Box]]) -> float | None:
-    """The highest IoU of one of the top-scoring detections (as many as there are ground-truth boxes) with a
-    ground-truth box of the same class; None when there was nothing to compare."""
+def best_overlap(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[float, bool] | None:
+    """How well the top-scoring detections (twice as many as there are ground-truth boxes) cover the ground truth:
+    the highest IoU of one of them with a ground-truth box, and whether their classes agree. None when there was
+    nothing to compare."""
     if not truth or not found.scores:
         return None
-    ranked = sorted(zip(found.scores, found.boxes, found.classes), key=lambda item: -item[0])[: len(truth)]
-    return max((iou(box, gt_box) for _, box, label in ranked for gt_label, gt_box in truth if gt_label == label),
-               default=0.0)
+    ranked = sorted(zip(found.scores, found.boxes, found.classes), key=lambda item: -item[0])[: 2 * len(truth)]
+    overlap, agrees = max(((iou(box, gt_box), label == gt_label) for _, box, label in ranked
+                           for gt_label, gt_box in truth), key=lambda pair: (pair[0], pair[1]))
+    return overlap, agrees
 
 
 def launch(options: ExportOptions | PredictOptions, timeout: float) -> dict[str, Any]:
@@ -106,10 +109,19 @@ def export_checkpoint(pipeline_config: Path, prefix: Path, output: Path, *, tfli
     tested = smoke_test(saved_model, build_dir) if smoke else None
     exported = ExportResult(output, prefix.name, step, saved_model,
                             Path(result["tflite"]) if result.get("tflite") else None, tested, float(result["seconds"]))
-    info = {"checkpoint": prefix.name, "step": step, "pipeline_config": str(pipeline_config),
+    info = {"checkpoint": prefix.name, "step": step, "pipeline_config": str(pipeline_config), "tflite": tflite,
             "smoke": asdict(tested) if tested else None}
     (output / EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return exported
+
+
+def current_export(output: Path) -> dict[str, Any] | None:
+    """What ``output`` holds (its ``odspec-export.json``), or None when there is no complete export there."""
+    try:
+        info = json.loads((output / EXPORT_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and (output / "saved_model" / "saved_model.pb").is_file() else None
 
 
 def first_record(build_dir: Path, splits: Sequence[str] = ("val", "test", "train")) -> tuple[str, dict[str, Any]]:
@@ -142,8 +154,10 @@ def smoke_test(saved_model: Path, build_dir: Path) -> Smoke:
         decode_image(record).save(buffer, format="PNG")
         image.write_bytes(buffer.getvalue())
         found = predict_detections(saved_model, [image], Path(folder) / "detections.json", min_score=0.05)[0]
+    overlap = best_overlap(found, truth)
     return Smoke(image=f"{split}: {name}", ground_truth=len(truth), detections=len(found.scores),
-                 top_score=max(found.scores, default=None), best_iou=best_overlap(found, truth))
+                 top_score=max(found.scores, default=None), best_iou=overlap[0] if overlap else None,
+                 class_agrees=overlap[1] if overlap else None)
 
 
 def predict_detections(saved_model: Path, images: Sequence[Path], output: Path, *,

@@ -290,7 +290,6 @@ def _restore_box_tower_too() -> None:
     fine-tuning tutorial does by hand; the class prediction head stays fresh, sized
     for the new classes.
     """
-    import tensorflow as tf
     from object_detection.meta_architectures import ssd_meta_arch
 
     base = ssd_meta_arch.SSDMetaArch.restore_from_objects
@@ -303,8 +302,9 @@ def _restore_box_tower_too() -> None:
         box_head = getattr(predictor, "_box_prediction_head", None)
         if fine_tune_checkpoint_type != "detection" or tower is None or box_head is None:
             return base(self, fine_tune_checkpoint_type)
-        box_predictor = tf.train.Checkpoint(_base_tower_layers_for_heads=tower, _box_prediction_head=box_head)
-        return {"model": tf.train.Checkpoint(_feature_extractor=self._feature_extractor, _box_predictor=box_predictor)}
+        checkpoint = ssd_meta_arch.tf.train.Checkpoint  # the class the OD API checks for (tf.compat.v1's)
+        box_predictor = checkpoint(_base_tower_layers_for_heads=tower, _box_prediction_head=box_head)
+        return {"model": checkpoint(_feature_extractor=self._feature_extractor, _box_predictor=box_predictor)}
 
     restore_from_objects.odspec_box_tower = True  # type: ignore[attr-defined]
     ssd_meta_arch.SSDMetaArch.restore_from_objects = restore_from_objects

@@ -70,6 +70,8 @@ DEFAULT_METRICS = {
 class RunInterrupted(OdspecError):
     """Ctrl-C or a signal stopped the run; everything written so far is kept."""
 
+    exit_code = 130  # what shells report for a process stopped by Ctrl-C
+
 
 def versions() -> Versions:
     """odspec, TensorFlow and OD API versions, read from package metadata (TensorFlow is not imported)."""

@@ -1,7 +1,7 @@
 """``odspec run`` end to end through the real OD API: learn, evaluate, stop early, resume after SIGKILL, refuse,
 fine-tune from an earlier run, export, predict, report.
 
-One run of the bundled example (300 steps) serves the learning, export, predict, status, report and refusal
+One run of the bundled example (500 steps) serves the learning, export, predict, status, report and refusal
 tests; the early-stop, SIGKILL and transfer tests each train their own short run. No fake stands in for the
 OD API anywhere here.
 """
@@ -81,10 +81,11 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Ran:
 
 def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
     rows = read_metrics(example.model_dir)
-    assert [r.step for r in rows] == [100, 200, 300]
-    final = rows[-1].metrics[MAP]
-    assert final > 0.3, f"mAP after 300 steps: {final} (chance is ~0)"
-    assert example.result.outcome.trained_to == 300
+    assert [r.step for r in rows] == [100, 200, 300, 400, 500]
+    first, final = rows[0].metrics[MAP], rows[-1].metrics[MAP]
+    # From scratch on 42 images, run to run: 0.25-0.43 at step 500 (measured); chance is ~0.001.
+    assert final > 0.15 and final > first + 0.1, f"mAP {first} at step 100, {final} at step 500"
+    assert example.result.outcome.trained_to == 500
     assert all(set(r.metrics) >= {MAP, "Loss/total_loss"} for r in rows)
 
 
@@ -100,10 +101,10 @@ def test_the_best_checkpoint_is_kept_with_its_info(example: Ran) -> None:
 
 def test_evaluation_starts_soon_after_each_checkpoint(example: Ran) -> None:
     latencies = [e["latency_seconds"] for e in example.kinds("eval-start")]
-    assert len(latencies) == 3
+    assert len(latencies) == 5
     assert max(latencies) < 10.0, latencies
     steps = example.kinds("step")
-    assert steps and steps[-1]["step"] == 300 and steps[-1]["loss"] is not None
+    assert steps and steps[-1]["step"] == 500 and steps[-1]["loss"] is not None
 
 
 def test_the_export_of_the_best_finds_the_ground_truth(example: Ran) -> None:
@@ -126,8 +127,8 @@ def test_predict_draws_the_detections(example: Ran, tmp_path: Path) -> None:
 
 def test_status_and_report_describe_the_run(example: Ran) -> None:
     found = api.status(example.spec, model_dir=example.model_dir)
-    assert found.verdict == "complete" and found.latest_step == 300
-    assert [r.step for r in found.metrics] == [100, 200, 300]
+    assert found.verdict == "complete" and found.latest_step == 500
+    assert [r.step for r in found.metrics] == [100, 200, 300, 400, 500]
     plots = api.report(example.spec, model_dir=example.model_dir)
     assert [p.name for p in plots] == ["losses.png", "metrics.png"]
     for plot in plots:
@@ -138,16 +139,17 @@ def test_status_and_report_describe_the_run(example: Ran) -> None:
 def test_running_again_trains_nothing(example: Ran) -> None:
     again = run(example.spec, example.model_dir, export=False)
     assert again.kinds("plan")[0]["train"] is False and not again.kinds("evaluated")
-    assert again.result.outcome.trained_to == 300
+    assert again.result.outcome.trained_to == 500
 
 
 def test_an_incompatible_change_is_refused_naming_the_fields(example: Ran) -> None:
-    changed = variant(example.spec.parent, "example", {"model.input_size": 256, "train.augmentation": []})
+    changed = variant(example.spec.parent, "example", {"model.input_size": 256,
+                                                        "train.augmentation": [{"random_horizontal_flip": {}}]})
     with pytest.raises(ReconcileError) as caught:
         api.run(changed, model_dir=example.model_dir)
     message = str(caught.value)
     assert "model.input_size, train.augmentation changed" in message and "--restart" in message
-    assert [r.step for r in read_metrics(example.model_dir)] == [100, 200, 300]  # nothing touched
+    assert [r.step for r in read_metrics(example.model_dir)] == [100, 200, 300, 400, 500]  # nothing touched
     assert api.status(changed, model_dir=example.model_dir).verdict == "refused"
     variant(example.spec.parent, "example", {})  # the other tests' spec again
 

@@ -20,14 +20,16 @@ def detections(*items: tuple[float, list[float], int]) -> Detections:
     return Detections("x.png", 10, 10, [list(b) for _, b, _ in items], [c for *_, c in items], [s for s, *_ in items])
 
 
-def test_the_smoke_comparison_uses_the_top_detections_of_the_same_class() -> None:
+def test_the_smoke_comparison_finds_the_best_overlap_among_the_top_detections() -> None:
     truth = [(1, [0.1, 0.1, 0.5, 0.5])]
     right = detections((0.9, [0.1, 0.1, 0.5, 0.5], 1), (0.2, [0.6, 0.6, 0.9, 0.9], 2))
-    assert best_overlap(right, truth) == 1.0
-    wrong_class = detections((0.9, [0.1, 0.1, 0.5, 0.5], 2))
-    assert best_overlap(wrong_class, truth) == 0.0
-    buried = detections((0.9, [0.6, 0.6, 0.9, 0.9], 1), (0.1, [0.1, 0.1, 0.5, 0.5], 1))
-    assert best_overlap(buried, truth) == 0.0  # only the top len(truth) detections count
+    assert best_overlap(right, truth) == (1.0, True)
+    wrong_class = detections((0.9, [0.1, 0.1, 0.5, 0.5], 2), (0.8, [0.1, 0.1, 0.5, 0.5], 1))
+    assert best_overlap(wrong_class, truth) == (1.0, True)  # the same box with the right class is among the top 2
+    confused = detections((0.9, [0.1, 0.1, 0.5, 0.5], 2))
+    assert best_overlap(confused, truth) == (1.0, False)
+    buried = detections((0.9, [0.6, 0.6, 0.9, 0.9], 1), (0.8, [0.6, 0.6, 0.7, 0.7], 1), (0.1, [0.1, 0.1, 0.5, 0.5], 1))
+    assert best_overlap(buried, truth) == (0.0, True)  # only the top 2 x len(truth) detections count
     assert best_overlap(detections(), truth) is None
 
 
@@ -81,5 +83,5 @@ def test_the_plan_says_what_will_happen() -> None:
 def test_export_summary_names_the_smoke_result() -> None:
     text = export_summary({"output": "/m/export", "step": 300, "tflite": "/m/export/model.tflite",
                            "smoke": {"image": "val: a.jpg", "detections": 3, "top_score": 0.91, "best_iou": 0.87,
-                                     "ground_truth": 2}})
-    assert "exported step 300 to /m/export" in text and "best IoU with ground truth 0.87" in text
+                                     "ground_truth": 2, "class_agrees": True}})
+    assert "exported step 300 to /m/export" in text and "best IoU with ground truth 0.87 (class right)" in text
