@@ -29,8 +29,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from odspec.runner.events import read_events  # noqa: E402
-from odspec.runner.launcher import steps_per_iteration  # noqa: E402
+from odspec.runner.events import read_events
+from odspec.runner.launcher import steps_per_iteration
 
 DIRECT = """
 import sys

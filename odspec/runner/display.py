@@ -19,7 +19,7 @@ Mode = Literal["live", "plain", "json"]
 def duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
@@ -67,7 +67,7 @@ class RunDisplay:
     def _short(self) -> str:
         return self.metric.rsplit("/", 1)[-1]
 
-    def describe(self, event: dict[str, Any]) -> str | None:  # noqa: PLR0911 (one answer per event kind)
+    def describe(self, event: dict[str, Any]) -> str | None:
         kind = event.get("event")
         if kind == "plan":
             self.metric = event.get("metric", self.metric)

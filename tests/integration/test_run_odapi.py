@@ -117,7 +117,7 @@ def test_the_export_of_the_best_finds_the_ground_truth(example: Ran) -> None:
 
 
 def test_predict_draws_the_detections(example: Ran, tmp_path: Path) -> None:
-    image = sorted((REPO / "examples" / "shapes" / "images").glob("*.jpg"))[0]
+    image = min((REPO / "examples" / "shapes" / "images").glob("*.jpg"))
     drawn = api.predict(example.spec, [image], model_dir=example.model_dir, output=tmp_path)
     assert [p.name for p in drawn] == [f"{image.stem}.predicted.png"]
     with Image.open(drawn[0]) as out, Image.open(image) as original:

@@ -156,9 +156,9 @@ def test_one_run_per_model_directory(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(ReconcileError, match=f"another odspec run is training here \\(pid {holder.pid}\\)"):
-            with locked(tmp_path):
-                pass
+        with pytest.raises(ReconcileError, match=f"another odspec run is training here \\(pid {holder.pid}\\)"), \
+                locked(tmp_path):
+            pass
     finally:
         holder.kill()
         holder.wait()
