@@ -185,7 +185,7 @@ def main() -> None:
     root = options.data / f"{options.images}-{options.image_size}"
     make_dataset(root, options.images)
     spec = write_spec(root)
-    odspec = [sys.executable, "-m", "odspec.cli", "build", str(spec)]
+    odspec = [sys.executable, "-m", "odspec", "build", str(spec)]
     shutil.rmtree(root / "build", ignore_errors=True)
     converter = fast = None
     if not options.skip_odapi:

@@ -25,13 +25,13 @@ def timed(args: list[str], repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "odspec.cli", *args], cwd=REPO, capture_output=True, check=True)
+        subprocess.run([sys.executable, "-m", "odspec", *args], cwd=REPO, capture_output=True, check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 def imports_tensorflow(args: list[str]) -> bool:
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "odspec.cli", *args], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "odspec", *args], cwd=REPO, capture_output=True, text=True)
     return any(line.rstrip().endswith((" tensorflow", " tensorflow.python")) for line in result.stderr.splitlines())
 
 

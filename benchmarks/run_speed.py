@@ -81,7 +81,7 @@ def main() -> int:
     args = parser.parse_args()
     shutil.rmtree(args.data, ignore_errors=True)
     spec = spec_for(args.spec, args.data, args.steps, args.every)
-    odspec = [sys.executable, "-m", "odspec.cli"]
+    odspec = [sys.executable, "-m", "odspec"]
     subprocess.run([*odspec, "build", str(spec)], check=True, stdout=subprocess.DEVNULL)
     config = args.data / "build" / yaml.safe_load(spec.read_text())["project"] / "pipeline.config"
     per_iteration = steps_per_iteration(0, args.steps, args.every)

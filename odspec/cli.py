@@ -60,10 +60,11 @@ def build(
 ) -> None:
     """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
     from odspec.build import up_to_date_for
+    from odspec.fast import unchanged_line
 
     fresh = None if dry_run else up_to_date_for(spec, out)
     if fresh is not None:  # nothing changed: answered without validating or importing the compiler
-        typer.echo(f"{'unchanged':>18}  {len(fresh[1])} files (nothing changed)")
+        typer.echo(unchanged_line(len(fresh[1])))
         return
     from odspec import api
 
@@ -158,16 +159,20 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Steps done, checkpoints, metrics per checkpoint, the best, and whether the spec still matches."""
+    import math
+
     from odspec import api
 
     found = api.status(spec, out, model_dir=model_dir)
     best_step = found.best.get("step") if found.best else None
     if as_json:
-        finite = lambda metrics: {k: v if v == v else None for k, v in metrics.items()}  # noqa: E731 (NaN -> null)
+        def finite(metrics: dict[str, float]) -> dict[str, float | None]:  # NaN is not JSON: null
+            return {k: None if math.isnan(v) else v for k, v in metrics.items()}
+
         typer.echo(json.dumps({
             "model_dir": str(found.model_dir), "steps_done": found.latest_step, "num_steps": found.num_steps,
             "checkpoints": [{"checkpoint": n, "step": s} for n, s in found.checkpoints],
-            "evaluations": [{"step": r.step, "checkpoint": r.checkpoint, "metrics": finite(r.metrics)}
+            "evaluations": [{"step": r.step, "checkpoint": r.checkpoint, "metrics": finite(dict(r.metrics))}
                             for r in found.metrics],
             "best": found.best, "stopped_early": found.stopped_early, "verdict": found.verdict,
             "message": found.message}, indent=2, default=str))
@@ -181,7 +186,7 @@ def status(
         for row in found.metrics:
             value = row.metrics.get(found.metric)
             mark = "  <- best" if row.step == best_step else ""
-            shown_value = f"{value:.4f}" if value is not None and value == value else "n/a"
+            shown_value = "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
             typer.echo(f"  step {row.step:>7}  {shown_value}{mark}")
     if found.best:
         typer.echo(f"best: step {best_step} in {found.model_dir / 'best'}")

@@ -183,28 +183,47 @@ def _launchers(model_dir: Path) -> list[int]:
     return found
 
 
-def test_a_run_killed_with_sigkill_resumes_to_completion(tmp_path: Path) -> None:
-    spec = variant(tmp_path, "killed", {"train.steps": 200, "train.checkpoint_every": 50, "early_stopping": None})
-    model_dir = tmp_path / "runs"
+def start_run(spec: Path, model_dir: Path) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "odspec.cli", "run", str(spec), "--model-dir", str(model_dir),
                "--no-export", "--output", "json"]
-    odspec = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=spec.parent)
+
+
+def wait_for_checkpoint(odspec: subprocess.Popen[str], step: int) -> None:
     assert odspec.stdout is not None
-    seen = []
-    try:
-        for line in odspec.stdout:
-            event = json.loads(line) if line.startswith("{") else {}
-            seen.append(event)
-            if event.get("event") == "checkpoint" and event["step"] == 100:
-                break
-        assert _launchers(model_dir), "training and evaluation children run"
-    finally:
-        odspec.send_signal(signal.SIGKILL)
-        odspec.wait()
+    for line in odspec.stdout:
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("event") == "checkpoint" and event["step"] == step:
+            return
+    raise AssertionError(f"odspec exited ({odspec.wait()}) before checkpoint {step}")
+
+
+def no_launcher_left(model_dir: Path) -> None:
     deadline = time.monotonic() + 15
     while _launchers(model_dir):
         assert time.monotonic() < deadline, "a launcher outlived odspec"
         time.sleep(0.2)
+
+
+def test_runs_stopped_by_ctrl_c_and_by_sigkill_resume_to_completion(tmp_path: Path) -> None:
+    spec = variant(tmp_path, "killed", {"train.steps": 200, "train.checkpoint_every": 50, "early_stopping": None})
+    model_dir = tmp_path / "runs"
+    first = start_run(spec, model_dir)
+    try:
+        wait_for_checkpoint(first, 50)
+        assert _launchers(model_dir), "training and evaluation children run"
+        first.send_signal(signal.SIGINT)  # Ctrl-C
+        assert first.wait(timeout=60) == 130
+    finally:
+        first.kill()
+    no_launcher_left(model_dir)
+    second = start_run(spec, model_dir)
+    try:
+        wait_for_checkpoint(second, 100)
+    finally:
+        second.send_signal(signal.SIGKILL)
+        second.wait()
+    no_launcher_left(model_dir)
     state = observe(model_dir)
     assert state.latest is not None and state.latest.step == 100
     resumed = run(spec, model_dir, export=False)
