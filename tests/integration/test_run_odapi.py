@@ -83,8 +83,8 @@ def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
     rows = read_metrics(example.model_dir)
     assert [r.step for r in rows] == [100, 200, 300, 400, 500]
     first, final = rows[0].metrics[MAP], rows[-1].metrics[MAP]
-    # From scratch on 42 images, run to run: 0.25-0.43 at step 500 (measured); chance is ~0.001.
-    assert final > 0.15 and final > first + 0.1, f"mAP {first} at step 100, {final} at step 500"
+    # From scratch on 42 images, run to run: 0.21-0.43 at step 500 (measured); chance is ~0.001.
+    assert final > 0.1 and final > first + 0.08, f"mAP {first} at step 100, {final} at step 500"
     assert example.result.outcome.trained_to == 500
     assert all(set(r.metrics) >= {MAP, "Loss/total_loss"} for r in rows)
 
