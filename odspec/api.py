@@ -212,6 +212,8 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     built = _build(validated, progress=progress)
     target = (model_dir or default_model_dir(validated.loaded)).resolve()
     events = on_event or (lambda _event: None)
+    events({"event": "built", "build_dir": str(built.out_dir), "findings": len(built.findings),
+            "written": sum(c.change != "unchanged" for c in built.changes)})
     with locked(target):
         record = new_run_record(validated.loaded.spec, validated.out_dir, versions())
         decided = reconcile(target, record, restart=restart)

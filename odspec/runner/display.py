@@ -86,6 +86,11 @@ class RunDisplay:
             if event.get("evaluate"):
                 lines.append(f"evaluating checkpoints left from before: {', '.join(event['evaluate'])}")
             return "\n".join(lines)
+        if kind == "built":
+            findings = event["findings"]
+            seen = f", {findings} dataset finding{'s' if findings != 1 else ''}: see report.json there" \
+                if findings else ""
+            return f"build: {event['build_dir']} ({event['written']} files written{seen})"
         if kind == "train-started":
             return f"training (child pid {event['pid']}); the first steps wait for graph tracing"
         if kind == "checkpoint":

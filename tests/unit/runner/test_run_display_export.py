@@ -85,3 +85,11 @@ def test_export_summary_names_the_smoke_result() -> None:
                            "smoke": {"image": "val: a.jpg", "detections": 3, "top_score": 0.91, "best_iou": 0.87,
                                      "ground_truth": 2, "class_agrees": True}})
     assert "exported step 300 to /m/export" in text and "best IoU with ground truth 0.87 (class right)" in text
+
+
+def test_the_build_line_counts_findings() -> None:
+    display, written = collect("plain")
+    display({"event": "built", "build_dir": "/b", "findings": 2, "written": 0})
+    display({"event": "built", "build_dir": "/b", "findings": 0, "written": 3})
+    assert written == [("build: /b (0 files written, 2 dataset findings: see report.json there)", False),
+                       ("build: /b (3 files written)", False)]
