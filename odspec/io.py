@@ -36,3 +36,21 @@ def planned_change(path: Path, data: bytes) -> Change:
     if not path.exists():
         return "created"
     return "unchanged" if path.read_bytes() == data else "updated"
+
+
+def replace_dir(new: Path, target: Path, aside_prefix: str | None = None) -> None:
+    """Put folder ``new`` at ``target`` by renames; an existing ``target`` is moved aside first, deleted after.
+
+    The old folder waits in ``<parent>/<aside_prefix>XXXX/<target name>`` (default prefix
+    ``.<name>.old-``), so a crash between the renames leaves it where a recovery can find it.
+    """
+    import shutil
+    import tempfile
+
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=aside_prefix or f".{target.name}.old-", dir=target.parent))
+        target.rename(old / target.name)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

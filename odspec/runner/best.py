@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from odspec.io import atomic_write
+from odspec.io import atomic_write, replace_dir
 
 PENDING = ".pending"
 BEST = "best"
@@ -36,15 +36,21 @@ def checkpoint_files(prefix: Path) -> list[Path]:
     return sorted(p for p in prefix.parent.glob(f"{prefix.name}.*") if _CHECKPOINT_PART.fullmatch(p.name))
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except FileExistsError:
         if not os.path.samefile(source, target):
             target.unlink()
-            _link_or_copy(source, target)
+            link_or_copy(source, target)
     except OSError:  # another file system, or links not allowed
         shutil.copy2(source, target)
+
+
+def write_checkpoint_index(folder: Path, name: str) -> None:
+    """A ``checkpoint`` index in ``folder`` naming only ``name``, so TensorFlow's "latest" is that checkpoint."""
+    (folder / "checkpoint").write_text(
+        f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n', encoding="utf-8")
 
 
 def protect(model_dir: Path, name: str) -> Path:
@@ -55,7 +61,7 @@ def protect(model_dir: Path, name: str) -> Path:
     if not any(f.name.endswith(".index") for f in files):
         raise FileNotFoundError(f"{model_dir / name}: no such checkpoint to protect (rotated away already?)")
     for source in files:
-        _link_or_copy(source, pending / source.name)
+        link_or_copy(source, pending / source.name)
     return pending / name
 
 
@@ -79,23 +85,12 @@ def save_best(model_dir: Path, source: Path, info: Mapping[str, Any]) -> Path:
         shutil.rmtree(fresh)
         raise FileNotFoundError(f"{source}: no such checkpoint")
     for path in files:
-        _link_or_copy(path, fresh / path.name)
-    (fresh / "checkpoint").write_text(
-        f'model_checkpoint_path: "{source.name}"\nall_model_checkpoint_paths: "{source.name}"\n', encoding="utf-8")
+        link_or_copy(path, fresh / path.name)
+    write_checkpoint_index(fresh, source.name)
     atomic_write(fresh / BEST_INFO, (json.dumps(dict(info), indent=2, sort_keys=True) + "\n").encode("utf-8"))
     os.chmod(fresh, 0o755)  # mkdtemp's 0700 would stay on best/
-    _swap_in(fresh, model_dir / BEST)
+    replace_dir(fresh, model_dir / BEST, _OLD_BEST)
     return model_dir / BEST
-
-
-def _swap_in(fresh: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=_OLD_BEST, dir=target.parent))
-        target.rename(old / target.name)
-    fresh.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def recover(model_dir: Path) -> None:

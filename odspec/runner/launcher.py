@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from odspec.errors import OdspecError
+from odspec.io import replace_dir
 from odspec.odapi.smoke import peak_rss_mb
 from odspec.runner.argv import MAX_STEPS_PER_ITERATION
+from odspec.runner.best import checkpoint_files, link_or_copy, write_checkpoint_index
 
 STEP_VARIABLE = "step/.ATTRIBUTES/VARIABLE_VALUE"  # global_step in train_loop's tf.train.Checkpoint(step=...)
 
@@ -156,13 +158,9 @@ def _staged(checkpoint: Path) -> Iterator[Path]:
     """A temporary directory whose ``checkpoint`` index names only ``checkpoint``, for APIs that take the latest."""
     with tempfile.TemporaryDirectory(prefix="odspec-checkpoint-") as folder:
         staged = Path(folder)
-        for part in checkpoint.parent.glob(f"{checkpoint.name}.*"):
-            try:
-                os.link(part, staged / part.name)  # survives rotation deleting the original meanwhile
-            except OSError:
-                shutil.copy2(part, staged / part.name)
-        (staged / "checkpoint").write_text(
-            f'model_checkpoint_path: "{checkpoint.name}"\nall_model_checkpoint_paths: "{checkpoint.name}"\n')
+        for part in checkpoint_files(checkpoint):
+            link_or_copy(part, staged / part.name)  # a link survives rotation deleting the original meanwhile
+        write_checkpoint_index(staged, checkpoint.name)
         yield staged
 
 
@@ -450,7 +448,7 @@ def export(pipeline_config: Path, checkpoint: Path, output: Path, tflite: bool =
             result["saved_model_seconds"] = round(time.monotonic() - started, 1)
             if tflite:
                 result.update(_export_tflite(config, max_detections, staged, partial, output))
-        _replace_dir(partial, output)
+        replace_dir(partial, output)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return {**result, "seconds": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
@@ -488,17 +486,6 @@ def _export_tflite(config: Any, max_detections: int, staged: Path, partial: Path
             "tflite_saved_model": os.fspath(output / "tflite" / "saved_model"), "tflite_bytes": len(data),
             "tflite_graph_seconds": round(graph_seconds, 1),
             "tflite_convert_seconds": round(time.monotonic() - started - graph_seconds, 1)}
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put ``new`` at ``target``; an existing ``target`` is moved aside first and deleted once ``new`` is in place."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        target.rename(old / target.name)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # --- predict -------------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ the caller down with it, and so the OD API's compatibility patches stay out of
 the caller's process. Each child leads its own process group, which lets us stop
 it together with anything it spawned: on timeout or Ctrl-C we send SIGTERM to
 the group, wait a grace period, then SIGKILL what is left, so no child outlives
-the call.
+the call; and the kernel kills a child whose parent dies (PR_SET_PDEATHSIG), so
+none outlives odspec even after ``kill -9``.
 """
 
 from __future__ import annotations
@@ -113,11 +114,15 @@ def run_module(
     return Completed(command=command, lines=tuple(output.lines), seconds=seconds)
 
 
-def _spawn(command: tuple[str, ...], env: Mapping[str, str] | None, cwd: str | Path | None) -> subprocess.Popen[str]:
+def _spawn(command: tuple[str, ...], env: Mapping[str, str] | None, cwd: str | Path | None = None, *,
+           stdin: bool = False) -> subprocess.Popen[str]:
+    """Start ``command`` leading its own process group, killed by the kernel if this process dies first."""
     posix = os.name == "posix"
+    if posix:
+        _parent_death_signal()  # resolved here, before the fork: the child only calls it
     return subprocess.Popen(
         command,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -126,7 +131,7 @@ def _spawn(command: tuple[str, ...], env: Mapping[str, str] | None, cwd: str | P
         bufsize=1,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         cwd=cwd,
-        start_new_session=posix,
+        preexec_fn=_die_with_parent if posix else None,  # noqa: PLW1509 (it only calls setsid and prctl)
         creationflags=0 if posix else getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
     )
 
@@ -169,17 +174,26 @@ def _log_line(line: str) -> None:
 # --- long-lived children ---------------------------------------------------------------------------------------------
 
 _PR_SET_PDEATHSIG = 1
+_prctl: list[Callable[..., int] | None] = []  # libc's prctl, looked up once in the parent
+
+
+def _parent_death_signal() -> Callable[..., int] | None:
+    if not _prctl:
+        try:
+            import ctypes
+
+            _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError):
+            _prctl.append(None)  # not Linux: stop() in the caller's finally still applies
+    return _prctl[0]
 
 
 def _die_with_parent() -> None:  # pragma: no cover (runs in the forked child before exec)
-    """Ask Linux to SIGKILL this child when its parent dies, even by SIGKILL: no child outlives odspec."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: the stop() in the caller's finally still applies
+    """Lead a new process group, and have Linux SIGKILL this child if its parent dies, even by SIGKILL."""
     os.setsid()
+    prctl = _prctl[0] if _prctl else None
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Child:
@@ -199,11 +213,7 @@ class Child:
         self.command = (sys.executable, "-m", module, *args)
         logger.info("starting %s: %s", name, shlex.join(self.command))
         self.started = time.monotonic()
-        self._proc = subprocess.Popen(
-            self.command, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", bufsize=1,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            preexec_fn=_die_with_parent if os.name == "posix" else None)  # noqa: PLW1509 (no threads run in it)
+        self._proc = _spawn(self.command, env, stdin=stdin)
         assert self._proc.stdout is not None
         self._output = _OutputReader(self._proc.stdout, on_line)
 

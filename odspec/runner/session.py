@@ -33,17 +33,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from odspec.errors import OdspecError, RunError
+from odspec.errors import OdspecError
 from odspec.reconcile.errors import ReconcileError
 from odspec.reconcile.plan import Refuse, Resume, Start, plan
 from odspec.reconcile.record import (
-    RUN_RECORD,
     RunRecord,
     Versions,
-    read_run_record,
     write_run_record,
 )
-from odspec.reconcile.state import CHECKPOINT_INDEX, OWN_ENTRIES, observe
+from odspec.reconcile.state import OWN_ENTRIES, observe
 from odspec.runner import best as best_files
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
@@ -267,7 +265,6 @@ class _Live:
     train_done: bool = False
     stopped_early: str | None = None
     evaluations: int = 0
-    best: dict[str, Any] | None = None
 
 
 def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) -> RunOutcome:
@@ -277,7 +274,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) ->
     history = read_metrics(model_dir)
     coordinator = Coordinator(num_steps=setup.num_steps, eval_every=setup.eval_every, selection=setup.selection,
                               history=history)
-    live = _Live(best=observe(model_dir).best)
+    live = _Live()
     lines: queue.Queue[tuple[str, str]] = queue.Queue()
     logs = model_dir / LOGS
     logs.mkdir(exist_ok=True)
@@ -309,8 +306,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) ->
         try:
             evaluator = Child(LAUNCHER_MODULE, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir)),
                               on_line=from_eval, stdin=True, name="evaluator")
-            for name, step in leftovers:
-                coordinator.queue(step)
+            for name, _step in leftovers:  # queued in the coordinator by _leftovers
                 _send(evaluator, live, name, model_dir)
             if needs_training:
                 options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every,
@@ -345,17 +341,17 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) ->
 
 
 def _outcome(setup: RunSetup, live: _Live) -> RunOutcome:
+    state = observe(setup.model_dir)
     trained = live.train_result.get("trained_to") if live.train_result else None
     if trained is None:
-        latest = observe(setup.model_dir).latest
-        trained = latest.step if latest else None
+        trained = state.latest.step if state.latest else None
     step_seconds = live.train_result.get("step_seconds") if live.train_result else None
-    return RunOutcome(setup.model_dir, trained, live.stopped_early, observe(setup.model_dir).best, live.evaluations,
-                      live.latencies, step_seconds)
+    return RunOutcome(setup.model_dir, trained, live.stopped_early, state.best, live.evaluations, live.latencies,
+                      step_seconds)
 
 
 def _leftovers(model_dir: Path, coordinator: Coordinator) -> list[tuple[str, int]]:
-    """Checkpoints written but not evaluated by an earlier run (killed, or evaluating behind), by step."""
+    """Checkpoints written but not evaluated by an earlier run (killed, or evaluating behind), by step; queued."""
     state = observe(model_dir)
     found: dict[int, str] = {}
     for name in best_files.pending_checkpoints(model_dir):
@@ -370,7 +366,6 @@ def _leftovers(model_dir: Path, coordinator: Coordinator) -> list[tuple[str, int
         if coordinator.due(step):
             coordinator.queue(step)
             due.append((found[step], step))
-    coordinator.queued.clear()  # execute() queues them again as it sends them
     return due
 
 
@@ -443,12 +438,9 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
                     "dataset_sha256": setup.record.dataset_sha256,
                     "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             best_files.save_best(model_dir, prefix, info)
-            live.best = info
         append_metrics(model_dir, step, metrics, checkpoint=name)
         best_files.release(model_dir, name)
-        with contextlib.suppress(ValueError):
-            live.outstanding.remove(str(message.get("path", name)))
-        live.outstanding = [o for o in live.outstanding if Path(o).name != name]
+        live.outstanding = [o for o in live.outstanding if o != name]
         live.evaluations += 1
         on_event({"event": "evaluated", "step": step, "checkpoint": name, "metric": setup.selection.metric,
                   "value": verdict.value, "improved": verdict.improved, "best_step": verdict.best_step,
@@ -480,12 +472,3 @@ def _check_children(trainer: Child | None, evaluator: Child | None, live: _Live,
         evaluator.wait()
         if lines.empty():
             raise evaluator.error()
-
-
-def restore_state(model_dir: Path) -> tuple[RunRecord | None, list[MetricsRow]]:
-    """The run record and the evaluations of ``model_dir``, for status and reports."""
-    return read_run_record(model_dir), read_metrics(model_dir)
-
-
-__all__ = ["CHECKPOINT_INDEX", "RUN_RECORD", "Coordinator", "RunError", "RunSetup", "Selection", "eta_seconds",
-           "execute", "locked", "reconcile", "versions"]
