@@ -56,3 +56,22 @@ def compiled_config(architecture: str, **sections: Any) -> Any:
 
     config, _ = pipeline_message(Spec.model_validate(minimal_spec(architecture, **sections)), Paths(PurePath("/build")))
     return config
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """``{relative path: sha256 or kind}`` of everything below ``folder``: compare before and after to prove
+    that nothing was created, changed or removed there (symlinks by target, folders and specials by kind)."""
+    import hashlib
+    import stat
+
+    found: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            found[rel] = "link:" + os.readlink(path)
+        elif stat.S_ISREG(info.st_mode):
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            found[rel] = "dir" if stat.S_ISDIR(info.st_mode) else f"special:{stat.S_IFMT(info.st_mode)}"
+    return found
