@@ -18,7 +18,11 @@ from pydantic.fields import FieldInfo
 
 from odspec.catalogue import suggest
 from odspec.errors import Problem
+from odspec.spec.models import FLOAT32_MAX, INT32_MAX, MAX_SHARDS, UINT32_MAX
 from odspec.spec.yamlsrc import Loc, SourceMap
+
+
+TYPE_LIMITS = (INT32_MAX, UINT32_MAX, FLOAT32_MAX, MAX_SHARDS)
 
 
 @dataclass
@@ -104,14 +108,14 @@ def resolve(root: type[BaseModel], loc: Loc, data: Any) -> Target:
     return Target(tuple(clean), tp, info, owner)
 
 
-def describe(tp: Any) -> str:
-    """A phrase for what a type accepts: 'a positive integer', "one of 'a', 'b'"."""
+def describe(tp: Any, *, ranged: bool = False) -> str:
+    """A phrase for what a type accepts: 'a positive integer', "one of 'a', 'b'"; ``ranged`` names the type's ceiling."""
     phrases = []
     for member in _members(tp):
         base, metadata = _unwrap(member)
         if base is type(None):
             continue
-        phrases.append(_describe_one(base, metadata))
+        phrases.append(_describe_one(base, metadata, ranged))
     unique = list(dict.fromkeys(phrases))
     return " or ".join(unique) if unique else "a value"
 
@@ -126,24 +130,16 @@ def _bounds(metadata: list[Any]) -> dict[str, Any]:
     return found
 
 
-def _describe_one(base: Any, metadata: list[Any]) -> str:
-    bounds = _bounds(metadata)
+def _describe_one(base: Any, metadata: list[Any], ranged: bool = False) -> str:
+    bounds = _bounds(metadata) if ranged else _drop_limits(_bounds(metadata))
     if typing.get_origin(base) is Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(base))
     if base is bool:
         return "true or false"
-    if base in (int, float):
-        noun = "integer" if base is int else "number"
-        if bounds.get("gt") == 0 and len(bounds) == 1:
-            return f"a positive {noun}"
-        article = "an" if base is int else "a"
-        if bounds.get("ge") == 0 and len(bounds) == 1:
-            return f"{article} {noun} of 0 or more"
-        if bounds:
-            low = f"> {bounds['gt']}" if "gt" in bounds else (f">= {bounds['ge']}" if "ge" in bounds else "")
-            high = f"< {bounds['lt']}" if "lt" in bounds else (f"<= {bounds['le']}" if "le" in bounds else "")
-            return f"{article} {noun} " + " and ".join(p for p in (low, high) if p)
-        return f"{article} {noun}"
+    if base is int:
+        return _describe_integer(bounds)
+    if base is float:
+        return _describe_number(bounds)
     if base is str:
         return "a string"
     origin = typing.get_origin(base)
@@ -152,6 +148,33 @@ def _describe_one(base: Any, metadata: list[Any]) -> str:
     if origin is dict or _is_model(base):
         return "a mapping"
     return getattr(base, "__name__", str(base))
+
+
+def _drop_limits(bounds: dict[str, Any]) -> dict[str, Any]:
+    """Without the proto-type ceilings: 'a positive integer' reads better than its range, unless the ceiling was hit."""
+    return {k: v for k, v in bounds.items() if k not in ("lt", "le") or v not in TYPE_LIMITS}
+
+
+def _describe_integer(bounds: dict[str, Any]) -> str:
+    """'an integer from 1 to 4294967295': exclusive bounds become inclusive ones."""
+    low = bounds["gt"] + 1 if "gt" in bounds else bounds.get("ge")
+    high = bounds["lt"] - 1 if "lt" in bounds else bounds.get("le")
+    if low is not None and high is not None:
+        return f"an integer from {low} to {high}"
+    if low is not None:
+        return "a positive integer" if low == 1 else f"an integer of {low} or more"
+    return "an integer" if high is None else f"an integer of {high} or less"
+
+
+def _describe_number(bounds: dict[str, Any]) -> str:
+    if bounds.get("gt") == 0 and len(bounds) == 1:
+        return "a positive number"
+    if bounds.get("ge") == 0 and len(bounds) == 1:
+        return "a number of 0 or more"
+    low = f"> {bounds['gt']}" if "gt" in bounds else (f">= {bounds['ge']}" if "ge" in bounds else "")
+    high = f"< {bounds['lt']}" if "lt" in bounds else (f"<= {bounds['le']:g}" if "le" in bounds else "")
+    parts = [p for p in (low, high) if p]
+    return "a number " + " and ".join(parts) if parts else "a number"
 
 
 def _flow(value: Any) -> str:
@@ -216,4 +239,5 @@ def _problem(target: Target, items: list[dict[str, Any]], source: SourceMap) -> 
         choices = [str(v) for v in typing.get_args(_unwrap(target.annotation)[0]) if isinstance(v, str)]
         message = f"expected {describe(target.annotation)}, got {_given(given)}{suggest(str(given), choices)}"
         return Problem(source.file, line, col, key, message)
-    return Problem(source.file, line, col, key, f"expected {describe(target.annotation)}, got {_given(given)}", _example(target))
+    expected = describe(target.annotation, ranged=kind in ("less_than", "less_than_equal"))
+    return Problem(source.file, line, col, key, f"expected {expected}, got {_given(given)}", _example(target))

@@ -20,9 +20,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-PositiveInt = Annotated[int, Field(gt=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+# Bounds of the proto field types a number lands in, so validation (not rendering) refuses what cannot be stored.
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_SHARDS = 99_999  # = records.shards.MAX_SHARDS (five-digit shard names); a test keeps them equal
+
+PositiveInt = Annotated[int, Field(gt=0, le=INT32_MAX)]
+Count = Annotated[int, Field(gt=0, le=UINT32_MAX)]  # lands in a uint32 field
+StepCount = Annotated[int, Field(ge=0, le=UINT32_MAX)]
+PositiveFloat = Annotated[float, Field(gt=0, le=FLOAT32_MAX, allow_inf_nan=False)]
+Float32 = Annotated[float, Field(ge=0, le=FLOAT32_MAX, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class Split(Strict):
@@ -55,7 +64,7 @@ class Dataset(Strict):
     split: Split = Field(default_factory=Split)
     on_bad_annotation: Literal["stop", "skip_box", "skip_image", "repair"] = Field("stop", examples=["skip_box"])
     keep_empty_images: bool = Field(True, description="images without boxes stay in as negatives", examples=[False])
-    shards: Union[PositiveInt, None] = Field(None, description="TFRecord shards per split; default follows the size", examples=[4])
+    shards: Union[Annotated[int, Field(gt=0, le=MAX_SHARDS)], None] = Field(None, description="TFRecord shards per split; default follows the size", examples=[4])
     orientation_fallback: Literal["rotated", "raw"] = Field(
         "rotated",
         description="for EXIF-rotated images whose annotation size cannot tell: were boxes drawn on the image as "
@@ -101,7 +110,7 @@ class Model(Strict):
         examples=[320],
     )
     pretrained: Union[Pretrained, None] = None
-    batch_norm_decay: Union[Annotated[float, Field(gt=0, lt=1)], None] = Field(
+    batch_norm_decay: Union[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)], None] = Field(
         None, description="every batch-norm decay in the model; 0.9 helps short runs from scratch", examples=[0.9]
     )
     max_detections: Union[PositiveInt, None] = Field(None, description="post-processing limit per image", examples=[100])
@@ -123,7 +132,7 @@ class Model(Strict):
 
 class Momentum(Strict):
     type: Literal["momentum"]
-    momentum: Annotated[float, Field(ge=0, lt=1)] = Field(0.9, examples=[0.9])
+    momentum: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(0.9, examples=[0.9])
 
 
 class Adam(Strict):
@@ -133,8 +142,8 @@ class Adam(Strict):
 
 class RMSProp(Strict):
     type: Literal["rmsprop"]
-    momentum: Annotated[float, Field(ge=0, lt=1)] = Field(0.9, examples=[0.9])
-    decay: Annotated[float, Field(ge=0, lt=1)] = Field(0.9, examples=[0.9])
+    momentum: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(0.9, examples=[0.9])
+    decay: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(0.9, examples=[0.9])
     epsilon: PositiveFloat = Field(1.0, examples=[1.0])
 
 
@@ -149,22 +158,22 @@ class ConstantRate(Strict):
 class CosineRate(Strict):
     type: Literal["cosine"]
     base: PositiveFloat = Field(examples=[0.04])
-    warmup_rate: Union[Annotated[float, Field(ge=0)], None] = Field(None, examples=[0.01])
-    warmup_steps: Union[Annotated[int, Field(ge=0)], None] = Field(None, examples=[50])
-    hold_base_steps: Annotated[int, Field(ge=0)] = Field(0, examples=[0])
+    warmup_rate: Union[Float32, None] = Field(None, examples=[0.01])
+    warmup_steps: Union[StepCount, None] = Field(None, examples=[50])
+    hold_base_steps: StepCount = Field(0, examples=[0])
 
 
 class ExponentialRate(Strict):
     type: Literal["exponential"]
     initial: PositiveFloat = Field(examples=[0.004])
-    decay_steps: PositiveInt = Field(examples=[800])
-    decay_factor: Annotated[float, Field(gt=0, le=1)] = Field(examples=[0.95])
+    decay_steps: Count = Field(examples=[800])
+    decay_factor: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(examples=[0.95])
     staircase: bool = Field(True, examples=[True])
-    min_rate: Annotated[float, Field(ge=0)] = Field(0.0, examples=[0.0])
+    min_rate: Float32 = Field(0.0, examples=[0.0])
 
 
 class RateStep(Strict):
-    step: PositiveInt = Field(examples=[10000])
+    step: Count = Field(examples=[10000])
     rate: PositiveFloat = Field(examples=[0.0003])
 
 
@@ -191,8 +200,8 @@ AugmentationStep = dict[str, Union[dict[str, Any], None]]
 
 
 class Train(Strict):
-    batch_size: Union[PositiveInt, None] = Field(None, examples=[8])
-    steps: Union[PositiveInt, None] = Field(None, examples=[20000])
+    batch_size: Union[Count, None] = Field(None, examples=[8])
+    steps: Union[Count, None] = Field(None, examples=[20000])
     optimizer: Union[Optimizer, None] = None
     learning_rate: Union[LearningRate, None] = None
     augmentation: Union[list[AugmentationStep], None] = Field(
@@ -214,14 +223,14 @@ class Eval(Strict):
     )
     split: Literal["val", "test"] = Field("val", examples=["val"])
     every: Union[PositiveInt, None] = Field(None, description="evaluate every N steps; default: every checkpoint", examples=[1000])
-    visualizations: Annotated[int, Field(ge=0)] = Field(10, description="eval images drawn in TensorBoard", examples=[10])
+    visualizations: StepCount = Field(10, description="eval images drawn in TensorBoard", examples=[10])
 
 
 class EarlyStopping(Strict):
     metric: str = Field("DetectionBoxes_Precision/mAP", examples=["DetectionBoxes_Precision/mAP"])
     mode: Literal["max", "min"] = Field("max", examples=["max"])
     patience: PositiveInt = Field(5, description="evaluations without improvement before stopping", examples=[5])
-    min_delta: Annotated[float, Field(ge=0)] = Field(0.0, examples=[0.001])
+    min_delta: Float32 = Field(0.0, examples=[0.001])
 
 
 class Export(Strict):
