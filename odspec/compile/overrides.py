@@ -8,6 +8,7 @@ own descriptors, with a did-you-mean when a name is misspelt.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from google.protobuf.message import Message
 
 from odspec.catalogue import suggest
 
-_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
+_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,9})\])?$")
 
 
 class OverrideError(ValueError):
@@ -53,25 +54,59 @@ def _step(message: Message, part: str) -> Message:
     return getattr(message, name)
 
 
+_INT_RANGES = {
+    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1, "int32"),
+    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1, "uint32"),
+    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1, "int64"),
+    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1, "uint64"),
+}
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _show(value: Any) -> str:
+    """The given value for a message, cut short: an override can hold a huge string or list."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's digit limit
+        return "a number too long to print"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _number(field: FieldDescriptor, value: Any) -> float:
+    """A finite number that the field's type holds (float32 for ``float`` fields)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OverrideError(f"expected a number, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise OverrideError(f"expected a finite number, got {_show(value)}")
+    if field.type == FieldDescriptor.TYPE_FLOAT and abs(number) > _FLOAT32_MAX:
+        raise OverrideError(f"expected a number from -3.4e+38 to 3.4e+38 (float), got {_show(value)}")
+    return number
+
+
 def _scalar(field: FieldDescriptor, value: Any) -> Any:
     if field.type == FieldDescriptor.TYPE_ENUM:
         names = [v.name for v in field.enum_type.values]
         if value not in names:
-            raise OverrideError(f"expected one of {', '.join(names)}, got {value!r}{suggest(str(value), names)}")
+            close = suggest(value, names) if isinstance(value, str) and len(value) < 100 else ""
+            raise OverrideError(f"expected one of {', '.join(names)}, got {_show(value)}{close}")
         return field.enum_type.values_by_name[value].number
     if field.type == FieldDescriptor.TYPE_BOOL and not isinstance(value, bool):
-        raise OverrideError(f"expected true or false, got {value!r}")
+        raise OverrideError(f"expected true or false, got {_show(value)}")
     if field.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise OverrideError(f"expected a number, got {value!r}")
-        return float(value)
-    if field.cpp_type in (FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
-                          FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64):
+        return _number(field, value)
+    if field.cpp_type in _INT_RANGES:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise OverrideError(f"expected an integer, got {value!r}")
+            raise OverrideError(f"expected an integer, got {_show(value)}")
+        low, high, kind = _INT_RANGES[field.cpp_type]
+        if not low <= value <= high:
+            raise OverrideError(f"expected an integer from {low} to {high} ({kind}), got {_show(value)}")
         return value
     if field.type == FieldDescriptor.TYPE_STRING and not isinstance(value, str):
-        raise OverrideError(f"expected a string, got {value!r}")
+        raise OverrideError(f"expected a string, got {_show(value)}")
     return value
 
 
@@ -98,8 +133,10 @@ def _assign(message: Message, name: str, value: Any) -> None:
             getattr(message, name).extend(_scalar(field, v) for v in value)
         else:
             setattr(message, name, _scalar(field, value))
-    except json_format.ParseError as err:
-        raise OverrideError(str(err)) from None
+    except (json_format.ParseError, ValueError, TypeError, OverflowError, RecursionError) as err:
+        if isinstance(err, OverrideError):
+            raise
+        raise OverrideError(f"{name!r} does not take this value: {str(err)[:300]}") from None
 
 
 def apply_override(root: Message, path: str, value: Any) -> None:
@@ -109,3 +146,67 @@ def apply_override(root: Message, path: str, value: Any) -> None:
     for part in parts[:-1]:
         message = _step(message, part)
     _assign(message, parts[-1], value)
+
+
+# Pipeline fields a spec field computes (compile/context.py): an override of one would let the
+# config disagree with the spec and with the checks run on it. ``{family}`` is the architecture's.
+OWNED: tuple[tuple[str, str], ...] = (
+    (r"model\.{family}\.num_classes", "dataset.classes"),
+    (r"model\.{family}\.image_resizer(\..*)?", "model.input_size"),
+    (r"model\..*\.(max_detections_per_class|max_total_detections|max_box_predictions)", "model.max_detections"),
+    (r"model\..*\.batch_norm\.decay", "model.batch_norm_decay"),
+    (r"model(\.(?!{family}(\.|$)).*)?", "model.architecture"),
+    (r"train_config\.batch_size", "train.batch_size"),
+    (r"train_config\.num_steps", "train.steps"),
+    (r"train_config\.max_number_of_boxes", "train.max_boxes"),
+    (r"train_config\.fine_tune_checkpoint.*", "model.pretrained"),
+    (r"train_config\.use_bfloat16", "runtime.bfloat16"),
+    (r"train_config\.gradient_clipping_by_norm", "train.gradient_clipping"),
+    (r"train_config\.data_augmentation_options(\..*)?", "train.augmentation"),
+    (r"train_config\.optimizer\.\w+_optimizer\.learning_rate(\..*)?", "train.learning_rate"),
+    (r"train_config\.optimizer(\.\w+_optimizer(\..*)?)?", "train.optimizer"),
+    (r"(train|eval)_input_reader\.(label_map_path|(.*\.)?input_path)", ""),
+    (r"eval_config\.metrics_set", "eval.metrics"),
+    (r"eval_config\.num_visualizations", "eval.visualizations"),
+)
+_SAME_VALUE = ("train.batch_size", "train.steps", "train.max_boxes", "runtime.bfloat16", "train.gradient_clipping",
+               "model.max_detections", "model.batch_norm_decay", "eval.visualizations")
+
+
+def _leaves(path: str, value: Any) -> list[tuple[str, Any]]:
+    """(dotted path without indexes, value) of each field a mapping or list value sets; JSON names as proto names."""
+    path = re.sub(r"\[\d*\]", "", path)
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping) and value:
+        items = [(f"{path}.{_snake(str(key))}", item) for key, item in value.items()]
+    elif isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
+        items = [(path, item) for item in value if isinstance(item, Mapping)]
+    if not items:
+        return [(path, value)]
+    return [leaf for sub, item in items for leaf in _leaves(sub, item)]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def owner(path: str, value: Any, family: str) -> str | None:
+    """Why ``path: value`` may not be overridden (which spec field sets it), or None if it may."""
+    for leaf, leaf_value in _leaves(path, value):
+        for pattern, field in OWNED:
+            if re.fullmatch(pattern.replace("{family}", family), leaf):
+                return _owned_message(field, leaf_value, family)
+    return None
+
+
+def _owned_message(field: str, value: Any, family: str) -> str:
+    if not field:
+        return "odspec writes this path itself (into the build folder); remove the override"
+    if field == "model.architecture":
+        return f"set by model.architecture (its family is {family}); pick another architecture instead of overriding it"
+    if field == "dataset.classes":
+        return "num_classes follows dataset.classes; change dataset.classes instead of overriding it"
+    if field in _SAME_VALUE and isinstance(value, (bool, int, float)):
+        shown = str(value).lower() if isinstance(value, bool) else _show(value)
+        return f"set by {field}; write {field}: {shown} instead of overriding it"
+    return f"set by {field}; set {field} in the spec instead of overriding it"

@@ -15,7 +15,8 @@ from google.protobuf import text_format
 from google.protobuf.message import Message
 
 from odspec.compile.context import Paths, template_context
-from odspec.compile.overrides import OverrideError, apply_override
+from odspec.compile.final import final_problems
+from odspec.compile.overrides import OverrideError, apply_override, owner
 from odspec.errors import BuildError
 from odspec.odapi import protos
 from odspec.odapi.pbtext import fields, literal
@@ -108,8 +109,14 @@ def _limit_owners(model: Message) -> list[tuple[Message, str]]:
 
 
 def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
+    """Apply each override, refusing those of fields a spec field sets (located at the override's own line)."""
     problems = []
+    family = config.model.WhichOneof("model") or ""
     for path, value in spec.overrides.items():
+        reason = owner(path, value, family)
+        if reason is not None:
+            problems.append(CompileProblem(("overrides", path), reason))
+            continue
         try:
             apply_override(config, path, value)
         except OverrideError as err:
@@ -117,24 +124,12 @@ def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
     return problems
 
 
-def _num_classes_matches(spec: Spec, config: Message) -> list[CompileProblem]:
-    """The label map has one item per class; an override must not make the model disagree."""
-    family = config.model.WhichOneof("model")
-    got = getattr(config.model, family).num_classes if family else None
-    if got is not None and got != len(spec.dataset.classes):
-        path = f"model.{family}.num_classes"
-        loc = ("overrides", path) if path in spec.overrides else ("dataset", "classes")
-        return [CompileProblem(loc, f"num_classes is {got} but the label map has {len(spec.dataset.classes)} classes "
-                                    "(num_classes follows dataset.classes; remove the override)")]
-    return []
-
-
 def pipeline_message(spec: Spec, paths: Paths) -> tuple[Message, list[str]]:
     """The compiled ``TrainEvalPipelineConfig`` and its header comment lines."""
     context = template_context(spec, paths)
     config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(), "pipeline.config")
     problems = set_model_options(spec, config) + apply_overrides(spec, config)
-    problems += _num_classes_matches(spec, config)
+    problems += [CompileProblem(loc, message) for loc, message in final_problems(spec, config, paths)]
     if problems:
         raise CompileFailed(problems)
     return config, context["header"]

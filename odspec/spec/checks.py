@@ -14,6 +14,7 @@ from google.protobuf import json_format
 
 from odspec.catalogue import CATALOGUE, Architecture, suggest
 from odspec.compile.context import checkpoint_every
+from odspec.compile.final import blame
 from odspec.errors import Problem
 from odspec.odapi import protos
 from odspec.spec.load import LoadedSpec
@@ -208,7 +209,8 @@ def box_limits(loaded: LoadedSpec, config: Any, max_boxes_per_image: int) -> lis
     found = []
     for field, value in detection_limits(config):
         if value and value < max_boxes_per_image:
-            loc = ("train", "max_boxes") if field.startswith("train_config") else ("model", "max_detections")
+            owner = ("train", "max_boxes") if field.startswith("train_config") else ("model", "max_detections")
+            loc = blame(loaded.spec, field, owner)
             found.append(loaded.problem(loc, f"{field} is {value}, but an image in the dataset has {max_boxes_per_image} boxes",
-                                        f"e.g. {loc[-1]}: {max_boxes_per_image}"))
+                                        f"e.g. {owner[-1]}: {max_boxes_per_image}"))
     return found

@@ -29,7 +29,8 @@ class LoadedSpec:
         return self.path.resolve().parent
 
     def problem(self, loc: tuple[str | int, ...], message: str, hint: str | None = None) -> Problem:
-        line, col = self.source.locate(loc)
+        # an override is one dotted key: point at it, not into its (possibly multi-line) value
+        line, col = self.source.locate(loc, at_key=loc[:1] == ("overrides",) and len(loc) == 2)
         return Problem(self.source.file, line, col, ".".join(str(p) for p in loc), message, hint)
 
 

@@ -145,5 +145,5 @@ def test_box_limits_must_hold_the_busiest_image(tmp_path: Path) -> None:
 
 def test_num_classes_override_must_match_the_label_map(tmp_path: Path) -> None:
     found = problems(tmp_path, minimal_spec(FPNLITE, overrides={"model.ssd.num_classes": 5}))
-    assert found == ["overrides.model.ssd.num_classes: num_classes is 5 but the label map has 2 classes "
-                     "(num_classes follows dataset.classes; remove the override)"]
+    assert found == ["overrides.model.ssd.num_classes: num_classes follows dataset.classes; "
+                     "change dataset.classes instead of overriding it"]
