@@ -192,7 +192,11 @@ def _snake(name: str) -> str:
 
 def owner(path: str, value: Any, family: str) -> str | None:
     """Why ``path: value`` may not be overridden (which spec field sets it), or None if it may."""
-    for leaf, leaf_value in _leaves(path, value):
+    try:
+        leaves = _leaves(path, value)
+    except RecursionError:
+        return "the value is nested too deeply"
+    for leaf, leaf_value in leaves:
         for pattern, field in OWNED:
             if re.fullmatch(pattern.replace("{family}", family), leaf):
                 return _owned_message(field, leaf_value, family)

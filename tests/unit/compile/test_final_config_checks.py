@@ -181,3 +181,14 @@ def test_final_check_refuses_a_warm_up_past_the_run() -> None:
     config.train_config.optimizer.momentum_optimizer.learning_rate.cosine_decay_learning_rate.warmup_steps = 500
     assert final_problems(spec, config, paths) == [
         (("train", "learning_rate"), "warm-up of 500 steps does not end before training does (100 steps)")]
+
+
+def test_a_deeply_nested_override_value_is_an_error_not_a_crash() -> None:
+    from odspec.compile.overrides import owner
+
+    deep: dict[str, Any] = {}
+    for _ in range(5000):
+        deep = {"x": deep}
+    assert owner("train_config.batch_queue_capacity", deep, "ssd") == "the value is nested too deeply"
+    with pytest.raises(OverrideError):
+        apply_override(pipeline(), "train_config.optimizer", deep)
