@@ -21,7 +21,7 @@ from odspec.errors import Problem, SpecError
 Loc = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 1 << 20
-MAX_NODES = 20_000  # after alias expansion; a real spec has a few hundred
+MAX_NODES = 10_000  # after alias expansion; a real spec has a few hundred
 MAX_ALIASES = 1_000
 MAX_DEPTH = 64
 
