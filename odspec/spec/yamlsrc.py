@@ -191,6 +191,7 @@ class _Builder:
                 self._fail(source_node, (*loc, "<<"), f"merges nested deeper than {MAX_DEPTH} levels (a recursive alias?)")
             if not isinstance(source_node, yaml.MappingNode):
                 self._fail(source_node, (*loc, "<<"), "'<<' merges mappings only, e.g. <<: *defaults")
+            self._check_tag(source_node, (*loc, "<<"))
             mine, self.source = self.source, SourceMap(self.source.file)
             self.merging += 1
             try:

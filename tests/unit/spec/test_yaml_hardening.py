@@ -74,6 +74,7 @@ def test_merge_key_in_a_spec_validates_and_locates_errors_at_the_merged_text() -
         ("a: &a 1\nb:\n  <<: *a\n", "spec.yaml:1:4: b.<<: '<<' merges mappings only, e.g. <<: *defaults"),
         ("a: &a {x: 1}\nb:\n  <<: *a\n  <<: *a\n", "spec.yaml:4:3: b.<<: duplicate key (first given on line 3)"),
         ("a: &a {<<: *a}\n", "spec.yaml:1:4: a.<<: merges nested deeper than 64 levels (a recursive alias?)"),
+        ("a: {<<: !!set {x}}\n", "spec.yaml:1:9: a.<<: YAML tag '!!set' is not supported (write the value itself)"),
     ],
 )
 def test_bad_merge_keys(text: str, expected: str) -> None:
