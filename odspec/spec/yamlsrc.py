@@ -250,7 +250,8 @@ def read_spec_text(path: Path) -> str:
 
 def _check_size(name: str, size: int) -> None:
     if size > MAX_FILE_BYTES:
-        raise SpecError([Problem(name, 1, 1, "", f"the file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB; a spec is a short text file")])
+        limit = MAX_FILE_BYTES // (1 << 20)
+        raise SpecError([Problem(name, 1, 1, "", f"the file is larger than {limit} MiB; a spec is a short text file")])
 
 
 def _compose(name: str, text: str) -> yaml.Node | None:
@@ -262,7 +263,8 @@ def _compose(name: str, text: str) -> yaml.Node | None:
     except yaml.reader.ReaderError as err:
         line, col = _position(text, err.position)
         char = chr(err.character) if isinstance(err.character, int) else err.character
-        raise SpecError([Problem(name, line, col, "", f"not valid YAML: character {char!r} is not allowed in YAML text")]) from None
+        message = f"not valid YAML: character {char!r} is not allowed in YAML text"
+        raise SpecError([Problem(name, line, col, "", message)]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

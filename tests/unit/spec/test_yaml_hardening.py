@@ -288,15 +288,30 @@ def test_names_module_imports_nothing_heavy() -> None:
 # through the CLI: exit 2, one located line, nothing written
 
 
-def test_cli_refuses_a_tag_with_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["validate", "build"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace("project: pets", "project: !!python/object/apply:os.system [touch pwned]"),
+         "1:10: project: YAML tag '!!python/object/apply:os.system' is not supported (write the value itself)"),
+        (GOOD.replace("project: pets", 'project: "shapes\\n"'), f"1:10: project: {RULE}, got 'shapes\\n'"),
+        (GOOD + _billion_laughs(), "9:18: e.0.2.0.4.2: more than 10000 values once aliases are expanded (an alias bomb?)"),
+        (GOOD + "train: {<<: [1]}\n", "9:14: train.<<: '<<' merges mappings only, e.g. <<: *defaults"),
+    ],
+)
+def test_cli_exits_2_with_the_located_message_and_writes_nothing(
+    tmp_path: Path, command: str, text: str, expected: str
+) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(GOOD.replace("project: pets", "project: !!python/object/apply:os.system [touch pwned]"))
+    spec.write_text(text)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations").mkdir()
     before = tree_digest(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "odspec", "validate", str(spec)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "odspec", command, str(spec)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr == f"error: {spec}:1:10: project: YAML tag '!!python/object/apply:os.system' is not supported (write the value itself)\n"
+    assert (result.returncode, result.stderr) == (2, f"error: {spec}:{expected}\n")
     assert tree_digest(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotations", "images", "spec.yaml"]
 
 
 # 8. the last line of defence
