@@ -144,8 +144,23 @@ def _validate(spec: dict[str, Any]) -> None:
             pass
 
 
-@settings(max_examples=40, deadline=5000, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_specs(in_range))
+# Positive numeric spec fields, set to any value pydantic accepts, so validate sees many valid specs.
+POSITIVE_INTS = [("train", "batch_size"), ("train", "steps"), ("train", "max_boxes"), ("train", "checkpoint_every"),
+                 ("train", "keep_checkpoints"), ("dataset", "shards"), ("model", "input_size"),
+                 ("model", "max_detections"), ("runtime", "replicas"), ("eval", "every")]
+positive = st.one_of(st.integers(1, 64), st.integers(1, 2**31 - 1))
+
+
+@st.composite
+def tuned_specs(draw: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(VALID)
+    for section, key in draw(st.lists(st.sampled_from(POSITIVE_INTS), min_size=1, max_size=4, unique=True)):
+        spec.setdefault(section, {})[key] = draw(positive)
+    return spec
+
+
+@settings(max_examples=30, deadline=5000, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(mutated_specs(in_range), tuned_specs()))
 def test_validate_raises_only_odspec_errors(spec: dict[str, Any]) -> None:
     _validate(spec)
 
