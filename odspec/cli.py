@@ -286,6 +286,10 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - anything else is a bug: one line, trace saved
+        from odspec.crash import report_crash
+
+        report_crash(err)
 
 
 if __name__ == "__main__":

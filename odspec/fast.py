@@ -46,8 +46,18 @@ def no_op_build(argv: list[str]) -> bool:
 
 
 def main() -> None:
-    if no_op_build(sys.argv[1:]):
-        return
+    try:
+        if no_op_build(sys.argv[1:]):
+            return
+    except Exception as err:  # noqa: BLE001 - the CLI's guarantee holds on the fast path too
+        from odspec.errors import OdspecError
+
+        if isinstance(err, OdspecError):
+            print(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", file=sys.stderr)
+            sys.exit(err.exit_code)
+        from odspec.crash import report_crash
+
+        report_crash(err)
     from odspec.cli import main as cli_main
 
     cli_main()

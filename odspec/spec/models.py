@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from odspec.catalogue import CATALOGUE, suggest
+from odspec.spec.names import PROJECT_NAME_RULE, valid_project_name
 
 
 class Strict(BaseModel):
@@ -244,9 +245,6 @@ class Runtime(Strict):
     bfloat16: bool = Field(False, description="mixed precision; TPU only", examples=[False])
 
 
-_PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
 class Spec(Strict):
     version: Literal[1] = Field(1, examples=[1])
     project: str = Field(examples=["pets"])
@@ -266,6 +264,6 @@ class Spec(Strict):
     @field_validator("project")
     @classmethod
     def _project_name(cls, name: str) -> str:
-        if not _PROJECT_NAME.match(name):
-            raise ValueError(f"expected letters, digits, '.', '_' or '-', got {name!r}")
+        if not valid_project_name(name):
+            raise ValueError(f"expected {PROJECT_NAME_RULE}, got {name!r}")
         return name

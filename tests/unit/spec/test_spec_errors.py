@@ -66,7 +66,7 @@ def test_good_spec_loads() -> None:
         (GOOD.replace("model:", "  split: {train: 0.8, val: 0.3, test: 0.1}\nmodel:"),
          "spec.yaml:7:10: dataset.split: train + val + test must add up to 1, got 1.2"),
         (GOOD.replace("project: pets", "project: my pets"),
-         "spec.yaml:1:10: project: expected letters, digits, '.', '_' or '-', got 'my pets'"),
+         "spec.yaml:1:10: project: expected 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..', got 'my pets'"),
         (GOOD + "  input_size: [320, 320, 3]\n",
          "spec.yaml:9:15: model.input_size: expected one size or a list of two, got 3 values"),
         (GOOD + "train:\n  learning_rate: {type: cosine, base: 0.1, warmup_steps: -1}\n",
@@ -92,7 +92,7 @@ def test_every_problem_is_reported_in_file_order() -> None:
     [
         ("project: [unclosed\n", "spec.yaml:2:1: not valid YAML: expected ',' or ']', but got '<stream end>'"),
         ("project: a\nproject: b\n", "spec.yaml:2:1: project: duplicate key (first given on line 1)"),
-        ("- just\n- a list\n", "spec.yaml:1:1: a spec is a mapping of sections (e.g. project: pets)"),
+        ("- just\n- a list\n", "spec.yaml:1:1: a spec is a mapping of sections, got a list (e.g. project: pets)"),
     ],
 )
 def test_not_a_spec(text: str, expected: str) -> None:
