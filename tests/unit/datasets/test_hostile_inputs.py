@@ -1,0 +1,139 @@
+"""Hostile dataset inputs (issue 8): links out of the dataset, special files, malformed annotations, unusable names.
+
+Each case runs the CLI as a user would (in a subprocess with a timeout, so a
+build that blocks on a FIFO fails the test instead of hanging it) and checks
+the exit code, the exact message and that nothing outside the build folder changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from support import REPO, minimal_spec, tree_digest, write_spec
+
+from odspec.datasets.synthetic import make_shapes
+
+FPNLITE = "ssd_mobilenet_v2_fpnlite_320"
+
+
+def odspec(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "odspec.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def shapes(folder: Path, images: int = 6, **dataset: Any) -> Path:
+    """A VOC spec over ``images`` synthetic images in ``folder/data``."""
+    make_shapes(folder / "data", images, size=(64, 64), max_boxes=2, seed=11)
+    spec = minimal_spec(FPNLITE, ["circle", "square"])
+    spec["dataset"] = {**spec["dataset"], "images": "data/images", "annotations": "data/annotations", **dataset}
+    return write_spec(folder, spec)
+
+
+def outside_build(folder: Path) -> dict[str, str]:
+    """Everything but odspec's own build folder."""
+    return {k: v for k, v in tree_digest(folder).items() if not k.startswith("build")}
+
+
+def build_refused(spec: Path) -> str:
+    """Build ``spec``, which must fail leaving every input as it was; the error line."""
+    before = outside_build(spec.parent)
+    result = odspec("build", str(spec))
+    assert result.returncode == 2, result.stderr
+    assert outside_build(spec.parent) == before
+    assert not (spec.parent / "build" / "test").exists()
+    return result.stderr
+
+
+def findings_of(stderr: str) -> list[str]:
+    return [line.removeprefix("finding: ") for line in stderr.splitlines() if line.startswith("finding: ")
+            and "warning" not in line]
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip_box", "skip_image", "repair"])
+def test_an_image_linked_out_of_the_dataset_is_an_error_under_every_policy(tmp_path: Path, policy: str) -> None:
+    spec = shapes(tmp_path, on_bad_annotation=policy)
+    images = tmp_path / "data" / "images"
+    shutil.move(images / "shape_0002.jpg", tmp_path / "private.jpg")
+    (images / "shape_0002.jpg").symlink_to(tmp_path / "private.jpg")
+    assert build_refused(spec) == (
+        "error:\n1 dataset problem stops the build:\n"
+        "  shape_0002.jpg: image path escapes the dataset root (error) (image paths that escape the dataset root "
+        "(also through a symbolic link) are errors whatever dataset.on_bad_annotation says: move those files inside "
+        "dataset.images or remove their entries)\n")
+
+
+def test_a_link_that_stays_inside_the_dataset_is_an_image_like_any_other(tmp_path: Path) -> None:
+    spec = shapes(tmp_path)
+    images = tmp_path / "data" / "images"
+    (images / "sub").mkdir()
+    shutil.move(images / "shape_0002.jpg", images / "sub" / "real.jpg")
+    (images / "shape_0002.jpg").symlink_to(Path("sub") / "real.jpg")
+    result = odspec("build", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert "shape_0002.jpg" in json.loads((tmp_path / "build" / "test" / "splits.json").read_text())["images"]
+
+
+def test_an_annotation_file_linked_out_of_its_folder_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    spec = shapes(tmp_path, on_bad_annotation="skip_image")
+    annotations = tmp_path / "data" / "annotations"
+    shutil.move(annotations / "shape_0001.xml", tmp_path / "private.xml")
+    (annotations / "shape_0001.xml").symlink_to(tmp_path / "private.xml")
+    assert build_refused(spec) == (
+        f"error: annotation files that odspec cannot read safely: {annotations / 'shape_0001.xml'} is a symbolic "
+        f"link to {tmp_path / 'private.xml'}, outside {annotations} (odspec reads only regular files inside "
+        "dataset.annotations: remove these or replace them with the files themselves)\n")
+
+
+def test_repointing_a_linked_image_is_not_a_no_op(tmp_path: Path) -> None:
+    spec = shapes(tmp_path)
+    images = tmp_path / "data" / "images"
+    (images / "store").mkdir()
+    shutil.move(images / "shape_0002.jpg", images / "store" / "a.jpg")
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(images / "store" / "b.jpg")
+    (images / "shape_0002.jpg").symlink_to(Path("store") / "a.jpg")
+    assert odspec("build", str(spec)).returncode == 0
+    assert odspec("build", str(spec)).stdout.strip().endswith("(nothing changed)")
+    (images / "shape_0002.jpg").unlink()
+    (images / "shape_0002.jpg").symlink_to(Path("store") / "b.jpg")
+    again = odspec("build", str(spec))
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed" not in again.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("policy", ["stop", "skip_image"])
+def test_an_image_that_is_not_a_regular_file_is_a_finding_and_never_opened(tmp_path: Path, kind: str,
+                                                                              policy: str) -> None:
+    spec = shapes(tmp_path, on_bad_annotation=policy)
+    image = tmp_path / "data" / "images" / "shape_0001.jpg"
+    image.unlink()
+    os.mkfifo(image) if kind == "fifo" else image.mkdir()
+    what = "a FIFO" if kind == "fifo" else "a folder"
+    if policy == "stop":
+        assert build_refused(spec) == (
+            "error:\n1 dataset problem stops the build:\n"
+            f"  shape_0001.jpg: image file is not a regular file but {what} (error) (set dataset.on_bad_annotation "
+            "to skip_box, skip_image or repair to build without them)\n")
+        return
+    result = odspec("build", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert findings_of(result.stderr) == [f"shape_0001.jpg: image file is not a regular file but {what} (image skipped)"]
+
+
+def test_an_annotation_fifo_is_refused_and_never_opened(tmp_path: Path) -> None:
+    spec = shapes(tmp_path, on_bad_annotation="skip_image")
+    annotations = tmp_path / "data" / "annotations"
+    os.mkfifo(annotations / "a.xml")
+    assert build_refused(spec) == (
+        f"error: annotation files that odspec cannot read safely: {annotations / 'a.xml'} is not a regular file but "
+        "a FIFO (odspec reads only regular files inside dataset.annotations: remove these or replace them with the "
+        "files themselves)\n")
