@@ -137,3 +137,58 @@ def test_an_annotation_fifo_is_refused_and_never_opened(tmp_path: Path) -> None:
         f"error: annotation files that odspec cannot read safely: {annotations / 'a.xml'} is not a regular file but "
         "a FIFO (odspec reads only regular files inside dataset.annotations: remove these or replace them with the "
         "files themselves)\n")
+
+
+def coco_spec(folder: Path, policy: str = "stop") -> tuple[Path, Path, dict[str, Any]]:
+    """A COCO spec over 6 synthetic images: (spec, its instances.json, the document)."""
+    make_shapes(folder / "data", 6, size=(64, 64), max_boxes=2, seed=11, formats=("coco",))
+    spec = minimal_spec(FPNLITE, ["circle", "square"])
+    spec["dataset"] = {**spec["dataset"], "format": "coco", "images": "data/images",
+                       "annotations": "data/annotations/instances.json", "on_bad_annotation": policy}
+    path = folder / "data" / "annotations" / "instances.json"
+    return write_spec(folder, spec), path, json.loads(path.read_text())
+
+
+def with_token(document: dict[str, Any], annotation: int, coordinate: int, token: str) -> str:
+    """The document with one bbox value written as ``token`` (NaN, Infinity, 1e999: what json.dumps never writes)."""
+    document["annotations"][annotation]["bbox"][coordinate] = "@@"
+    return json.dumps(document).replace('"@@"', token)
+
+
+@pytest.mark.parametrize("token, shown", [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"),
+                                          ("1e999", "Infinity"), ('"wide"', '"wide"')])
+def test_a_coco_box_with_a_non_finite_coordinate_is_a_finding_for_that_box(tmp_path: Path, token: str,
+                                                                           shown: str) -> None:
+    spec, path, document = coco_spec(tmp_path, "skip_box")
+    path.write_text(with_token(document, 3, 2, token))
+    before = outside_build(tmp_path)
+    result = odspec("build", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert findings_of(result.stderr) == [
+        f"{path}: annotations[3].bbox[2]: {shown} is not a coordinate (expected a finite number) (annotation skipped)"]
+    assert outside_build(tmp_path) == before
+    report = json.loads((tmp_path / "build" / "test" / "report.json").read_text())
+    assert sum(s["boxes"] for s in report["splits"].values()) == len(document["annotations"]) - 1
+
+
+def test_a_coco_box_with_nan_stops_a_stop_build_with_the_finding_listed(tmp_path: Path) -> None:
+    spec, path, document = coco_spec(tmp_path)
+    path.write_text(with_token(document, 0, 1, "NaN"))
+    assert build_refused(spec) == (
+        "error:\n1 dataset problem stops the build:\n"
+        f"  {path}: annotations[0].bbox[1]: NaN is not a coordinate (expected a finite number) (error) "
+        "(set dataset.on_bad_annotation to skip_box, skip_image or repair to build without them)\n")
+
+
+@pytest.mark.parametrize("text, what", [
+    ('{"images": [{"id": 1, "file_name": "shape_0000.jpg"', ":1:52: malformed JSON: Expecting ',' delimiter (at byte 51)"),
+    ('[{"id": 1}]', ": expected a JSON object with 'images', 'annotations' and 'categories', got a list"),
+    ('{"images": [], "annotations": {}, "categories": []}', ": 'annotations' is an object, expected a list"),
+    ('{"images": [], "annotations": [], "categories": [], "x": NaN', ":1:61: malformed JSON: Expecting ',' delimiter "
+                                                                   "(at byte 60)"),
+])
+def test_a_malformed_coco_document_is_an_error_that_says_where_and_what(tmp_path: Path, text: str, what: str) -> None:
+    spec, path, _ = coco_spec(tmp_path, "skip_image")
+    path.write_text(text)
+    assert build_refused(spec) == (
+        f"error: {path}{what} (dataset.format is coco: fix or re-export the file; nothing of it was used)\n")
