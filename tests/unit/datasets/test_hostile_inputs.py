@@ -23,6 +23,7 @@ from PIL import Image
 from support import REPO, minimal_spec, tree_digest, write_spec
 
 from odspec.cli import main
+from odspec.datasets import read_csv, read_voc, read_yolo
 from odspec.datasets.synthetic import make_shapes
 
 FPNLITE = "ssd_mobilenet_v2_fpnlite_320"
@@ -209,3 +210,34 @@ def test_a_malformed_coco_document_is_an_error_that_says_where_and_what(tmp_path
     path.write_text(text)
     assert build_refused(spec) == (
         f"error: {path}{what} (dataset.format is coco: fix or re-export the file; nothing of it was used)\n")
+
+
+@pytest.mark.parametrize("token", ["nan", "inf", "-inf", "1e999", "NaN"])
+def test_non_finite_coordinates_in_voc_yolo_and_csv_are_findings_at_their_line(tmp_path: Path, token: str) -> None:
+    data = tmp_path / "data"
+    make_shapes(data, 3, size=(64, 64), max_boxes=2, seed=11, formats=("voc", "yolo", "csv"))
+    xml = data / "annotations" / "shape_0000.xml"
+    xml.write_text(xml.read_text().replace("<xmax>55</xmax>", f"<xmax>{token}</xmax>"))
+    txt = data / "labels" / "shape_0000.txt"
+    txt.write_text(txt.read_text().replace("0.546875 0.546875", f"{token} 0.546875"))
+    csv = data / "annotations" / "labels.csv"
+    csv.write_text(csv.read_text().replace("shape_0001.jpg,64,64,square,4,12", f"shape_0001.jpg,64,64,square,{token},12"))
+    voc = read_voc(data / "images", [xml], ["circle", "square"])
+    yolo = read_yolo(data / "images", data / "labels", None)
+    table = read_csv(data / "images", csv, None)
+    assert [str(f) for f in voc.findings] == [f"{xml}: object 1 ('circle'): <xmax> is '{token}', expected a number (object skipped)"]
+    assert [str(f) for f in yolo.findings] == [
+        f"{txt}:1: expected 'class x_center y_center width height', got '0 0.585938 0.414062 {token} 0.546875' "
+        "(line skipped)"]
+    assert [str(f) for f in table.findings] == [f"{csv}:3: xmin is '{token}', expected a number (row skipped)"]
+
+
+def test_an_image_name_with_a_control_character_is_a_finding_not_a_path(tmp_path: Path) -> None:
+    spec, path, document = coco_spec(tmp_path, "skip_image")
+    images = tmp_path / "data" / "images"
+    document["images"][0]["file_name"] = "shape\a0000.jpg"
+    (images / "shape_0000.jpg").rename(images / "shape\a0000.jpg")
+    path.write_text(json.dumps(document))
+    result = odspec("build", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert findings_of(result.stderr) == ["shape\\x070000.jpg: image name has a control character (image skipped)"]
