@@ -75,12 +75,15 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
     Outputs are a function of these inputs only, so an equal signature means the
     build is up to date and a rebuild needs to read nothing (like make).
     """
+    def link_target(path: str) -> str | None:  # what a link says: repointing it is a change
+        return os.readlink(path) if os.path.islink(path) else None
+
     spec_bytes = spec_path.read_bytes()
     files = []
     for path in map(Path, annotation_paths):
         members = sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
-        files.extend((member, _ident(member)) for member in members)
-    images = [(rel, _ident(os.path.join(root, rel))) for rel in image_rels]
+        files.extend((member, _ident(member), link_target(member)) for member in members)
+    images = [(rel, _ident(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
     payload = json.dumps([_code_identity(), str(spec_path.resolve()), hashlib.sha256(spec_bytes).hexdigest(),
                           str(out), files, root, images])
     return hashlib.sha256(payload.encode()).hexdigest()

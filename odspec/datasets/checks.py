@@ -141,6 +141,10 @@ class ExampleChecker:
         name = example.image.as_posix() if name is None else name
         if self._run[0] != name:
             self._run = (name, example.source)
+        unusable = unusable_name_finding(name, self.rules.policy)
+        if unusable is not None:
+            self.findings.append(unusable)
+            return None
         if info.error is not None:
             self.findings.append(_image_error(info, self.rules.policy))
             return None
@@ -233,6 +237,14 @@ def _info_for(example: Example, infos: Mapping[str, ImageInfo]) -> ImageInfo:
 def _size_matches(example: Example, size: tuple[int, int]) -> bool:
     """An unrecorded width or height matches anything."""
     return example.width in (None, size[0]) and example.height in (None, size[1])
+
+
+def unusable_name_finding(name: str, policy: Policy) -> Finding | None:
+    """A name with a control character (a newline, a tab, an escape) makes paths and records nobody can use."""
+    if not any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return None
+    shown = name.encode("unicode_escape").decode("ascii")
+    return Finding(shown, "image name has a control character", _image_action(policy))
 
 
 def _image_error(info: ImageInfo, policy: Policy) -> Finding:

@@ -32,6 +32,7 @@ from odspec.datasets.paths import (
     split_from_filename,
 )
 from odspec.datasets.values import finite_float, whole_number
+from odspec.errors import DatasetError
 
 CocoId = Union[int, str]
 
@@ -59,9 +60,9 @@ def read_coco_compact(
     for path in coco_files(annotations):
         try:
             declared, problems = stream_coco(root, path, split_from_filename(path), examples)
-        except ijson.JSONError:
-            findings.append(_malformed(path))
-            continue
+        except ijson.JSONError:  # raised while scanning, before any example was added
+            declared, problems = _parse_lists(root, _load_lenient(path), str(path), split_from_filename(path),
+                                              examples)
         names.extend(declared)
         findings.extend(problems)
     return ReadResult(examples, findings, ordered_unique(names))
@@ -70,24 +71,32 @@ def read_coco_compact(
 def stream_coco(root: Path, path: Path, split: str | None, into: CompactExamples) -> tuple[list[str], list[Finding]]:
     """:func:`parse_coco` for a file, without loading it whole; its examples are added to ``into``."""
     kinds = _top_level_kinds(path)
-    if kinds is None:
-        return parse_coco(root, None, str(path), split)[1:]
-    if any(kinds.get(k) != "start_array" for k in _KEYS):
-        lists = {k: [] if kinds.get(k) == "start_array" else None for k in _KEYS}
-        return parse_coco(root, lists, str(path), split)[1:]
+    check_document_shape(str(path), kinds)
     return _parse_lists(root, {k: _items(path, k) for k in _KEYS}, str(path), split, into)
 
 
-def _top_level_kinds(path: Path) -> dict[str, str] | None:
-    """Top-level key -> the event its value starts with; None when the document is not an object."""
+def check_document_shape(source: str, kinds: Mapping[str, str]) -> None:
+    """A document that is not an object of the three lists is not COCO: a DatasetError naming what it is."""
+    found = kinds.get("")
+    if found != "start_map":
+        raise DatasetError(f"{source}: expected a JSON object with 'images', 'annotations' and 'categories', "
+                           f"got {_KINDS.get(found or '', 'nothing')}", hint=COCO_HINT)
+    wrong = [f"'{k}' is {_KINDS.get(kinds.get(k, ''), 'missing')}" for k in _KEYS if kinds.get(k) != "start_array"]
+    if wrong:
+        raise DatasetError(f"{source}: {', '.join(wrong)}, expected a list", hint=COCO_HINT)
+
+
+def _top_level_kinds(path: Path) -> dict[str, str]:
+    """Top-level key -> the event its value starts with; ``""``: the document's own first event."""
     kinds: dict[str, str] = {}
     with path.open("rb") as handle:
         events = ijson.parse(handle)
         first = next(events, None)
+        kinds[""] = first[1] if first is not None else ""
         if first is None or first[1] != "start_map":
             for _ in events:  # still read to the end, so malformed JSON is reported as such
                 pass
-            return None
+            return kinds
         key = None
         for prefix, event, value in events:
             if prefix == "" and event == "map_key":
@@ -102,13 +111,33 @@ def _items(path: Path, key: str) -> Iterator[Any]:
         yield from ijson.items(handle, f"{key}.item", use_float=True)
 
 
-def _malformed(path: Path) -> Finding:
-    """The error as the standard parser words it, with its line (only for files that failed)."""
+def _load_lenient(path: Path) -> dict[str, Any]:
+    """A file the strict streaming parser refused, read whole by Python's parser.
+
+    That one accepts ``NaN``, ``Infinity`` and ``1e999``, so each becomes a finding
+    for its own box; anything it refuses too is malformed, reported with its place.
+    """
     try:
-        json.loads(path.read_bytes())
+        data = json.loads(path.read_bytes())
     except json.JSONDecodeError as err:
-        return Finding(str(path), f"malformed JSON: {err.msg}", "file skipped", err.lineno)
-    return Finding(str(path), "malformed JSON", "file skipped")
+        raise DatasetError(f"{path}:{err.lineno}:{err.colno}: malformed JSON: {err.msg} (at byte {err.pos})",
+                           hint=COCO_HINT) from None
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {err.start})", hint=COCO_HINT) from None
+    kinds = {"": _kind_of(data)}
+    if isinstance(data, dict):
+        kinds.update({k: _kind_of(v) for k, v in data.items() if k in _KEYS})
+    check_document_shape(str(path), kinds)
+    return data
+
+
+def _kind_of(value: Any) -> str:
+    """The ijson event a parsed value starts with."""
+    if isinstance(value, dict):
+        return "start_map"
+    if isinstance(value, list):
+        return "start_array"
+    return {str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 def coco_files(annotations: AnnotationPaths) -> list[Path]:
@@ -122,19 +151,19 @@ def coco_files(annotations: AnnotationPaths) -> list[Path]:
 
 
 _KEYS = ("images", "annotations", "categories")
+_KINDS = {"start_map": "an object", "start_array": "a list", "string": "a string", "number": "a number",
+          "boolean": "a boolean", "null": "null", "": "missing"}
+COCO_HINT = "dataset.format is coco: fix or re-export the file; nothing of it was used"
 
 
 def parse_coco(
     root: Path, data: Any, source: str, split: str | None = None
 ) -> tuple[list[Example], list[str], list[Finding]]:
-    """Examples, declared category names and findings of one parsed COCO document."""
-    if not isinstance(data, dict):
-        what = "expected a JSON object with 'images', 'annotations' and 'categories'"
-        return [], [], [Finding(source, what, "file skipped")]
-    missing = [k for k in _KEYS if not isinstance(data.get(k), list)]
-    if missing:
-        what = "missing " + ", ".join(f"'{k}'" for k in missing) + " list"
-        return [], [], [Finding(source, what, "file skipped")]
+    """Examples, declared category names and findings of one parsed COCO document (DatasetError if it is not one)."""
+    kinds = {"": _kind_of(data)}
+    if isinstance(data, dict):
+        kinds.update({k: _kind_of(v) for k, v in data.items() if k in _KEYS})
+    check_document_shape(source, kinds)
     examples = CompactExamples()
     names, findings = _parse_lists(root, data, source, split, examples)
     return list(examples), names, findings
@@ -256,11 +285,13 @@ def _coco_box(
     if category_id is None or category_id not in categories:
         return f"{where}: category_id {json.dumps(item.get('category_id'))} is not in 'categories'"
     bbox = item.get("bbox")
-    raw = bbox if isinstance(bbox, list) and len(bbox) == 4 else []
-    numbers = [n for n in (finite_float(v) for v in raw) if n is not None]
-    if len(numbers) != 4:
+    if not isinstance(bbox, list) or len(bbox) != 4:
         return f"{where}: bbox is {json.dumps(bbox)}, expected [x, y, width, height]"
-    x, y, w, h = numbers
+    numbers = [finite_float(v) for v in bbox]
+    bad = next((i for i, n in enumerate(numbers) if n is None), None)
+    if bad is not None:
+        return f"{where}.bbox[{bad}]: {json.dumps(bbox[bad])} is not a coordinate (expected a finite number)"
+    x, y, w, h = numbers  # type: ignore[misc]
     crowd = item.get("iscrowd", 0) in (1, True)
     into.add_box(images[image_id], Box(categories[category_id], x, y, x + w, y + h, iscrowd=crowd))
     return None

@@ -27,6 +27,7 @@ import crc32c
 from PIL import Image
 
 from odspec.datasets.model import SLOTS
+from odspec.datasets.paths import special_kind
 from odspec.errors import DatasetError
 
 MISSING = "missing"
@@ -109,6 +110,9 @@ def inspect_image(root: Path, rel: str, *, verify_pixels: bool = False) -> Image
     path = resolve_inside(root, rel)
     if path is None:
         return _failed(rel, ESCAPES_ROOT)
+    special = special_kind(path)
+    if special is not None:
+        return _failed(rel, f"not a regular file but {special}")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -307,7 +311,7 @@ def _read_unchanged(root: Path, info: ImageInfo) -> bytes:
     """The file's bytes, which must still be the ones inspected."""
     path = resolve_inside(root, info.path)
     try:
-        data = path.read_bytes() if path is not None else None
+        data = path.read_bytes() if path is not None and special_kind(path) is None else None
     except OSError:
         data = None
     if data is None or len(data) != info.size_bytes or (info.crc32c and crc32c.crc32c(data) != info.crc32c):

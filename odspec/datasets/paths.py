@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Union
@@ -41,18 +42,53 @@ def expand_annotation_paths(
     (its folder is its parent). A missing path is a :class:`DatasetError`.
     """
     found: list[tuple[Path, Path]] = []
+    refused: list[str] = []
     for path in as_path_list(annotations):
         if path.is_dir():
-            matches = path.rglob(pattern) if recursive else path.glob(pattern)
-            found.extend((f, path) for f in sorted(matches, key=str) if f.is_file())
+            matches = sorted(path.rglob(pattern) if recursive else path.glob(pattern), key=str)
+            problems = {str(f): annotation_file_problem(f, path) for f in matches}
+            refused.extend(f"{name} {problem}" for name, problem in problems.items() if problem)
+            found.extend((f, path) for f in matches if not problems[str(f)] and f.is_file())
         elif path.is_file():
             found.append((path, path.parent))
+        elif special_kind(path) is not None:
+            refused.append(f"{path} is not a regular file but {special_kind(path)}")
         else:
             raise DatasetError(
                 f"annotations path {path} does not exist",
                 hint="check dataset.annotations in the spec; relative paths start at the spec's folder",
             )
+    if refused:
+        raise DatasetError(
+            "annotation files that odspec cannot read safely: " + "; ".join(refused),
+            hint="odspec reads only regular files inside dataset.annotations: remove these or replace them "
+                 "with the files themselves",
+        )
     return found
+
+
+def annotation_file_problem(path: Path, folder: Path) -> str | None:
+    """Why a file found in an annotations folder is not read (before it is opened), or None."""
+    if path.is_symlink():
+        base = os.path.realpath(folder)
+        target = os.path.realpath(path)
+        if os.path.commonpath([base, target]) != base:
+            return f"is a symbolic link to {target}, outside {folder}"
+    kind = special_kind(path)
+    return None if kind is None or kind == "a folder" else f"is not a regular file but {kind}"
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is when it is there but not a regular file (opening a FIFO would block forever), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing or unreadable: reading it says which
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def image_path_in_root(root: Path, name: str) -> Path | None:

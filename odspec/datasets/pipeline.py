@@ -30,7 +30,15 @@ from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.datasets.report import DatasetReport, ReportTally
 from odspec.datasets.spill import RowSpill, read_rows
-from odspec.datasets.split import SplitItem, assign_splits
+from odspec.datasets.split import (
+    SplitItem,
+    assign_splits,
+    describe_settings,
+    moved_count,
+    remembered_splits,
+    split_settings,
+    splits_document,
+)
 from odspec.errors import DatasetError
 from odspec.records.shards import shard_bounds, shard_count, shard_name
 from odspec.spec.models import Dataset
@@ -75,7 +83,7 @@ class PlannedShard:
 @dataclass(frozen=True)
 class DatasetPlan:
     shards: tuple[PlannedShard, ...]
-    splits: dict[str, str]  # image path -> split, for the next build: this build's images and earlier ones
+    splits: dict[str, Any]  # splits.json: the split settings and image path -> split (this build's and earlier)
     report: DatasetReport
     findings: tuple[Finding, ...]
     image_rels: list[str]  # images this build used or can reuse next time (checked or cached), sorted
@@ -322,12 +330,17 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     else:
         names, most_boxes = [e.image.as_posix() for e in examples], max((len(e.boxes) for e in examples), default=0)
     check_read(most_boxes)
-    checked = _check_stream(root, dataset, examples, names, read.findings, cache, previous_splits, max_boxes=max_boxes,
-                            workers=workers, progress=progress, workdir=workdir, pool=pool)
-    del read, examples
     split = dataset.split
+    settings = split_settings((split.train, split.val, split.test), split.seed, split.from_source)
+    earlier, earlier_settings = remembered_splits(previous_splits)
+    resplit = bool(earlier) and earlier_settings != settings
+    checked = _check_stream(root, dataset, examples, names, read.findings, cache, {} if resplit else earlier,
+                            max_boxes=max_boxes, workers=workers, progress=progress, workdir=workdir, pool=pool)
+    del read, examples
     splits = assign_splits(checked.items, ratios=(split.train, split.val, split.test), seed=split.seed,
                            use_source=split.from_source, previous=checked.previous)
+    if resplit:
+        checked.findings.insert(0, resplit_finding(earlier, earlier_settings, splits, settings))
     planner = ShardPlanner(root, [item.key for item in checked.items], checked.sizes, splits, dataset.classes,
                            dataset.shards, salt, workdir)
     tally = ReportTally()
@@ -337,9 +350,18 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
         tally.add(example.image.path, splits[example.image.path], example.width, example.height,
                   example.example.boxes)
     remembered = {**checked.previous, **splits}  # images left out this time keep their place for when they return
-    return DatasetPlan(planner.finish(), dict(sorted(remembered.items())),
+    return DatasetPlan(planner.finish(), splits_document(remembered, settings),
                        tally.report(checked.findings, list(dataset.classes)), tuple(checked.findings),
                        checked.image_rels, checked.cache_file)
+
+
+def resplit_finding(earlier: Mapping[str, str], earlier_settings: Mapping[str, Any] | None,
+                    splits: Mapping[str, str], settings: Mapping[str, Any]) -> Finding:
+    """The notice that the split settings changed, so every image was placed again as a clean build would."""
+    moved, placed = moved_count(earlier, splits)
+    what = (f"changed ({describe_settings(earlier_settings)} -> {describe_settings(settings)}): re-split, "
+            f"{moved} of {placed} images moved split")
+    return Finding("dataset.split", what, "warning: a clean build of this spec splits the same way")
 
 
 @dataclass

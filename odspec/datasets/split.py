@@ -14,6 +14,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from odspec.datasets.model import SLOTS
 
@@ -185,3 +186,51 @@ def _pick_move(
         and all(tally[("train", c)] > 1 for c in classes[key])
     ]
     return max(candidates, key=lambda k: (unit_hash(seed, k), k), default=None)
+
+
+SPLITS_FORMAT = "odspec-splits/1"
+
+
+def split_settings(ratios: Ratios, seed: int, use_source: bool) -> dict[str, Any]:
+    """What an assignment depends on besides the images: recorded with it, so a change is noticed."""
+    return {"train": ratios[0], "val": ratios[1], "test": ratios[2], "seed": seed, "from_source": use_source}
+
+
+def splits_document(assignment: Mapping[str, str], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """splits.json: the settings and ``{image: split}``, readable and sorted."""
+    return {"format": SPLITS_FORMAT, "settings": dict(settings), "images": dict(sorted(assignment.items()))}
+
+
+def remembered_splits(document: Any) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """``{image: split}`` of an earlier splits.json and its settings (``None`` when it predates recording them).
+
+    The first format was the bare ``{image: split}`` object; anything unreadable remembers nothing.
+    """
+    if isinstance(document, dict) and document.get("format") == SPLITS_FORMAT:
+        images, settings = document.get("images"), document.get("settings")
+        return _image_splits(images), settings if isinstance(settings, dict) else None
+    return _image_splits(document), None
+
+
+def _image_splits(images: Any) -> dict[str, str]:
+    if not isinstance(images, dict):
+        return {}
+    return {k: v for k, v in images.items() if isinstance(k, str) and v in SPLITS}
+
+
+def describe_settings(settings: Mapping[str, Any] | None) -> str:
+    """``train/val/test 0.7/0.2/0.1 seed 0`` (plus ``from_source``), or what an old splits.json lacks."""
+    if settings is None:
+        return "settings not recorded (splits.json of an earlier odspec)"
+    try:
+        shares = "/".join(f"{float(settings[name]):g}" for name in SPLITS)
+        source = " from_source" if settings.get("from_source") else ""
+        return f"train/val/test {shares} seed {settings['seed']}{source}"
+    except (KeyError, TypeError, ValueError):
+        return "settings unreadable"
+
+
+def moved_count(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[int, int]:
+    """(images of ``after`` whose split differs from ``before``, images of ``after`` that ``before`` placed)."""
+    placed = [key for key in after if key in before]
+    return sum(before[key] != after[key] for key in placed), len(placed)

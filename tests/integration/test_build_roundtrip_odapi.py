@@ -239,7 +239,7 @@ def test_every_image_kind_decodes_as_displayed(tmp_path: Path, fmt: str) -> None
     done = run_module("odspec.odapi.decode", [str(s) for s in shards], timeout=TIMEOUT)
     decoded = parse_output(done.lines)
     ours = own_decode(shards)
-    splits = json.loads((result.out_dir / "splits.json").read_text())
+    splits = json.loads((result.out_dir / "splits.json").read_text())["images"]
 
     assert sorted(r["filename"] for r in decoded) == sorted(BY_NAME)
     assert sorted(ours) == sorted(BY_NAME)

@@ -30,7 +30,7 @@ def shapes_spec(folder: Path, images: int, **dataset: Any) -> Path:
 
 
 def splits(out: Path) -> dict[str, str]:
-    found: dict[str, str] = json.loads((out / "splits.json").read_text())
+    found: dict[str, str] = json.loads((out / "splits.json").read_text())["images"]
     return found
 
 

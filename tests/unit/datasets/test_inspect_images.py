@@ -207,10 +207,10 @@ def test_files_that_are_not_images(tmp_path: Path, contents: bytes, error: str) 
     assert (info.error, info.format, info.size_bytes) == (error, None, len(contents))
 
 
-def test_a_folder_is_unreadable(tmp_path: Path) -> None:
+def test_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").mkdir()
 
-    assert inspect_image(tmp_path, "a.jpg").error == "unreadable: is a directory"
+    assert inspect_image(tmp_path, "a.jpg").error == "not a regular file but a folder"
 
 
 def test_paths_that_escape_the_root_are_never_read(tmp_path: Path) -> None:

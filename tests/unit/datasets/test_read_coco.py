@@ -4,8 +4,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from odspec.datasets import Box, Example, Finding, read_coco
 from odspec.datasets.coco import parse_coco
+from odspec.errors import DatasetError
 
 ROOT = Path("/data/images")
 
@@ -65,22 +68,22 @@ def test_files_given_one_by_one(make_tree) -> None:
     assert [e.source for e in result.examples] == [str(root / "a.json"), str(root / "b.json")]
 
 
-def test_malformed_json_reports_the_line(make_tree) -> None:
+def test_malformed_json_is_an_error_with_its_place(make_tree) -> None:
     root = make_tree({"ann/instances_test.json": '{\n "images": [\n  {"id": 1,}\n ]\n}'})
-    result = read_coco(root / "images", root / "ann", None)
-    assert result.examples == []
-    assert [str(f) for f in result.findings] == [
-        f"{root / 'ann/instances_test.json'}:3: malformed JSON: Expecting property name enclosed in double quotes (file skipped)"
-    ]
+    with pytest.raises(DatasetError) as raised:
+        read_coco(root / "images", root / "ann", None)
+    assert str(raised.value) == (
+        f"{root / 'ann/instances_test.json'}:3:12: malformed JSON: Expecting property name enclosed in double quotes "
+        "(at byte 26) (dataset.format is coco: fix or re-export the file; nothing of it was used)")
 
 
-def test_wrong_document_shapes_skip_the_file() -> None:
-    assert parse_coco(ROOT, [1, 2], "x.json")[2] == [
-        Finding("x.json", "expected a JSON object with 'images', 'annotations' and 'categories'", "file skipped")
-    ]
-    assert parse_coco(ROOT, {"images": []}, "x.json")[2] == [
-        Finding("x.json", "missing 'annotations', 'categories' list", "file skipped")
-    ]
+def test_wrong_document_shapes_are_errors_that_say_what_the_file_holds() -> None:
+    with pytest.raises(DatasetError, match=r"^x.json: expected a JSON object with 'images', 'annotations' and "
+                                           r"'categories', got a list "):
+        parse_coco(ROOT, [1, 2], "x.json")
+    with pytest.raises(DatasetError, match=r"^x.json: 'annotations' is missing, 'categories' is missing, "
+                                           r"expected a list "):
+        parse_coco(ROOT, {"images": []}, "x.json")
 
 
 def test_bad_entries_are_reported_and_skipped() -> None:
@@ -113,6 +116,6 @@ def test_bad_entries_are_reported_and_skipped() -> None:
         ("annotations[1]: image_id 99 is not in 'images'", "annotation skipped"),
         ("annotations[2]: category_id 42 is not in 'categories'", "annotation skipped"),
         ("annotations[3]: bbox is [1, 2, 3], expected [x, y, width, height]", "annotation skipped"),
-        ('annotations[4]: bbox is [1, "a", 3, 4], expected [x, y, width, height]', "annotation skipped"),
+        ('annotations[4].bbox[1]: "a" is not a coordinate (expected a finite number)', "annotation skipped"),
         ("annotations[6]: expected an object", "annotation skipped"),
     ]
