@@ -209,8 +209,9 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     from odspec.runner.session import execute, locked, reconcile, versions
 
     validated = validate(spec_path, out_dir, check_data=False)
-    built = _build(validated, progress=progress)
     target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    _refuse_before_building(validated, target, restart=restart, progress=progress)
+    built = _build(validated, progress=progress)
     events = on_event or (lambda _event: None)
     events({"event": "built", "build_dir": str(built.out_dir), "findings": len(built.findings),
             "written": sum(c.change != "unchanged" for c in built.changes)})
@@ -228,6 +229,48 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
                     "tflite": str(exported.tflite) if exported.tflite else None,
                     "smoke": None if exported.smoke is None else vars(exported.smoke)})
     return RunResult(built, outcome, exported)
+
+
+def _refuse_before_building(validated: Validated, model_dir: Path, *, restart: bool,
+                            progress: Progress | None) -> None:
+    """Raise the refusal ``reconcile`` would give once built, while the build still matches the checkpoints.
+
+    The plan is decided on the files compiled in memory. The dataset digest is first taken to be
+    the run record's, so it cannot refuse on its own; only a run that would then resume asks a
+    dry run of the build (which writes nothing) for the digest the build would write.
+    """
+    from odspec.reconcile.plan import Refuse, Resume, plan
+    from odspec.reconcile.state import observe
+
+    state = observe(model_dir)
+    decided = plan(state, _record_for(validated, state.record.dataset_sha256 if state.record else ""))
+    if isinstance(decided, Refuse) and (not restart or decided.reason == "not-a-model-dir"):
+        raise decided.error()
+    if isinstance(decided, Resume) and not restart:
+        decided = plan(state, _record_for(validated, _dataset_digest(validated, progress)))
+        if isinstance(decided, Refuse):
+            raise decided.error()
+
+
+def _record_for(validated: Validated, dataset_sha256: str) -> Any:
+    from odspec.reconcile.record import run_record_of
+    from odspec.runner.session import versions
+
+    return run_record_of(validated.loaded.spec, validated.out_dir, versions(), config=validated.files["pipeline.config"],
+                         label_map=validated.files["label_map.pbtxt"], dataset_sha256=dataset_sha256)
+
+
+def _dataset_digest(validated: Validated, progress: Progress | None) -> str:
+    """build.json's ``dataset_sha256`` as building ``validated`` would write it; nothing is written."""
+    from odspec.build import build_project, no_progress
+    from odspec.reconcile.record import read_manifest
+
+    outcome = build_project(
+        validated.loaded, validated.files, validated.out_dir,
+        max_boxes=validated.config.train_config.max_number_of_boxes,
+        check_read=lambda most: check_box_limits(validated, most), dry_run=True, progress=progress or no_progress,
+    )
+    return outcome.dataset_sha256 or read_manifest(validated.out_dir)["dataset_sha256"]
 
 
 def _exported_already(model_dir: Path, best: dict[str, Any], tflite: bool) -> bool:

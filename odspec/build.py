@@ -40,6 +40,7 @@ class BuildOutcome:
     findings: list[Any]
     report_table: str | None
     skipped_reading: bool
+    dataset_sha256: str | None = None  # build.json's, as a dry run would write it (None when reading was skipped)
 
 
 def _read_json(path: Path) -> Any:
@@ -166,7 +167,7 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
         del cache
         if dry_run:
             return BuildOutcome(_dry_run_changes(out, files, plan, manifest.get("shards", {})),
-                                list(plan.findings), None, False)
+                                list(plan.findings), None, False, dataset_digest(plan))
         return _write(loaded, files, out, plan, manifest, annotations, root, progress, workers, helpers)
 
 
@@ -298,5 +299,10 @@ def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests:
         "outputs": outputs,
         "files": files,
         "shards": {s.name: {"split": s.split, "records": s.count, "digest": s.digest} for s in plan.shards},
-        "dataset_sha256": hashlib.sha256("".join(s.digest for s in plan.shards).encode()).hexdigest(),
+        "dataset_sha256": dataset_digest(plan),
     }
+
+
+def dataset_digest(plan: Any) -> str:
+    """Every shard's inputs digest in one: equal digests, equal records."""
+    return hashlib.sha256("".join(s.digest for s in plan.shards).encode()).hexdigest()

@@ -108,6 +108,8 @@ class RunDisplay:
             return f"step {event['step']}: {event['metric']} = {number(event.get('value'))}{mark}"
         if kind == "early-stop":
             return str(event["message"])
+        if kind == "evaluator-restarted":
+            return f"warning: {event['message']}"
         if kind == "train-finished":
             per_step = event.get("step_seconds")
             return f"trained to step {event['trained_to']}" + (f" ({per_step:.3f} s/step)" if per_step else "")

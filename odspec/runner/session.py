@@ -265,10 +265,15 @@ class _Live:
     train_done: bool = False
     stopped_early: str | None = None
     evaluations: int = 0
+    evaluator_restarts: int = 0
 
 
-def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) -> RunOutcome:
-    """Train to ``setup.num_steps`` (unless already there or stopped), evaluating every due checkpoint."""
+def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
+            launcher: str = LAUNCHER_MODULE) -> RunOutcome:
+    """Train to ``setup.num_steps`` (unless already there or stopped), evaluating every due checkpoint.
+
+    ``launcher`` is the module both children run (tests stand a fake in for the OD API's).
+    """
     model_dir = setup.model_dir
     write_run_record(model_dir, setup.record)
     history = read_metrics(model_dir)
@@ -303,15 +308,18 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) ->
             eval_log.write(line + "\n")
             lines.put(("eval", line))
 
+        def start_evaluator() -> Child:
+            return Child(launcher, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir)),
+                         on_line=from_eval, stdin=True, name="evaluator")
+
         try:
-            evaluator = Child(LAUNCHER_MODULE, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir)),
-                              on_line=from_eval, stdin=True, name="evaluator")
+            evaluator = start_evaluator()
             for name, _step in leftovers:  # queued in the coordinator by _leftovers
                 _send(evaluator, live, name, model_dir)
             if needs_training:
                 options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every,
                                        setup.keep)
-                trainer = Child(LAUNCHER_MODULE, launcher_argv(options), on_line=from_train, name="trainer")
+                trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer")
                 on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
             else:
                 live.train_done = True
@@ -320,6 +328,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5) ->
                     source, line = lines.get(timeout=poll_seconds)
                 except queue.Empty:
                     _check_children(trainer, evaluator, live, lines)
+                    evaluator = _restart_evaluator(evaluator, start_evaluator, live, lines, model_dir, on_event)
                     continue
                 for message in json_lines([line]):
                     if source == "train":
@@ -462,13 +471,37 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
 
 def _check_children(trainer: Child | None, evaluator: Child | None, live: _Live,
                     lines: queue.Queue[tuple[str, str]]) -> None:
-    """A child that exited without its final line (killed, crashed) ends the run with its output's tail."""
+    """A trainer that exited without its final line (killed, crashed) ends the run with its output's tail."""
     if trainer is not None and not live.train_done and trainer.poll() is not None:
         trainer.wait()  # its last lines are in the queue now
         if lines.empty():
             live.train_done = True
             live.train_error = str(trainer.error())
-    if evaluator is not None and live.outstanding and evaluator.poll() is not None:
-        evaluator.wait()
-        if lines.empty():
-            raise evaluator.error()
+
+
+def _restart_evaluator(evaluator: Child | None, start: Callable[[], Child], live: _Live,
+                       lines: queue.Queue[tuple[str, str]], model_dir: Path, on_event: OnEvent) -> Child | None:
+    """An evaluator that died with checkpoints to evaluate is started again, once; they are sent again, in order.
+
+    A crash can be the machine's (memory, a signal), not the checkpoint's, so one more try is
+    worth it; a second crash ends the run with the tail of the evaluator's output.
+    """
+    if evaluator is None or not live.outstanding or evaluator.poll() is None:
+        return evaluator
+    evaluator.wait()
+    if not lines.empty():
+        return evaluator  # its last lines first: they may have evaluated some
+    if live.evaluator_restarts >= 1:
+        raise evaluator.error()
+    evaluator.stop()  # anything left in its process group
+    live.evaluator_restarts += 1
+    code = evaluator.poll()
+    how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    again = list(live.outstanding)
+    on_event({"event": "evaluator-restarted", "exit": how, "checkpoints": again,
+              "message": f"the evaluator exited ({how}); restarted it, re-evaluating {', '.join(again)}"})
+    restarted = start()
+    live.outstanding.clear()
+    for name in again:
+        _send(restarted, live, name, model_dir)
+    return restarted

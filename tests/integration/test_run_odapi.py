@@ -232,6 +232,30 @@ def test_runs_stopped_by_ctrl_c_and_by_sigkill_resume_to_completion(tmp_path: Pa
     assert [r.step for r in read_metrics(model_dir)] == [50, 100, 150, 200]  # each once, none lost
 
 
+def test_a_killed_evaluator_is_restarted_and_every_checkpoint_evaluated_once(tmp_path: Path) -> None:
+    spec = variant(tmp_path, "evaluator", {"train.steps": 150, "train.checkpoint_every": 50, "early_stopping": None})
+    model_dir = tmp_path / "runs"
+    odspec = start_run(spec, model_dir)
+    events: list[dict[str, Any]] = []
+    killed = None
+    try:
+        assert odspec.stdout is not None
+        for line in odspec.stdout:
+            events.append(json.loads(line) if line.startswith("{") else {})
+            if events[-1].get("event") == "eval-start" and killed is None:
+                killed = events[-1]["checkpoint"]
+                evaluators = [pid for pid in _launchers(model_dir) if b"eval-serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+                assert len(evaluators) == 1
+                os.kill(evaluators[0], signal.SIGKILL)
+        assert odspec.wait(timeout=600) == 0, [e for e in events if e.get("event") != "step"]
+    finally:
+        odspec.kill()
+    restarted = [e for e in events if e.get("event") == "evaluator-restarted"]
+    assert len(restarted) == 1 and restarted[0]["exit"] == "signal 9" and restarted[0]["checkpoints"][0] == killed
+    assert [r.step for r in read_metrics(model_dir)] == [50, 100, 150]  # each once, the killed one again
+    no_launcher_left(model_dir)
+
+
 def test_fine_tuning_from_an_earlier_run_learns_new_classes_faster(example: Ran, tmp_path: Path) -> None:
     data = tmp_path / "three"
     make_shapes(data, 60, size=(256, 256), seed=7, classes=("triangle", "square", "circle"), formats=("voc",))

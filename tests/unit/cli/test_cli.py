@@ -107,8 +107,7 @@ def test_run_refuses_checkpoints_nobody_recorded_before_training(tmp_path: Path)
     result = odspec("run", str(spec), "--output", "plain")
     assert result.returncode == 2
     assert "refusing to resume" in result.stderr and "odspec-run.json" in result.stderr and "--restart" in result.stderr
-    assert sorted(p.name for p in model_dir.iterdir()) == [".odspec.lock", "checkpoint", "ckpt-3.data-00000-of-00001",
-                                                            "ckpt-3.index"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index"]
 
 
 def test_export_and_predict_say_what_to_do_first(tmp_path: Path) -> None:
