@@ -51,6 +51,7 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
         pipeline_message,
         pipeline_text,
     )
+    from odspec.folders import check_glob_safe
     from odspec.spec.checks import check, dataset_paths
 
     loaded = load_spec(spec_path)
@@ -58,6 +59,7 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
     if problems:
         raise SpecError(problems)
     out = (out_dir or default_out_dir(loaded)).resolve()
+    check_glob_safe(out)
     pretrained = loaded.spec.model.pretrained
     checkpoint = (loaded.root / pretrained.checkpoint).resolve() if pretrained else None
     try:
@@ -101,20 +103,32 @@ def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
 
 
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
-          progress: Progress | None = None, workers: int | None = None) -> BuildResult:
-    """Compile the spec and build its records; the previous build stays intact until the new one is complete."""
-    return _build(validate(spec_path, out_dir, check_data=False), dry_run=dry_run, progress=progress, workers=workers)
+          progress: Progress | None = None, workers: int | None = None, wait: bool = True) -> BuildResult:
+    """Compile the spec and build its records; the previous build stays intact until the new one is complete.
+
+    ``wait=False`` refuses, instead of waiting, when another build of the same folder is running.
+    """
+    return _build(validate(spec_path, out_dir, check_data=False), dry_run=dry_run, progress=progress,
+                  workers=workers, wait=wait)
+
+
+def protected_paths(loaded: LoadedSpec) -> list[Path]:
+    """What no output folder of odspec may be or contain: the spec's folder and the dataset's."""
+    dataset = loaded.spec.dataset
+    return [loaded.path.resolve().parent, loaded.root / dataset.images, *(loaded.root / a for a in dataset.annotation_list)]
 
 
 def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | None = None,
-           workers: int | None = None) -> BuildResult:
+           workers: int | None = None, wait: bool = True) -> BuildResult:
     from odspec.build import build_project, no_progress
+    from odspec.folders import claim_build_folder
 
+    claim_build_folder(validated.out_dir, protected_paths(validated.loaded))
     outcome = build_project(
         validated.loaded, validated.files, validated.out_dir,
         max_boxes=validated.config.train_config.max_number_of_boxes,
         check_read=lambda most: check_box_limits(validated, most),
-        dry_run=dry_run, progress=progress or no_progress, workers=workers,
+        dry_run=dry_run, progress=progress or no_progress, workers=workers, wait=wait,
     )
     return BuildResult(validated.out_dir, outcome.changes, dry_run, outcome.findings, outcome.report_table)
 
