@@ -138,6 +138,7 @@ def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train
     """A contact sheet of ``count`` records of ``split``, decoded from the shards as written."""
     from odspec.datasets.preview import save_preview
     from odspec.errors import BuildError
+    from odspec.folders import claim_file
     from odspec.records.example import parse_example
     from odspec.records.shards import SHARD_GLOB
     from odspec.records.tfrecord import read_records
@@ -155,7 +156,7 @@ def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train
                 break
         if len(records) >= count:
             break
-    target = image or out.parent / f"{out.name}-preview-{split}.png"
+    target = claim_file(image or out.parent / f"{out.name}-preview-{split}.png")
     save_preview(records, target, max_images=count)
     return target
 
@@ -223,8 +224,8 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     from odspec.runner.session import execute, locked, reconcile, versions
 
     validated = validate(spec_path, out_dir, check_data=False)
+    target = claim_model_dir(validated, model_dir or default_model_dir(validated.loaded))
     built = _build(validated, progress=progress)
-    target = (model_dir or default_model_dir(validated.loaded)).resolve()
     events = on_event or (lambda _event: None)
     events({"event": "built", "build_dir": str(built.out_dir), "findings": len(built.findings),
             "written": sum(c.change != "unchanged" for c in built.changes)})
@@ -242,6 +243,28 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
                     "tflite": str(exported.tflite) if exported.tflite else None,
                     "smoke": None if exported.smoke is None else vars(exported.smoke)})
     return RunResult(built, outcome, exported)
+
+
+def claim_model_dir(validated: Validated, model_dir: Path) -> Path:
+    """A model folder is new, empty, one odspec trained in, or holds only what odspec and the OD API write there.
+
+    Checkpoints without a run record are then refused by the reconciler, which says how to restart.
+    """
+    from odspec.folders import claim
+    from odspec.reconcile.record import RUN_RECORD
+    from odspec.reconcile.state import OWN_ENTRIES
+
+    def owned(folder: Path) -> bool:
+        return (folder / RUN_RECORD).is_file() or all(
+            p.name in OWN_ENTRIES or p.name.startswith(("ckpt-", ".pending", ".best-", ".odspec.")) for p in folder.iterdir())
+
+    return claim(model_dir, owned=owned, kind="model", protected=[*protected_paths(validated.loaded), validated.out_dir])
+
+
+def _claim_output(validated: Validated, folder: Path, owned: Any) -> Path:
+    from odspec.folders import claim
+
+    return claim(folder, owned=owned, protected=[*protected_paths(validated.loaded), validated.out_dir])
 
 
 def _exported_already(model_dir: Path, best: dict[str, Any], tflite: bool) -> bool:
@@ -296,8 +319,13 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
 def export(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, step: int | None = None,
            tflite: bool | None = None, output: Path | None = None) -> Any:
     """Export the best checkpoint (or ``step``) as a SavedModel (+ TFLite), then smoke-test it on a val image."""
+    from odspec.folders import has_marker
+    from odspec.runner.exporting import EXPORT_INFO
+
     validated = validate(spec_path, out_dir, check_data=False)
     target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    if output is not None:
+        output = _claim_output(validated, output, has_marker(EXPORT_INFO))
     return _export(validated, target, step, tflite, smoke=True, output=output)
 
 
@@ -311,13 +339,15 @@ def predict(spec_path: Path, images: list[Path], out_dir: Path | None = None, *,
 
     validated = validate(spec_path, out_dir, check_data=False)
     target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    from odspec.folders import only_entries
+
+    folder = _claim_output(validated, output or target / "predictions", only_entries("*.predicted.png"))
     saved_model = target / "export" / "saved_model"
     if not (saved_model / "saved_model.pb").is_file():
         raise OdspecError(f"{saved_model}: no export yet", f"run `odspec export {spec_path}` first")
     missing = [str(i) for i in images if not i.is_file()]
     if missing:
         raise OdspecError(f"no such image: {', '.join(missing)}")
-    folder = output or target / "predictions"
     with tempfile.TemporaryDirectory(prefix="odspec-predict-") as temp:
         found = predict_detections(saved_model, [i.resolve() for i in images], Path(temp) / "detections.json",
                                    min_score=min_score)
@@ -383,8 +413,13 @@ def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
     """PNG plots of training losses and validation metrics over steps, the best and the early stop marked."""
     from odspec.runner.plots import load_history, write_report
 
+    from odspec.folders import only_entries
+    from odspec.runner.plots import LOSSES_PNG, METRICS_PNG
+
     found = status(spec_path, out_dir, model_dir=model_dir)
+    validated = validate(spec_path, out_dir, check_data=False)
+    folder = _claim_output(validated, output or found.model_dir / "report", only_entries(LOSSES_PNG, METRICS_PNG, ".*.tmp"))
     stopped_step = found.metrics[-1].step if found.stopped_early and found.metrics else None
     best_step = found.best.get("step") if found.best else None
     history = load_history(found.model_dir, metric=found.metric, best_step=best_step, stopped_step=stopped_step)
-    return write_report(history, output or found.model_dir / "report")
+    return write_report(history, folder)

@@ -37,8 +37,13 @@ def has_marker(marker: str) -> Callable[[Path], bool]:
     return lambda folder: (folder / marker).is_file()
 
 
+def only_entries(*patterns: str) -> Callable[[Path], bool]:
+    """Owned when every entry matches one of ``patterns`` (folders odspec fills with files it names itself)."""
+    return lambda folder: all(any(p.match(pattern) for pattern in patterns) for p in folder.iterdir())
+
+
 def claim(path: Path, *, owned: Callable[[Path], bool], protected: Iterable[Path] = (),
-          verb: str = "write into") -> Path:
+          verb: str = "write into", kind: str = "output") -> Path:
     """``path`` resolved, when odspec may write there; else a BuildError naming what is in the way. Writes nothing."""
     target = path.expanduser().resolve()
     _refuse_below_file(target, verb)
@@ -50,7 +55,7 @@ def claim(path: Path, *, owned: Callable[[Path], bool], protected: Iterable[Path
             raise BuildError(f"refusing to {verb} {target}: it holds {kept}, which odspec must not replace",
                              "choose a new folder, e.g. build/<project> beside the spec")
     if target.is_dir() and any(target.iterdir()) and not owned(target):
-        raise BuildError(f"refusing to {verb} {target}: it is not an odspec {'build' if 'build' in verb else 'output'} "
+        raise BuildError(f"refusing to {verb} {target}: it is not an odspec {kind} "
                          f"folder (it holds {describe_entries(target)})",
                          "choose an empty or new folder, or delete it yourself")
     return target
@@ -58,12 +63,21 @@ def claim(path: Path, *, owned: Callable[[Path], bool], protected: Iterable[Path
 
 def claim_build_folder(path: Path, protected: Iterable[Path] = ()) -> Path:
     """``claim`` for a build folder, which must also make a usable OD API glob and hold only odspec's files."""
-    target = claim(path, owned=is_build_folder, protected=protected, verb="build into")
+    target = claim(path, owned=is_build_folder, protected=protected, verb="build into", kind="build")
     check_glob_safe(target)
     stray = unowned_build_files(target)
     if stray:
         raise BuildError(f"refusing to replace {target}: it holds files odspec did not write: {', '.join(stray)}",
                          "move them out of the build folder, then build again")
+    return target
+
+
+def claim_file(path: Path) -> Path:
+    """``path`` resolved, when odspec may write a file there: not a folder, not below a file."""
+    target = path.expanduser().resolve()
+    _refuse_below_file(target, "write")
+    if target.is_dir():
+        raise BuildError(f"refusing to write {target}: it is a folder", "name a file, e.g. preview.png")
     return target
 
 

@@ -208,3 +208,51 @@ def test_no_wait_refuses_while_another_build_holds_the_folder(monkeypatch, capsy
         err = refused(monkeypatch, capsys, tmp_path, str(spec), "--out", str(out), "--no-wait")
     assert err == (f"error: another odspec build of {out} is running (pid {os.getpid()}) "
                    f"(wait for it to finish, or leave out --no-wait to wait for it)")
+
+
+def not_ours(folder: Path, kind: str = "output") -> str:
+    return f"error: refusing to write into {folder}: it is not an odspec {kind} folder (it holds mine.txt) {HINT}"
+
+
+def user_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("keep me")
+    return folder
+
+
+def run_refused(monkeypatch, capsys, tmp_path: Path, *args: str) -> str:
+    before = tree_digest(tmp_path)
+    code, err = odspec(monkeypatch, capsys, *args)
+    assert code == 2, err
+    assert tree_digest(tmp_path) == before
+    return err.strip()
+
+
+def test_run_refuses_a_model_dir_odspec_did_not_make_before_building(monkeypatch, capsys, tmp_path: Path) -> None:
+    spec, folder = shapes_spec(tmp_path), user_folder(tmp_path)
+    err = run_refused(monkeypatch, capsys, tmp_path, "run", str(spec), "--model-dir", str(folder), "--output", "plain")
+    assert err == not_ours(folder, "model")
+
+
+def test_run_refuses_the_spec_folder_as_model_dir(monkeypatch, capsys, tmp_path: Path) -> None:
+    spec = shapes_spec(tmp_path)
+    err = run_refused(monkeypatch, capsys, tmp_path, "run", str(spec), "--model-dir", str(tmp_path), "--output", "plain")
+    assert err == (f"error: refusing to write into {tmp_path}: it holds {tmp_path}, which odspec must not replace "
+                   f"(choose a new folder, e.g. build/<project> beside the spec)")
+
+
+@pytest.mark.parametrize("command", ["export", "predict", "report"])
+def test_export_predict_and_report_refuse_a_user_folder(monkeypatch, capsys, tmp_path: Path, command: str) -> None:
+    spec, folder = shapes_spec(tmp_path), user_folder(tmp_path)
+    images = [str(next((tmp_path / "data" / "images").iterdir()))] if command == "predict" else []
+    err = run_refused(monkeypatch, capsys, tmp_path, command, str(spec), *images, "--to", str(folder))
+    assert err == not_ours(folder)
+
+
+def test_preview_refuses_a_folder_as_its_image(monkeypatch, capsys, tmp_path: Path) -> None:
+    spec = shapes_spec(tmp_path)
+    api.build(spec, workers=1)
+    folder = user_folder(tmp_path)
+    err = run_refused(monkeypatch, capsys, tmp_path, "preview", str(spec), "--image", str(folder))
+    assert err == f"error: refusing to write {folder}: it is a folder (name a file, e.g. preview.png)"
