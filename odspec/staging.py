@@ -141,23 +141,61 @@ def _holder(fd: int) -> str:
     return os.read(fd, 32).decode(errors="replace").strip() or "?"
 
 
-@contextlib.contextmanager
-def build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
-    """Hold ``.<name>.lock`` beside ``target`` for a whole build: two builds of one folder take turns."""
-    fd = _open_lock(target)
+def _still_the_lock(fd: int, target: Path) -> bool:
+    """The holder before us deletes the lock file when done: a lock on a deleted file guards nothing."""
     try:
+        return os.stat(_lock_path(target)).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        return False
+
+
+def _acquire(target: Path, *, wait: bool, told: list[bool]) -> int | None:
+    """An fd holding the lock file's flock, or None when it is busy and ``wait`` is False."""
+    while True:
+        fd = _open_lock(target)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = _holder(fd)
             if not wait:
-                raise BuildError(f"another odspec build of {target} is running (pid {pid})",
-                                 "wait for it to finish, or leave out --no-wait to wait for it") from None
-            print(f"waiting for another odspec build of {target} (pid {pid})…", file=sys.stderr, flush=True)
+                return _busy(fd)
+            if not told:
+                print(f"waiting for another odspec build of {target} (pid {_holder(fd)})…", file=sys.stderr, flush=True)
+                told.append(True)
             fcntl.flock(fd, fcntl.LOCK_EX)
+        if _still_the_lock(fd, target):
+            return fd
+        os.close(fd)
+
+
+def _busy(fd: int) -> None:
+    os.close(fd)
+    return None
+
+
+@contextlib.contextmanager
+def build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``target`` for a whole build: two builds of one folder take turns.
+
+    The file is deleted by its holder when done, so no lock file stays behind.
+    """
+    fd = _acquire(target, wait=True, told=[]) if wait else _acquire(target, wait=False, told=[])
+    if fd is None:
+        fd = _open_lock(target)
+        pid = _holder(fd)
+        os.close(fd)
+        raise BuildError(f"another odspec build of {target} is running (pid {pid})",
+                         "wait for it to finish, or leave out --no-wait to wait for it")
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
+    finally:
+        _release(fd, target)
+
+
+def _release(fd: int, target: Path) -> None:
+    try:
+        _lock_path(target).unlink(missing_ok=True)
     finally:
         os.close(fd)
 
@@ -166,19 +204,16 @@ def build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
 def try_build_lock(target: Path) -> Iterator[bool]:
     """``build_lock`` without waiting: False when another build holds it (the caller takes the slow path)."""
     try:
-        fd = os.open(_lock_path(target), os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
+        fd = _acquire(target, wait=False, told=[])
+    except BuildError:
+        fd = None
+    if fd is None:
         yield False
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
         yield True
     finally:
-        os.close(fd)
+        _release(fd, target)
 
 
 def out_of_space(failed: OSError) -> bool:

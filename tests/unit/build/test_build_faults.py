@@ -79,7 +79,7 @@ def wait_for_no_workers(group: int) -> list[int]:
 
 
 def leftovers(out: Path, temp: Path) -> list[str]:
-    beside = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock"]
+    beside = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
     return beside + [p.name for p in temp.iterdir()]
 
 
