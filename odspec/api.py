@@ -51,6 +51,7 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
         pipeline_message,
         pipeline_text,
     )
+    from odspec.folders import check_glob_safe
     from odspec.spec.checks import check, dataset_paths
 
     loaded = load_spec(spec_path)
@@ -58,6 +59,7 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
     if problems:
         raise SpecError(problems)
     out = (out_dir or default_out_dir(loaded)).resolve()
+    check_glob_safe(out)
     pretrained = loaded.spec.model.pretrained
     checkpoint = (loaded.root / pretrained.checkpoint).resolve() if pretrained else None
     try:
@@ -101,20 +103,32 @@ def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
 
 
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
-          progress: Progress | None = None, workers: int | None = None) -> BuildResult:
-    """Compile the spec and build its records; the previous build stays intact until the new one is complete."""
-    return _build(validate(spec_path, out_dir, check_data=False), dry_run=dry_run, progress=progress, workers=workers)
+          progress: Progress | None = None, workers: int | None = None, wait: bool = True) -> BuildResult:
+    """Compile the spec and build its records; the previous build stays intact until the new one is complete.
+
+    ``wait=False`` refuses, instead of waiting, when another build of the same folder is running.
+    """
+    return _build(validate(spec_path, out_dir, check_data=False), dry_run=dry_run, progress=progress,
+                  workers=workers, wait=wait)
+
+
+def protected_paths(loaded: LoadedSpec) -> list[Path]:
+    """What no output folder of odspec may be or contain: the spec's folder and the dataset's."""
+    dataset = loaded.spec.dataset
+    return [loaded.path.resolve().parent, loaded.root / dataset.images, *(loaded.root / a for a in dataset.annotation_list)]
 
 
 def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | None = None,
-           workers: int | None = None) -> BuildResult:
+           workers: int | None = None, wait: bool = True) -> BuildResult:
     from odspec.build import build_project, no_progress
+    from odspec.folders import claim_build_folder
 
+    claim_build_folder(validated.out_dir, protected_paths(validated.loaded))
     outcome = build_project(
         validated.loaded, validated.files, validated.out_dir,
         max_boxes=validated.config.train_config.max_number_of_boxes,
         check_read=lambda most: check_box_limits(validated, most),
-        dry_run=dry_run, progress=progress or no_progress, workers=workers,
+        dry_run=dry_run, progress=progress or no_progress, workers=workers, wait=wait,
     )
     return BuildResult(validated.out_dir, outcome.changes, dry_run, outcome.findings, outcome.report_table)
 
@@ -124,6 +138,7 @@ def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train
     """A contact sheet of ``count`` records of ``split``, decoded from the shards as written."""
     from odspec.datasets.preview import save_preview
     from odspec.errors import BuildError
+    from odspec.folders import claim_file
     from odspec.records.example import parse_example
     from odspec.records.shards import SHARD_GLOB
     from odspec.records.tfrecord import read_records
@@ -141,7 +156,7 @@ def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train
                 break
         if len(records) >= count:
             break
-    target = image or out.parent / f"{out.name}-preview-{split}.png"
+    target = claim_file(image or out.parent / f"{out.name}-preview-{split}.png")
     save_preview(records, target, max_images=count)
     return target
 
@@ -209,7 +224,7 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     from odspec.runner.session import execute, locked, reconcile, versions
 
     validated = validate(spec_path, out_dir, check_data=False)
-    target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    target = claim_model_dir(validated, model_dir or default_model_dir(validated.loaded))
     _refuse_before_building(validated, target, restart=restart, progress=progress)
     built = _build(validated, progress=progress)
     events = on_event or (lambda _event: None)
@@ -273,6 +288,28 @@ def _dataset_digest(validated: Validated, progress: Progress | None) -> str:
     return outcome.dataset_sha256 or read_manifest(validated.out_dir)["dataset_sha256"]
 
 
+def claim_model_dir(validated: Validated, model_dir: Path) -> Path:
+    """A model folder is new, empty, one odspec trained in, or holds only what odspec and the OD API write there.
+
+    Checkpoints without a run record are then refused by the reconciler, which says how to restart.
+    """
+    from odspec.folders import claim
+    from odspec.reconcile.record import RUN_RECORD
+    from odspec.reconcile.state import OWN_ENTRIES
+
+    def owned(folder: Path) -> bool:
+        return (folder / RUN_RECORD).is_file() or all(
+            p.name in OWN_ENTRIES or p.name.startswith(("ckpt-", ".pending", ".best-", ".odspec.")) for p in folder.iterdir())
+
+    return claim(model_dir, owned=owned, kind="model", protected=[*protected_paths(validated.loaded), validated.out_dir])
+
+
+def _claim_output(validated: Validated, folder: Path, owned: Any) -> Path:
+    from odspec.folders import claim
+
+    return claim(folder, owned=owned, protected=[*protected_paths(validated.loaded), validated.out_dir])
+
+
 def _exported_already(model_dir: Path, best: dict[str, Any], tflite: bool) -> bool:
     from odspec.runner.exporting import current_export
 
@@ -325,8 +362,13 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
 def export(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, step: int | None = None,
            tflite: bool | None = None, output: Path | None = None) -> Any:
     """Export the best checkpoint (or ``step``) as a SavedModel (+ TFLite), then smoke-test it on a val image."""
+    from odspec.folders import has_marker
+    from odspec.runner.exporting import EXPORT_INFO
+
     validated = validate(spec_path, out_dir, check_data=False)
     target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    if output is not None:
+        output = _claim_output(validated, output, has_marker(EXPORT_INFO))
     return _export(validated, target, step, tflite, smoke=True, output=output)
 
 
@@ -340,13 +382,15 @@ def predict(spec_path: Path, images: list[Path], out_dir: Path | None = None, *,
 
     validated = validate(spec_path, out_dir, check_data=False)
     target = (model_dir or default_model_dir(validated.loaded)).resolve()
+    from odspec.folders import only_entries
+
+    folder = _claim_output(validated, output or target / "predictions", only_entries("*.predicted.png"))
     saved_model = target / "export" / "saved_model"
     if not (saved_model / "saved_model.pb").is_file():
         raise OdspecError(f"{saved_model}: no export yet", f"run `odspec export {spec_path}` first")
     missing = [str(i) for i in images if not i.is_file()]
     if missing:
         raise OdspecError(f"no such image: {', '.join(missing)}")
-    folder = output or target / "predictions"
     with tempfile.TemporaryDirectory(prefix="odspec-predict-") as temp:
         found = predict_detections(saved_model, [i.resolve() for i in images], Path(temp) / "detections.json",
                                    min_score=min_score)
@@ -412,8 +456,13 @@ def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
     """PNG plots of training losses and validation metrics over steps, the best and the early stop marked."""
     from odspec.runner.plots import load_history, write_report
 
+    from odspec.folders import only_entries
+    from odspec.runner.plots import LOSSES_PNG, METRICS_PNG
+
     found = status(spec_path, out_dir, model_dir=model_dir)
+    validated = validate(spec_path, out_dir, check_data=False)
+    folder = _claim_output(validated, output or found.model_dir / "report", only_entries(LOSSES_PNG, METRICS_PNG, ".*.tmp"))
     stopped_step = found.metrics[-1].step if found.stopped_early and found.metrics else None
     best_step = found.best.get("step") if found.best else None
     history = load_history(found.model_dir, metric=found.metric, best_step=best_step, stopped_step=stopped_step)
-    return write_report(history, output or found.model_dir / "report")
+    return write_report(history, folder)

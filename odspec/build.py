@@ -12,15 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 from odspec import __version__
+from odspec.errors import BuildError
+from odspec.folders import BUILD_FORMAT, is_build_folder
 from odspec.io import FileChange
-from odspec.staging import Staging, recover
+from odspec.spec.names import valid_project_name
+from odspec.staging import (
+    Staging,
+    build_lock,
+    out_of_space,
+    recover,
+    remove_leftovers,
+    try_build_lock,
+    work_folder,
+)
 
 MANIFEST = "build.json"
 CACHE = ".cache.json"  # inspected images by file identity
@@ -118,8 +129,15 @@ def up_to_date_for(spec_path: Path, out_dir: Path | None = None) -> tuple[Path, 
         if project is None:
             return None
         out = spec_path.resolve().parent / "build" / project
-    changes = up_to_date(spec_path, out.resolve())
-    return None if changes is None else (out.resolve(), changes)
+    out = out.resolve()
+    if not (is_build_folder(out) or is_build_folder(out.with_name(f".{out.name}.old"))):
+        return None  # only a folder odspec built is looked at, let alone recovered
+    with try_build_lock(out) as held:
+        if not held:
+            return None  # another build is running: the full build waits for it
+        remove_leftovers(out)
+        changes = up_to_date(spec_path, out)
+    return None if changes is None else (out, changes)
 
 
 def _project_name(spec_path: Path) -> str | None:
@@ -130,7 +148,7 @@ def _project_name(spec_path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     project = data.get("project") if isinstance(data, dict) else None
-    return project if isinstance(project, str) else None
+    return project if valid_project_name(project) else None  # no path from an unchecked spec
 
 
 def _cache_format() -> str:
@@ -144,8 +162,35 @@ def _unchanged(out: Path, names: list[str]) -> list[FileChange]:
 
 def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
                   check_read: Callable[[int], None], dry_run: bool = False,
-                  progress: Progress = no_progress, workers: int | None = None) -> BuildOutcome:
-    """Build ``out`` from the validated spec ``loaded`` and its compiled ``files``."""
+                  progress: Progress = no_progress, workers: int | None = None, wait: bool = True) -> BuildOutcome:
+    """Build ``out`` from the validated spec ``loaded`` and its compiled ``files``, holding the folder's lock."""
+    with build_lock(out, wait=wait):
+        remove_leftovers(out)
+        try:
+            return _build_locked(loaded, files, out, max_boxes=max_boxes, check_read=check_read, dry_run=dry_run,
+                                 progress=progress, workers=workers)
+        except OSError as failed:
+            if out_of_space(failed):
+                raise _no_space(out, failed, loaded) from None
+            raise
+        finally:
+            remove_leftovers(out)
+
+
+def _no_space(out: Path, failed: OSError, loaded: Any) -> BuildError:
+    """How much more the build needs: about the images' bytes (records hold them) less what is free."""
+    root = loaded.root / loaded.spec.dataset.images
+    needed = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    free = shutil.disk_usage(out.parent).free
+    more = max(needed - free, 0) / 1e6
+    return BuildError(f"no space left on {out.parent} while writing {failed.filename or out}; "
+                      f"the build needs about {max(more, 1):.0f} MB more",
+                      "free some space there, or build elsewhere with --out; the previous build is intact")
+
+
+def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
+                  check_read: Callable[[int], None], dry_run: bool, progress: Progress,
+                  workers: int | None) -> BuildOutcome:
     unchanged = up_to_date(loaded.path, out)
     if unchanged is not None:
         return BuildOutcome(unchanged, [], None, True)
@@ -158,7 +203,9 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
     workers = workers or default_workers()
-    with _Helpers(workers, draw=not dry_run) as helpers, TemporaryDirectory(prefix="odspec-build-") as workdir:
+    workdir = work_folder(out)
+    workdir.mkdir()
+    with _Helpers(workers, draw=not dry_run) as helpers:
         plan = plan_dataset(
             loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
             previous_splits=_read_json(out / SPLITS_FILE) or {}, workers=workers,
@@ -182,12 +229,15 @@ class _Helpers:
     def __init__(self, workers: int, *, draw: bool) -> None:
         from multiprocessing import get_context
 
+        from odspec.procs import die_with_parent, parent_death_signal
+
+        parent_death_signal()  # looked up here: a forked child only calls it
         context = get_context("fork")
-        self.pool = context.Pool(workers) if workers > 1 else None
+        self.pool = context.Pool(workers, die_with_parent, (os.getpid(),)) if workers > 1 else None
         self.drawer = None
         if draw:
             self._send, receive = context.Pipe()
-            self.drawer = context.Process(target=_draw_when_told, args=(receive,), daemon=True)
+            self.drawer = context.Process(target=_draw_when_told, args=(receive, os.getpid()), daemon=True)
             self.drawer.start()
             receive.close()
 
@@ -215,7 +265,10 @@ class _Helpers:
             self.pool.join()
 
 
-def _draw_when_told(receive: Any) -> None:
+def _draw_when_told(receive: Any, parent: int) -> None:
+    from odspec.procs import die_with_parent
+
+    die_with_parent(parent)
     try:
         report, path = receive.recv()
     except EOFError:
@@ -292,6 +345,7 @@ def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests:
         if name != MANIFEST:
             files[name] = digests.get(name) or hashlib.sha256((folder / name).read_bytes()).hexdigest()
     return {
+        "format": BUILD_FORMAT,
         "odspec": __version__,
         "spec": str(loaded.path.resolve()),
         "spec_sections": sections,

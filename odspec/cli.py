@@ -57,6 +57,7 @@ def build(
     dry_run: bool = typer.Option(False, "--dry-run", help="report what would change, write nothing"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="processes [default: up to 2 cores]"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list unchanged files and every finding"),
+    no_wait: bool = typer.Option(False, "--no-wait", help="refuse, instead of waiting, while another build of the folder runs"),
 ) -> None:
     """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
     from odspec.build import up_to_date_for
@@ -68,7 +69,7 @@ def build(
         return
     from odspec import api
 
-    result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers)
+    result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers, wait=not no_wait)
     prefix = "would be " if dry_run else ""
     for change in result.changes:
         if change.change != "unchanged" or verbose:

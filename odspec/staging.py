@@ -9,11 +9,18 @@ half of each, and a failed build leaves the previous one as it was.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from odspec.errors import BuildError
+from odspec.folders import is_build_folder
 from odspec.io import FileChange, atomic_write
 
 
@@ -95,10 +102,119 @@ def _same_bytes(a: Path, b: Path) -> bool:
 
 
 def recover(target: Path) -> None:
-    """Undo a swap that a crash interrupted: the old build comes back."""
+    """Undo a swap that a crash interrupted: the old build comes back (only ever a folder odspec built)."""
     backup = target.with_name(f".{target.name}.old")
-    if backup.is_dir():
+    if backup.is_dir() and is_build_folder(backup):
         if target.exists():
             shutil.rmtree(backup)
         else:
             os.replace(backup, target)
+
+
+def work_folder(target: Path) -> Path:
+    """Scratch space of a build of ``target``, beside it (not in /tmp), so the next build finds what a kill left."""
+    return target.with_name(f".{target.name}.work")
+
+
+def remove_leftovers(target: Path) -> None:
+    """Delete the staging and work folders a killed build of ``target`` left; only call with the lock held."""
+    for leftover in (target.with_name(f".{target.name}.staging"), work_folder(target)):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _lock_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.lock")
+
+
+def _open_lock(target: Path) -> int:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(_lock_path(target), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as failed:
+        raise BuildError(f"cannot write the build folder {target}: {failed.strerror} ({target.parent})",
+                         "build into a folder you can write to, with --out") from None
+
+
+def _holder(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 32).decode(errors="replace").strip() or "?"
+
+
+def _still_the_lock(fd: int, target: Path) -> bool:
+    """The holder before us deletes the lock file when done: a lock on a deleted file guards nothing."""
+    try:
+        return os.stat(_lock_path(target)).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        return False
+
+
+def _acquire(target: Path, *, wait: bool, told: list[bool]) -> int | None:
+    """An fd holding the lock file's flock, or None when it is busy and ``wait`` is False."""
+    while True:
+        fd = _open_lock(target)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                return _busy(fd)
+            if not told:
+                print(f"waiting for another odspec build of {target} (pid {_holder(fd)})…", file=sys.stderr, flush=True)
+                told.append(True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        if _still_the_lock(fd, target):
+            return fd
+        os.close(fd)
+
+
+def _busy(fd: int) -> None:
+    os.close(fd)
+    return None
+
+
+@contextlib.contextmanager
+def build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``target`` for a whole build: two builds of one folder take turns.
+
+    The file is deleted by its holder when done, so no lock file stays behind.
+    """
+    fd = _acquire(target, wait=True, told=[]) if wait else _acquire(target, wait=False, told=[])
+    if fd is None:
+        fd = _open_lock(target)
+        pid = _holder(fd)
+        os.close(fd)
+        raise BuildError(f"another odspec build of {target} is running (pid {pid})",
+                         "wait for it to finish, or leave out --no-wait to wait for it")
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        _release(fd, target)
+
+
+def _release(fd: int, target: Path) -> None:
+    try:
+        _lock_path(target).unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def try_build_lock(target: Path) -> Iterator[bool]:
+    """``build_lock`` without waiting: False when another build holds it (the caller takes the slow path)."""
+    try:
+        fd = _acquire(target, wait=False, told=[])
+    except BuildError:
+        fd = None
+    if fd is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        _release(fd, target)
+
+
+def out_of_space(failed: OSError) -> bool:
+    return failed.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))

@@ -70,6 +70,9 @@ def write_records(path: str | Path, records: Iterable[bytes], *, durable: bool =
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        from odspec.io import follow_umask
+
+        follow_umask(fd)
         with os.fdopen(fd, "wb") as handle:
             info = _write_framed(handle, records)
             handle.flush()

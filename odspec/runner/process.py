@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from odspec.errors import RunError
+from odspec.procs import PR_SET_PDEATHSIG, _prctl, parent_death_signal
 
 logger = logging.getLogger(__name__)
 
@@ -173,19 +174,8 @@ def _log_line(line: str) -> None:
 
 # --- long-lived children ---------------------------------------------------------------------------------------------
 
-_PR_SET_PDEATHSIG = 1
-_prctl: list[Callable[..., int] | None] = []  # libc's prctl, looked up once in the parent
-
-
-def _parent_death_signal() -> Callable[..., int] | None:
-    if not _prctl:
-        try:
-            import ctypes
-
-            _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
-        except (OSError, AttributeError):
-            _prctl.append(None)  # not Linux: stop() in the caller's finally still applies
-    return _prctl[0]
+_PR_SET_PDEATHSIG = PR_SET_PDEATHSIG
+_parent_death_signal = parent_death_signal
 
 
 def _die_with_parent() -> None:  # pragma: no cover (runs in the forked child before exec)
