@@ -75,3 +75,27 @@ def tree_digest(folder: Path) -> dict[str, str]:
         else:
             found[rel] = "dir" if stat.S_ISDIR(info.st_mode) else f"special:{stat.S_IFMT(info.st_mode)}"
     return found
+
+
+GOOD_SPEC = """\
+project: pets
+dataset:
+  format: voc
+  images: images
+  annotations: annotations
+  classes: [cat, dog]
+model:
+  architecture: ssd_mobilenet_v2_fpnlite_320
+"""
+
+
+def load_errors(text: str) -> list[str]:
+    """The problems ``load_spec`` reports for ``text`` (read as ``spec.yaml``), as printed."""
+    import pytest
+
+    from odspec.errors import SpecError
+    from odspec.spec.load import load_spec
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(Path("spec.yaml"), text)
+    return [str(p) for p in caught.value.problems]

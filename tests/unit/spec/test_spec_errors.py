@@ -8,23 +8,10 @@ import pytest
 
 from odspec.errors import SpecError
 from odspec.spec.load import load_spec
+from tests.support import GOOD_SPEC, load_errors
 
-GOOD = """\
-project: pets
-dataset:
-  format: voc
-  images: images
-  annotations: annotations
-  classes: [cat, dog]
-model:
-  architecture: ssd_mobilenet_v2_fpnlite_320
-"""
-
-
-def errors(text: str) -> list[str]:
-    with pytest.raises(SpecError) as caught:
-        load_spec(Path("spec.yaml"), text)
-    return [str(p) for p in caught.value.problems]
+GOOD = GOOD_SPEC
+errors = load_errors
 
 
 def test_good_spec_loads() -> None:

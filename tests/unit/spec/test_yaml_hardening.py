@@ -15,24 +15,10 @@ from odspec.errors import SpecError
 from odspec.spec.load import load_spec
 from odspec.spec.names import valid_project_name
 from odspec.spec.yamlsrc import load_yaml
-from tests.support import REPO, tree_digest
+from tests.support import GOOD_SPEC, load_errors, REPO, tree_digest
 
-GOOD = """\
-project: pets
-dataset:
-  format: voc
-  images: images
-  annotations: annotations
-  classes: [cat, dog]
-model:
-  architecture: ssd_mobilenet_v2_fpnlite_320
-"""
-
-
-def errors(text: str) -> list[str]:
-    with pytest.raises(SpecError) as caught:
-        load_spec(Path("spec.yaml"), text)
-    return [str(p) for p in caught.value.problems]
+GOOD = GOOD_SPEC
+errors = load_errors
 
 
 def file_errors(path: Path) -> list[str]:
