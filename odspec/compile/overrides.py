@@ -18,6 +18,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from odspec.catalogue import suggest
+from odspec.odapi.protos import is_repeated
 
 _PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,9})\])?$")
 
@@ -42,7 +43,7 @@ def _step(message: Message, part: str) -> Message:
     field = _field(message, name)
     if field.message_type is None:
         raise OverrideError(f"{name!r} is a scalar, it has no fields below it")
-    if field.label == FieldDescriptor.LABEL_REPEATED:
+    if is_repeated(field):
         if index is None:
             raise OverrideError(f"{name!r} is repeated: pick one with {name}[0]")
         items = getattr(message, name)
@@ -112,7 +113,7 @@ def _scalar(field: FieldDescriptor, value: Any) -> Any:
 
 def _assign(message: Message, name: str, value: Any) -> None:
     field = _field(message, name)
-    repeated = field.label == FieldDescriptor.LABEL_REPEATED
+    repeated = is_repeated(field)
     if repeated and not isinstance(value, list):
         raise OverrideError(f"{name!r} is repeated: give a list")
     try:

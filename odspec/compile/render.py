@@ -19,6 +19,7 @@ from odspec.compile.final import final_problems
 from odspec.compile.overrides import OverrideError, apply_override, owner
 from odspec.errors import BuildError
 from odspec.odapi import protos
+from odspec.odapi.protos import is_repeated
 from odspec.odapi.pbtext import fields, literal
 from odspec.spec.models import Spec
 
@@ -72,7 +73,7 @@ def _messages_of_type(message: Message, type_name: str) -> list[Message]:
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
-        values = value if field.label == field.LABEL_REPEATED else [value]
+        values = value if is_repeated(field) else [value]
         for item in values:
             if field.message_type.name == type_name:
                 found.append(item)

@@ -1,4 +1,8 @@
-"""Make the OD API 2.8 usable in this process on TF 2.15, protobuf 4 and numpy 1.26.
+"""Make the OD API 2.8 usable in this process, on TF 2.15 and on TF 2.16-2.20 (tf-keras), protobuf 4-7, numpy 1-2.
+
+Every compatibility shim odspec has lives here, and only OD API child processes
+(training, evaluation, export, decoding, smoke tests, ``odspec doctor``'s probe) call
+:func:`apply`; the TensorFlow-free commands never do.
 
 The PyPI ``object_detection`` package was written against older TensorFlow,
 tf-slim, Pillow and numpy. Rather than forcing process-wide switches (such as
@@ -11,6 +15,10 @@ and is safe to apply twice. Call :func:`apply` before importing anything from
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
 import threading
 import types
 from collections.abc import Callable
@@ -21,7 +29,7 @@ import numpy
 from odspec.errors import EnvironmentProblem
 from odspec.odapi import protos
 
-_INSTALL_HINT = "reinstall the pinned stack: ./setup.sh, or pip install -e . in a Python 3.9-3.11 venv"
+_INSTALL_HINT = "reinstall a pinned stack: ./setup.sh (TF 2.20) or ./setup.sh --stack tf2.15; `odspec doctor` shows what is installed"
 _lock = threading.Lock()
 _applied: tuple[str, ...] | None = None
 
@@ -36,7 +44,10 @@ def apply() -> tuple[str, ...]:
     with _lock:
         if _applied is None:
             steps: list[tuple[str, Callable[[], bool]]] = [
+                ("legacy_keras", _use_legacy_keras),
                 ("protos_import_hook", _install_protos_hook),
+                ("estimator_mode_keys", _stub_estimator),
+                ("tensorflow_io_absent", _stub_tensorflow_io),
                 ("tf_slim_control_flow", _patch_tf_slim_control_flow),
                 ("pillow_getsize", _patch_pillow_getsize),
                 ("numpy_aliases_in_od_metrics", _patch_numpy_aliases_in_od_metrics),
@@ -46,6 +57,117 @@ def apply() -> tuple[str, ...]:
             except ImportError as exc:
                 raise EnvironmentProblem(f"cannot prepare the OD API: {exc}", _INSTALL_HINT) from exc
         return _applied
+
+
+def _tensorflow_version() -> tuple[int, int]:
+    """TensorFlow's (major, minor) from its metadata, without importing it."""
+    for dist in ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"):
+        try:
+            major, minor, *_ = importlib.metadata.version(dist).split(".")
+            return int(major), int(minor)
+        except (importlib.metadata.PackageNotFoundError, ValueError):
+            continue
+    raise EnvironmentProblem("TensorFlow is not installed", _INSTALL_HINT)
+
+
+def _use_legacy_keras() -> bool:
+    """Symptom: ``module 'keras._tf_keras.keras.layers' has no attribute 'experimental'`` (TF >= 2.16).
+
+    From TF 2.16 ``tf.keras`` is Keras 3, which the OD API cannot use (its Keras layers
+    and regularisers need Keras 2). ``TF_USE_LEGACY_KERAS=1`` set before TensorFlow is
+    first imported, with ``tf-keras`` installed, gives ``tf.keras`` Keras 2 again.
+    """
+    if _tensorflow_version() < (2, 16):
+        return False
+    if importlib.util.find_spec("tf_keras") is None:
+        raise EnvironmentProblem("TensorFlow >= 2.16 needs tf-keras for the OD API, and it is not installed",
+                                 "pip install tf-keras matching TensorFlow's minor version (e.g. tf-keras==2.20.*)")
+    if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+        raise EnvironmentProblem("TensorFlow was imported before odspec could select legacy Keras (TF_USE_LEGACY_KERAS=1)",
+                                 "set TF_USE_LEGACY_KERAS=1 in the environment, or call odspec.odapi.compat.apply() "
+                                 "before importing TensorFlow")
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    return True
+
+
+class _ModeKeys:
+    """``tf.estimator.ModeKeys``: the only part of the estimator API the OD API's TF2 path touches."""
+
+    TRAIN = "train"
+    EVAL = "eval"
+    PREDICT = "infer"
+
+
+class _EstimatorStub(types.ModuleType):
+    """Stands in for ``tensorflow.compat.v1.estimator`` where TensorFlow no longer ships it."""
+
+    ModeKeys = _ModeKeys
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"tf.estimator.{name} is not available: TensorFlow >= 2.16 has no estimator API "
+                             "(odspec's stub provides only ModeKeys, all the OD API's TF2 path needs)")
+
+
+def _stub_estimator() -> bool:
+    """Symptom: ``cannot import name 'estimator' from 'tensorflow.compat.v1'`` on importing ``object_detection.inputs``.
+
+    TF 2.16 removed ``tf.estimator``; ``inputs.py`` and ``model_lib.py`` import it at
+    module level but on the TF2 path only compare against ``ModeKeys``.
+    """
+    if _tensorflow_version() < (2, 16):
+        return False
+    import tensorflow as tf
+
+    try:
+        from tensorflow.compat.v1 import estimator  # noqa: F401
+        return False
+    except ImportError:
+        pass
+    stub = _EstimatorStub("tensorflow.compat.v1.estimator")
+    sys.modules["tensorflow.compat.v1.estimator"] = stub
+    setattr(tf.compat.v1, "estimator", stub)
+    return True
+
+
+class _Missing(types.ModuleType):
+    """A module that is not installed, failing clearly when (and only when) something uses it."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise EnvironmentProblem(f"{self.__name__}.{name} is needed, but {self.__name__} is not installed "
+                                 "(it has no wheel for this Python; only DeepMAC's colour-consistency loss uses it)",
+                                 "use Python <= 3.12 with tensorflow-io installed, or leave "
+                                 "color_consistency_loss_weight at 0")
+
+
+# tensorflow-io releases and the one TensorFlow minor each was built against; a release
+# loaded into another TensorFlow warns of undefined symbols on import and its ops fail.
+_TENSORFLOW_IO_BUILT_FOR = {"0.36": (2, 15), "0.37": (2, 16)}
+
+
+def _tensorflow_io_usable() -> bool:
+    try:
+        version = importlib.metadata.version("tensorflow-io")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return _TENSORFLOW_IO_BUILT_FOR.get(".".join(version.split(".")[:2])) == _tensorflow_version()
+
+
+def _stub_tensorflow_io() -> bool:
+    """Symptom: ``No module named 'tensorflow_io'`` (Python 3.13), or ``undefined symbol`` warnings from
+    ``libtensorflow_io.so`` (TF >= 2.17), on importing ``object_detection.builders.model_builder``.
+
+    The OD API imports it for DeepMAC's colour-consistency loss alone; it has no wheel for
+    Python 3.13 and no release built for TF >= 2.17. Every other architecture builds with a
+    placeholder that fails, clearly, only when used.
+    """
+    if isinstance(sys.modules.get("tensorflow_io"), _Missing):
+        return True
+    if _tensorflow_io_usable():
+        return False
+    sys.modules["tensorflow_io"] = _Missing("tensorflow_io")
+    return True
 
 
 def _install_protos_hook() -> bool:

@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.internal import builder
 
 from odspec.errors import EnvironmentProblem
@@ -36,6 +37,14 @@ _install_hint = (
 
 
 @cache
+def is_repeated(field: FieldDescriptor) -> bool:
+    """Whether a field is repeated, on protobuf 4-7 (protobuf 7 removed ``FieldDescriptor.label``)."""
+    repeated = getattr(field, "is_repeated", None)
+    if repeated is not None:
+        return bool(repeated)
+    return field.label == FieldDescriptor.LABEL_REPEATED
+
+
 def protos_dir() -> Path:
     """Folder of the installed ``object_detection/protos`` package."""
     spec = importlib.util.find_spec("object_detection")

@@ -19,7 +19,7 @@ from odspec.catalogue import CATALOGUE, Architecture
 from odspec.odapi.smoke import parse_output
 from odspec.runner.process import run_module
 
-pytestmark = pytest.mark.odapi
+pytestmark = [pytest.mark.odapi, pytest.mark.catalogue]
 
 MODEL_CLASS = {"ssd": "SSDMetaArch", "faster_rcnn": "FasterRCNNMetaArch", "center_net": "CenterNetMetaArch"}
 
