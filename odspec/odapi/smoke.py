@@ -5,8 +5,10 @@ This catches configs the OD API accepts as text but cannot build or train
 resizer settings, ...) in seconds instead of after minutes of graph tracing.
 It runs the OD API's own parser and model builder on random data, so it needs
 no dataset. Run it in a child process (``python -m odspec.odapi.smoke CONFIG
-[--forward]``): it imports TensorFlow and patches the OD API (see ``compat``).
-The last line it prints is one JSON object; read it with :func:`parse_output`.
+[--forward]``, several configs at once to pay TensorFlow's import once): it
+imports TensorFlow and patches the OD API (see ``compat``). It prints one JSON
+object per config; read them with :func:`parse_outputs` (or the last with
+:func:`parse_output`).
 Importing this module does not import TensorFlow.
 """
 
@@ -191,39 +193,71 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def parse_output(lines: Iterable[str]) -> dict[str, Any]:
-    """The JSON object from a smoke run's output (its last line that is one)."""
-    for line in reversed(list(lines)):
+def _results(lines: Iterable[str]) -> list[dict[str, Any]]:
+    found = []
+    for line in lines:
         if line.startswith("{"):
             try:
-                found = json.loads(line)
+                value = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(found, dict):
-                return found
-    raise BuildError("the smoke check printed no JSON result")
+            if isinstance(value, dict) and "config" in value:
+                found.append(value)
+    return found
+
+
+def parse_output(lines: Iterable[str]) -> dict[str, Any]:
+    """The JSON object from a smoke run's output (its last line that is one)."""
+    found = _results(lines)
+    if not found:
+        raise BuildError("the smoke check printed no JSON result")
+    return found[-1]
+
+
+def parse_outputs(lines: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each config's JSON result from a smoke run over several configs, by config path."""
+    return {result["config"]: result for result in _results(lines)}
+
+
+def _check_one(path: Path, forward: bool, batch_size: int, seed: int) -> bool:
+    try:
+        result = smoke(path, forward=forward, batch_size=batch_size, seed=seed)
+    except OdspecError as err:
+        if err.__cause__ is not None:
+            traceback.print_exception(err.__cause__, file=sys.stderr)
+        stage = getattr(err, "stage", "read")
+        print(json.dumps({"config": str(path), "built": stage == "forward", "forward": False,
+                          "stage": stage, "error": str(err)}), flush=True)
+        print(f"smoke: error: {err}", file=sys.stderr)
+        return False
+    print(result.to_json(), flush=True)
+    return True
+
+
+def _release_models() -> None:
+    """Drop the previous model's graph and variables before the next config builds."""
+    import gc
+
+    import tensorflow as tf
+
+    tf.keras.backend.clear_session()
+    gc.collect()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m odspec.odapi.smoke", description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("pipeline_config", type=Path)
+    parser.add_argument("pipeline_config", type=Path, nargs="+")
     parser.add_argument("--forward", action="store_true", help="also run one forward pass and loss")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, choices=(1, 2))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        result = smoke(args.pipeline_config, forward=args.forward, batch_size=args.batch_size, seed=args.seed)
-    except OdspecError as err:
-        if err.__cause__ is not None:
-            traceback.print_exception(err.__cause__, file=sys.stderr)
-        stage = getattr(err, "stage", "read")
-        print(json.dumps({"config": str(args.pipeline_config), "built": stage == "forward", "forward": False,
-                          "stage": stage, "error": str(err)}))
-        print(f"smoke: error: {err}", file=sys.stderr)
-        return 1
-    print(result.to_json())
-    return 0
+    ok = True
+    for index, path in enumerate(args.pipeline_config):
+        if index:
+            _release_models()
+        ok = _check_one(path, args.forward, args.batch_size, args.seed) and ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

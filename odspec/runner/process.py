@@ -36,7 +36,8 @@ GRACE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Completed:
-    """A child that exited with code 0, with everything it printed (stdout and stderr, interleaved)."""
+    """A child that exited (with code 0 unless run with ``check=False``), with everything it printed
+    (stdout and stderr, interleaved)."""
 
     command: tuple[str, ...]
     lines: tuple[str, ...]
@@ -83,13 +84,14 @@ def run_module(
     cwd: str | Path | None = None,
     on_line: Callable[[str], None] | None = None,
     grace: float = GRACE_SECONDS,
+    check: bool = True,
 ) -> Completed:
     """Run ``python -m module args...`` with this interpreter and wait for it.
 
     ``env`` is added to (and overrides) this process's environment rather than
     replacing it, so PATH and the venv keep working. Each output line goes to
     ``on_line`` (default: this module's logger at DEBUG) as it arrives.
-    Raises :class:`RunError` on a non-zero exit or after ``timeout`` seconds;
+    Raises :class:`RunError` on a non-zero exit (unless ``check`` is false) or after ``timeout`` seconds;
     on Ctrl-C the child's group is stopped and ``KeyboardInterrupt`` propagates.
     """
     command = (sys.executable, "-m", module, *args)
@@ -110,9 +112,9 @@ def run_module(
         _stop_group(proc, output, grace)
     seconds = time.monotonic() - started
     logger.info("exit code %d after %.1f s: %s", returncode, seconds, shlex.join(command))
-    if returncode != 0:
+    if returncode != 0 and check:
         raise RunError(command, returncode, output.tail())
-    return Completed(command=command, lines=tuple(output.lines), seconds=seconds)
+    return Completed(command=command, lines=tuple(output.lines), seconds=seconds, returncode=returncode)
 
 
 def _spawn(command: tuple[str, ...], env: Mapping[str, str] | None, cwd: str | Path | None = None, *,

@@ -13,6 +13,7 @@ from odspec.catalogue import CATALOGUE
 from odspec.compile.context import Paths
 from odspec.compile.render import pipeline_message
 from odspec.odapi import protos
+from odspec.odapi.protos import is_repeated
 from odspec.spec.models import Spec
 
 # Fields the compiled config deliberately does not copy (see the compiled header comment).
@@ -33,10 +34,10 @@ def clear_defaults(message: Message) -> Message:
     """Drop scalar fields explicitly set to their default value, recursively, so presence does not matter."""
     for field, value in list(message.ListFields()):
         if field.message_type is not None:
-            items = value if field.label == field.LABEL_REPEATED else [value]
+            items = value if is_repeated(field) else [value]
             for item in items:
                 clear_defaults(item)
-        elif field.label != field.LABEL_REPEATED and value == field.default_value:
+        elif not is_repeated(field) and value == field.default_value:
             message.ClearField(field.name)
     return message
 

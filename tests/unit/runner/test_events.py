@@ -14,6 +14,7 @@ from odspec.errors import RecordError
 from odspec.records.tfrecord import frame, write_records
 from odspec.runner import events
 from odspec.runner.events import event_files, read_scalars
+from odspec.odapi.protos import is_repeated
 
 # Protobuf wire encoding, written out by hand so these tests check our descriptors
 # against the field numbers in TensorFlow's .proto files, not against themselves.
@@ -213,7 +214,7 @@ def test_descriptors_match_tensorboards_copy_of_the_tensorflow_protos() -> None:
         ours = pool.FindMessageTypeByName(f"tensorflow.{name}")
         for mine in ours.fields:
             other = their_class.DESCRIPTOR.fields_by_name[mine.name]
-            assert (mine.number, wire_type(mine), mine.label) == (other.number, wire_type(other), other.label), mine
+            assert (mine.number, wire_type(mine), is_repeated(mine)) == (other.number, wire_type(other), is_repeated(other)), mine
             assert (mine.containing_oneof is None) == (other.containing_oneof is None), mine
     assert pool is not descriptor_pool.Default()
 
