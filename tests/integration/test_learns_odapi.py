@@ -9,7 +9,7 @@ exported as a SavedModel that finds a validation image's ground truth.
 from __future__ import annotations
 
 import pytest
-from test_run_odapi import MAP, Ran, run, variant
+from support import MAP, Ran, run, variant
 
 from odspec.runner.metrics import read_metrics
 

@@ -14,14 +14,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from PIL import Image
-from support import REPO
+from support import EXAMPLE, MAP, REPO, Ran, run, variant
 
 from odspec import api
 from odspec.datasets.synthetic import make_shapes
@@ -30,47 +28,6 @@ from odspec.reconcile.state import observe
 from odspec.runner.metrics import read_metrics
 
 pytestmark = pytest.mark.odapi
-
-EXAMPLE = REPO / "specs" / "example.yaml"
-MAP = "DetectionBoxes_Precision/mAP"
-
-
-def variant(folder: Path, name: str, changes: dict[str, Any], base: Path = EXAMPLE) -> Path:
-    """The example spec with ``changes`` merged in (dotted keys), its dataset paths made absolute, in ``folder``."""
-    spec = yaml.safe_load(base.read_text())
-    for key in ("images", "annotations"):
-        spec["dataset"][key] = str((base.parent / spec["dataset"][key]).resolve())
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = spec
-        for part in parents:
-            node = node.setdefault(part, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-@dataclass
-class Ran:
-    spec: Path
-    model_dir: Path
-    result: api.RunResult
-    events: list[dict[str, Any]]
-
-    def kinds(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("event") == kind]
-
-
-def run(spec: Path, model_dir: Path, **options: Any) -> Ran:
-    events: list[dict[str, Any]] = []
-    result = api.run(spec, model_dir=model_dir, on_event=events.append, **options)
-    return Ran(spec, model_dir, result, events)
-
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Ran:
