@@ -256,7 +256,7 @@ def check_pins(stack: Stack | None, installed: Mapping[str, str], repo: Path = R
         return Pins("no stack"), {}
     path = repo / stack.constraints
     if not (path.is_file() and (repo / "pyproject.toml").is_file()):
-        return Pins("not available", note=f"no {stack.constraints} beside this odspec (an installed package)"), {}
+        return Pins("not available", note=f"no {stack.constraints} beside this odspec: an installed package"), {}
     pinned = applicable_pins(path)
     if pinned is None:
         return Pins("not checked", str(path), note="the packaging module is not installed to read its markers"), {}

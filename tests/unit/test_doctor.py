@@ -83,7 +83,7 @@ def test_an_installed_package_says_its_pins_are_not_available(tmp_path: Path) ->
     (tmp_path / "constraints.txt").write_text("numpy==2.4.6\n")  # beside site-packages, but no checkout
     pins, pinned = check_pins(STACKS[0], {"numpy": "2.4.6"}, repo=tmp_path)
     assert (pins.status, pinned) == ("not available", {})
-    assert pins.note == "no constraints.txt beside this odspec (an installed package)"
+    assert pins.note == "no constraints.txt beside this odspec: an installed package"
     assert check_pins(None, {"numpy": "2.4.6"}, repo=REPO)[0].status == "no stack"
 
 
