@@ -20,6 +20,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
 def _print_version(value: bool) -> None:
     if value:
         from odspec import __version__
