@@ -14,6 +14,7 @@ from odspec.spec.load import LoadedSpec, load_spec
 if TYPE_CHECKING:
     from odspec.build import Progress
     from odspec.datasets.summary import DatasetSummary
+    from odspec.doctor import Report
 
 
 
@@ -466,3 +467,10 @@ def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
     best_step = found.best.get("step") if found.best else None
     history = load_history(found.model_dir, metric=found.metric, best_step=best_step, stopped_step=stopped_step)
     return write_report(history, folder)
+
+
+def doctor() -> Report:
+    """Versions, stack, pins, active shims and devices, with every problem and its fix; TensorFlow runs in a child."""
+    from odspec.doctor import diagnose
+
+    return diagnose()

@@ -20,6 +20,21 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from odspec import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                           help="print odspec's version and exit")) -> None:
+    pass
+
+
 SpecArg = typer.Argument(..., exists=False, dir_okay=False, help="the project spec (YAML)")
 OutOpt = typer.Option(None, "--out", "-o", help="build folder [default: build/<project> beside the spec]")
 
@@ -275,6 +290,17 @@ def schema() -> None:
     from odspec import api
 
     typer.echo(json.dumps(api.schema(), indent=2))
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """What a bug report needs: versions, stack and pins, active shims, devices; problems with their fixes (exit 1)."""
+    from odspec import api
+    from odspec.doctor import format_report
+
+    report = api.doctor()
+    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
+    raise typer.Exit(report.exit_code)
 
 
 def main() -> None:

@@ -17,17 +17,19 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import sys
 import threading
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy
 
 from odspec.errors import EnvironmentProblem
-from odspec.odapi import protos
+from odspec.odapi import TENSORFLOW_DISTRIBUTIONS, protos
 
 _INSTALL_HINT = "reinstall a pinned stack: ./setup.sh (TF 2.20) or ./setup.sh --stack tf2.15; `odspec doctor` shows what is installed"
 _lock = threading.Lock()
@@ -43,25 +45,35 @@ def apply() -> tuple[str, ...]:
     global _applied
     with _lock:
         if _applied is None:
-            steps: list[tuple[str, Callable[[], bool]]] = [
-                ("legacy_keras", _use_legacy_keras),
-                ("protos_import_hook", _install_protos_hook),
-                ("estimator_mode_keys", _stub_estimator),
-                ("tensorflow_io_absent", _stub_tensorflow_io),
-                ("tf_slim_control_flow", _patch_tf_slim_control_flow),
-                ("pillow_getsize", _patch_pillow_getsize),
-                ("numpy_aliases_in_od_metrics", _patch_numpy_aliases_in_od_metrics),
-            ]
             try:
-                _applied = tuple(name for name, step in steps if step())
+                _applied = tuple(shim.name for shim in SHIMS if shim.patch())
             except ImportError as exc:
                 raise EnvironmentProblem(f"cannot prepare the OD API: {exc}", _INSTALL_HINT) from exc
         return _applied
 
 
+@dataclass(frozen=True)
+class Shim:
+    """One patch: its name (what :func:`apply` returns) and the function that applies it when needed."""
+
+    name: str
+    patch: Callable[[], bool]
+
+    @property
+    def symptom(self) -> str:
+        """What goes wrong without it: the ``Symptom:`` paragraph of the patch's docstring, on one line."""
+        first = inspect.cleandoc(self.patch.__doc__ or "").split("\n\n")[0]
+        return " ".join(first.split()).removeprefix("Symptom: ").replace("``", "`")
+
+
+def symptoms() -> dict[str, str]:
+    """Every shim's name and the symptom it fixes, in the order :func:`apply` runs them."""
+    return {shim.name: shim.symptom for shim in SHIMS}
+
+
 def _tensorflow_version() -> tuple[int, int]:
     """TensorFlow's (major, minor) from its metadata, without importing it."""
-    for dist in ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"):
+    for dist in TENSORFLOW_DISTRIBUTIONS:
         try:
             major, minor, *_ = importlib.metadata.version(dist).split(".")
             return int(major), int(minor)
@@ -181,7 +193,7 @@ def _install_protos_hook() -> bool:
 
 
 def _patch_tf_slim_control_flow() -> bool:
-    """Symptom: ``module 'control_flow_ops' has no attribute 'case'`` while decoding TFRecords.
+    """Symptom: ``module 'tensorflow.python.ops.control_flow_ops' has no attribute 'case'`` while decoding TFRecords.
 
     tf-slim 1.1.0 (its tfexample_decoder, used by the OD API's decoder, and its
     metrics/layers) calls ``control_flow_ops.case`` and ``.cond``, which TF moved
@@ -207,7 +219,7 @@ def _getsize(font: Any, text: str, *args: Any, **kwargs: Any) -> tuple[int, int]
 
 
 def _patch_pillow_getsize() -> bool:
-    """Symptom: ``FreeTypeFont has no attribute getsize`` in eval image summaries.
+    """Symptom: ``'FreeTypeFont' object has no attribute 'getsize'`` in eval image summaries (Pillow >= 10).
 
     Pillow 10 removed ``getsize`` from its fonts; ``visualization_utils`` still
     calls it to lay out box labels (on a TrueType font, or the default bitmap one).
@@ -223,11 +235,12 @@ def _patch_pillow_getsize() -> bool:
 
 
 class _NumpyWithAliases(types.ModuleType):
-    """numpy plus the builtin-type aliases that numpy 1.24 removed."""
+    """numpy plus the builtin-type aliases that numpy 1.24 removed, and ``NAN``, which numpy 2 removed."""
 
     float = float
     bool = bool
     int = int
+    NAN = numpy.nan
 
     def __getattr__(self, name: str) -> Any:
         return getattr(numpy, name)
@@ -236,11 +249,11 @@ class _NumpyWithAliases(types.ModuleType):
 def _patch_numpy_aliases_in_od_metrics() -> bool:
     """Symptom: ``module 'numpy' has no attribute 'float'`` when Pascal/Open Images metrics evaluate.
 
-    ``object_detection.utils.metrics`` compares dtypes with ``np.float``/``np.bool``.
-    Only that module's ``np`` is swapped, so numpy itself stays unchanged for
+    ``object_detection.utils.metrics`` compares dtypes with ``np.float``/``np.bool``
+    (and returns ``np.NAN`` for a class without ground truth). Only that module's ``np`` is swapped, so numpy itself stays unchanged for
     everyone else.
     """
-    if hasattr(numpy, "float") and hasattr(numpy, "bool"):
+    if all(hasattr(numpy, alias) for alias in ("float", "bool", "int", "NAN")):
         return False
     from object_detection.utils import metrics
 
@@ -248,3 +261,14 @@ def _patch_numpy_aliases_in_od_metrics() -> bool:
         return False
     metrics.np = _NumpyWithAliases("numpy")
     return True
+
+
+SHIMS: tuple[Shim, ...] = (
+    Shim("legacy_keras", _use_legacy_keras),
+    Shim("protos_import_hook", _install_protos_hook),
+    Shim("estimator_mode_keys", _stub_estimator),
+    Shim("tensorflow_io_absent", _stub_tensorflow_io),
+    Shim("tf_slim_control_flow", _patch_tf_slim_control_flow),
+    Shim("pillow_getsize", _patch_pillow_getsize),
+    Shim("numpy_aliases_in_od_metrics", _patch_numpy_aliases_in_od_metrics),
+)

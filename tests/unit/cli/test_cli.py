@@ -41,6 +41,13 @@ def test_build_then_validate_ok(tmp_path: Path) -> None:
     assert checked.stdout == f"{spec}: ok (SSD MobileNet V2 FPNLite 320x320, 2 classes)\n"
 
 
+def test_version_prints_the_version_alone() -> None:
+    from odspec import __version__
+
+    result = odspec("--version")
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{__version__}\n", "")
+
+
 def test_models_lists_every_family() -> None:
     result = odspec("models", "--json")
     rows = json.loads(result.stdout)
@@ -69,7 +76,8 @@ def imported_modules(*args: str) -> set[str]:
 
 def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, minimal_spec("efficientdet_d0"))
-    for args in (["--help"], ["validate", str(spec)], ["build", str(spec)], ["models"]):
+    for args in (["--help"], ["--version"], ["doctor", "--help"], ["validate", str(spec)], ["build", str(spec)],
+                 ["models"]):
         modules = imported_modules(*args)
         assert "odspec" in modules and "typer" in modules
         assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules), args
