@@ -13,6 +13,7 @@ from odspec.spec.load import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
     from odspec.build import Progress
+    from odspec.bundled_example import ExampleWritten
     from odspec.datasets.summary import DatasetSummary
     from odspec.doctor import Report
 
@@ -174,6 +175,13 @@ def schema() -> dict[str, Any]:
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "odspec project spec"
     return document
+
+
+def example(target: Path) -> ExampleWritten:
+    """Write the bundled example (spec + dataset) into ``target``, a new or empty folder."""
+    from odspec.bundled_example import write_example
+
+    return write_example(target)
 
 
 # --- training ------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from odspec import __version__
 from odspec.errors import BuildError
 from odspec.folders import BUILD_FORMAT, is_build_folder
 from odspec.io import FileChange
+from odspec.resources import package_root, templates_folder
 from odspec.spec.names import valid_project_name
 from odspec.staging import (
     Staging,
@@ -75,9 +76,8 @@ def _ident(path: str) -> list[int] | None:
 
 def _code_identity() -> list[Any]:
     """odspec's own files: a changed template or module must not pass for a no-op."""
-    package = Path(__file__).resolve().parent
-    files = sorted(str(p) for folder in (package, package.parent / "templates") for p in folder.rglob("*")
-                   if p.suffix in (".py", ".j2"))
+    code = [*package_root().rglob("*.py"), *templates_folder().rglob("*.j2")]
+    files = sorted(str(p.resolve()) for p in code)
     return [__version__, RECORD_FORMAT, [(f, _ident(f)) for f in files]]
 
 

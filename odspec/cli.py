@@ -284,6 +284,19 @@ def models(as_json: bool = typer.Option(False, "--json", help="machine-readable 
         typer.echo("  ".join(str(row[k]).ljust(widths[k]) for k in headers).rstrip())
 
 
+@app.command("example")
+def example_command(folder: Path = typer.Argument(..., help="a new or empty folder for the example")) -> None:
+    """Write the bundled example (a spec and its annotated images) into FOLDER, and say what to run next."""
+    from odspec import api
+
+    result = api.example(folder)
+    typer.echo(f"wrote the example to {result.folder}: {result.spec.name} and its dataset "
+               f"({result.images} images with Pascal VOC annotations)")
+    typer.echo("next:")
+    for command in result.next_commands:
+        typer.echo(f"  {command}")
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec (for editor completion and checks)."""

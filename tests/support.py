@@ -53,6 +53,24 @@ def run(spec: Path, model_dir: Path, **options: Any) -> Ran:
     return Ran(spec, model_dir, result, events)
 
 
+def stack_constraints() -> Path | None:
+    """The constraints file pinning the TensorFlow this interpreter runs (constraints.txt or constraints-tf2.15.txt).
+
+    Read from the installed distribution's metadata, so TensorFlow is not imported.
+    """
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("tensorflow")
+    except PackageNotFoundError:
+        return None
+    for path in sorted(REPO.glob("constraints*.txt")):
+        if installed in re.findall(r"^tensorflow==([^\s;]+)", path.read_text(), re.MULTILINE):
+            return path
+    return None
+
+
 def zoo_configs_dir() -> Path | None:
     """The published TF2 zoo configs, if this machine has them (../shared in CI)."""
     candidates = [os.environ.get("ODSPEC_ZOO_CONFIGS"), REPO.parent / "shared" / "odapi-zoo-configs"]

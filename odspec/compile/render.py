@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -21,9 +20,8 @@ from odspec.errors import BuildError
 from odspec.odapi import protos
 from odspec.odapi.protos import is_repeated
 from odspec.odapi.pbtext import fields, literal
+from odspec.resources import templates_folder
 from odspec.spec.models import Spec
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class CompileFailed(Exception):
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.FileSystemLoader(str(templates_folder())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

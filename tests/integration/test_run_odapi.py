@@ -25,6 +25,7 @@ from odspec import api
 from odspec.datasets.synthetic import make_shapes
 from odspec.reconcile.errors import ReconcileError
 from odspec.reconcile.state import observe
+from odspec.resources import example_folder
 from odspec.runner.metrics import read_metrics
 
 pytestmark = pytest.mark.odapi
@@ -74,7 +75,7 @@ def test_the_export_of_the_best_finds_the_ground_truth(example: Ran) -> None:
 
 
 def test_predict_draws_the_detections(example: Ran, tmp_path: Path) -> None:
-    image = min((REPO / "examples" / "shapes" / "images").glob("*.jpg"))
+    image = min((example_folder() / "shapes" / "images").glob("*.jpg"))
     drawn = api.predict(example.spec, [image], model_dir=example.model_dir, output=tmp_path)
     assert [p.name for p in drawn] == [f"{image.stem}.predicted.png"]
     with Image.open(drawn[0]) as out, Image.open(image) as original:

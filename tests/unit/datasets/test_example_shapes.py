@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PIL import Image
 
 from odspec.datasets import read_voc, summarize
 from odspec.datasets.encode import voc_xml
 from odspec.datasets.synthetic import build_shapes
+from odspec.resources import example_folder
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "shapes"
+EXAMPLE = example_folder() / "shapes"
 
 
 def test_example_reads_cleanly_and_matches_the_generator() -> None:
