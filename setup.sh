@@ -8,7 +8,7 @@ set -euo pipefail
 
 usage() { echo "usage: $0 [--stack tf2.20|tf2.15] [--venv DIR]   (env PYTHON: the interpreter, default python3)" >&2; }
 stack=tf2.20
-venv=.venv
+venv=
 while [ $# -gt 0 ]; do
   case "$1" in
     --stack) stack=${2:-}; shift 2 || { usage; exit 2; } ;;
@@ -24,9 +24,9 @@ case "$stack" in
   tf2.15) constraints=constraints-tf2.15.txt ;;
   *) echo "error: unknown stack '$stack'" >&2; echo "hint: use --stack tf2.20 (the default) or --stack tf2.15" >&2; exit 2 ;;
 esac
-[ -n "$venv" ] || { usage; exit 2; }
-case "$venv" in /*) ;; *) venv=$PWD/$venv ;; esac  # relative to where setup.sh was called from
+case "$venv" in /*|"") ;; *) venv=$PWD/$venv ;; esac  # --venv is relative to where setup.sh was called from
 cd "$(dirname "$0")"
+venv=${venv:-.venv}  # the default is the checkout's .venv
 
 # The interpreter that counts: the environment's own if it exists, else the one it will be made from.
 python=${PYTHON:-python3}
