@@ -25,7 +25,7 @@ from support import REPO
 from odspec.odapi import TENSORFLOW_DISTRIBUTIONS
 from odspec.odapi.compat import SHIMS, symptoms
 
-pytestmark = pytest.mark.odapi
+pytestmark = [pytest.mark.odapi, pytest.mark.compat]
 
 TIMEOUT = 600
 CHECKER = Path(__file__).with_name("shim_checks.py")
