@@ -96,8 +96,9 @@ class RunDisplay:
         if kind == "checkpoint":
             return None if event["step"] == 0 else f"checkpoint {event['checkpoint']} at step {event['step']}"
         if kind == "eval-start":
-            latency = event.get("latency_seconds")
-            after = f" ({latency:.1f} s after it was written)" if latency is not None else ""
+            latency, queued = event.get("latency_seconds"), event.get("queued_seconds")
+            waited = f", {queued:.1f} s of it behind the previous evaluation" if queued and queued >= 1 else ""
+            after = f" ({latency:.1f} s after it was written{waited})" if latency is not None else ""
             return f"evaluating {event['checkpoint']}{after}"
         if kind == "evaluated":
             self.metric = event["metric"]

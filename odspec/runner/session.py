@@ -260,6 +260,7 @@ class _Live:
     checkpoint_times: dict[str, float] = field(default_factory=dict)
     outstanding: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    evaluator_free_at: float | None = None  # wall time the evaluator was last ready for a checkpoint
     train_result: dict[str, Any] | None = None
     train_error: str | None = None
     train_done: bool = False
@@ -427,14 +428,21 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
              evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
     kind = message.get("event")
     model_dir = setup.model_dir
-    if kind == "eval-start":
+    if kind == "eval-ready":
+        live.evaluator_free_at = time.time()
+    elif kind == "eval-start":
         name = Path(str(message["checkpoint"])).name
         written = live.checkpoint_times.get(name)
         latency = None if written is None else max(0.0, float(message["time"]) - written)
+        free = live.evaluator_free_at
+        # the part of the latency the checkpoint spent waiting for the evaluator (busy with the one before)
+        queued = None if written is None else (0.0 if free is None else min(latency or 0.0, max(0.0, free - written)))
+        live.evaluator_free_at = None
         if latency is not None:
             live.latencies.append(latency)
-        on_event({"event": "eval-start", "checkpoint": name, "latency_seconds": latency})
+        on_event({"event": "eval-start", "checkpoint": name, "latency_seconds": latency, "queued_seconds": queued})
     elif kind == "evaluated":
+        live.evaluator_free_at = time.time()
         name, step = str(message["checkpoint"]), int(message["step"])
         metrics = {k: (math.nan if v is None else float(v)) for k, v in message["metrics"].items()}
         verdict = coordinator.evaluated(step, metrics)
@@ -495,6 +503,7 @@ def _restart_evaluator(evaluator: Child | None, start: Callable[[], Child], live
         raise evaluator.error()
     evaluator.stop()  # anything left in its process group
     live.evaluator_restarts += 1
+    live.evaluator_free_at = None
     code = evaluator.poll()
     how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
     again = list(live.outstanding)

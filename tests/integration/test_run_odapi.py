@@ -2,8 +2,8 @@
 fine-tune from an earlier run, export, predict, report.
 
 One run of the bundled example (500 steps) serves the learning, export, predict, status, report and refusal
-tests; the early-stop, SIGKILL and transfer tests each train their own short run. No fake stands in for the
-OD API anywhere here.
+tests (those marked ``learns`` run on every stack in CI); the early-stop, fault (Ctrl-C, SIGKILL, a killed
+evaluator) and transfer tests each train their own short run. No fake stands in for the OD API anywhere here.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Ran:
     return run(spec, folder / "runs" / "shapes")
 
 
+@pytest.mark.learns
 def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
     rows = read_metrics(example.model_dir)
     assert [r.step for r in rows] == [100, 200, 300, 400, 500]
@@ -47,6 +48,7 @@ def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
     assert all(set(r.metrics) >= {MAP, "Loss/total_loss"} for r in rows)
 
 
+@pytest.mark.learns
 def test_the_best_checkpoint_is_kept_with_its_info(example: Ran) -> None:
     rows = read_metrics(example.model_dir)
     best_row = max(rows, key=lambda r: r.metrics[MAP])
@@ -58,20 +60,27 @@ def test_the_best_checkpoint_is_kept_with_its_info(example: Ran) -> None:
 
 
 def test_evaluation_starts_soon_after_each_checkpoint(example: Ran) -> None:
-    latencies = [e["latency_seconds"] for e in example.kinds("eval-start")]
-    assert len(latencies) == 5
-    assert max(latencies) < 10.0, latencies
+    starts = example.kinds("eval-start")
+    assert len(starts) == 5
+    # from the moment the evaluator is free (on a busy machine an evaluation can outlast 100 training steps)
+    idle = [e["latency_seconds"] - e["queued_seconds"] for e in starts]
+    assert max(idle) < 10.0, [(e["latency_seconds"], e["queued_seconds"]) for e in starts]
     steps = example.kinds("step")
     assert steps and steps[-1]["step"] == 500 and steps[-1]["loss"] is not None
 
 
-def test_the_export_of_the_best_finds_the_ground_truth(example: Ran) -> None:
+@pytest.mark.learns
+def test_the_best_is_exported_as_saved_model_and_tflite(example: Ran) -> None:
     exported = example.result.export
     assert exported is not None and (exported.saved_model / "saved_model.pb").is_file()
     assert exported.step == json.loads((example.model_dir / "best" / "info.json").read_text())["step"]
     assert exported.smoke is not None and exported.smoke.detections > 0
-    assert exported.smoke.best_iou is not None and exported.smoke.best_iou > 0.5, exported.smoke
     assert exported.tflite is not None and exported.tflite.stat().st_size > 100_000  # the example asks for TFLite
+
+
+def test_the_export_of_the_best_finds_the_ground_truth(example: Ran) -> None:
+    smoke = example.result.export.smoke if example.result.export else None
+    assert smoke is not None and smoke.best_iou is not None and smoke.best_iou > 0.5, smoke
 
 
 def test_predict_draws_the_detections(example: Ran, tmp_path: Path) -> None:
@@ -163,7 +172,11 @@ def no_launcher_left(model_dir: Path) -> None:
         time.sleep(0.2)
 
 
-def test_runs_stopped_by_ctrl_c_and_by_sigkill_resume_to_completion(tmp_path: Path) -> None:
+def test_ctrl_c_sigkill_and_a_killed_evaluator_all_resume_to_completion(tmp_path: Path) -> None:
+    """Ctrl-C at step 50, SIGKILL at step 100, then a resume whose evaluator is SIGKILLed mid-evaluation.
+
+    One test, so one dataset build and three training starts serve all three faults.
+    """
     spec = variant(tmp_path, "killed", {"train.steps": 200, "train.checkpoint_every": 50, "early_stopping": None})
     model_dir = tmp_path / "runs"
     first = start_run(spec, model_dir)
@@ -184,33 +197,25 @@ def test_runs_stopped_by_ctrl_c_and_by_sigkill_resume_to_completion(tmp_path: Pa
     no_launcher_left(model_dir)
     state = observe(model_dir)
     assert state.latest is not None and state.latest.step == 100
-    resumed = run(spec, model_dir, export=False)
-    assert resumed.kinds("plan")[0]["action"] == "resume" and resumed.kinds("plan")[0]["from_step"] == 100
-    assert resumed.result.outcome.trained_to == 200
-    assert [r.step for r in read_metrics(model_dir)] == [50, 100, 150, 200]  # each once, none lost
 
-
-def test_a_killed_evaluator_is_restarted_and_every_checkpoint_evaluated_once(tmp_path: Path) -> None:
-    spec = variant(tmp_path, "evaluator", {"train.steps": 150, "train.checkpoint_every": 50, "early_stopping": None})
-    model_dir = tmp_path / "runs"
-    odspec = start_run(spec, model_dir)
     events: list[dict[str, Any]] = []
-    killed = None
-    try:
-        assert odspec.stdout is not None
-        for line in odspec.stdout:
-            events.append(json.loads(line) if line.startswith("{") else {})
-            if events[-1].get("event") == "eval-start" and killed is None:
-                killed = events[-1]["checkpoint"]
-                evaluators = [pid for pid in _launchers(model_dir) if b"eval-serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-                assert len(evaluators) == 1
-                os.kill(evaluators[0], signal.SIGKILL)
-        assert odspec.wait(timeout=600) == 0, [e for e in events if e.get("event") != "step"]
-    finally:
-        odspec.kill()
+    killed: list[str] = []
+
+    def kill_the_first_evaluation(event: dict[str, Any]) -> None:
+        events.append(event)
+        if event.get("event") == "eval-start" and not killed:
+            evaluators = [pid for pid in _launchers(model_dir) if b"eval-serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            assert len(evaluators) == 1, evaluators
+            os.kill(evaluators[0], signal.SIGKILL)
+            killed.append(event["checkpoint"])
+
+    resumed = api.run(spec, model_dir=model_dir, on_event=kill_the_first_evaluation, export=False)
+    plan = [e for e in events if e.get("event") == "plan"][0]
+    assert plan["action"] == "resume" and plan["from_step"] == 100
+    assert resumed.outcome.trained_to == 200
     restarted = [e for e in events if e.get("event") == "evaluator-restarted"]
-    assert len(restarted) == 1 and restarted[0]["exit"] == "signal 9" and restarted[0]["checkpoints"][0] == killed
-    assert [r.step for r in read_metrics(model_dir)] == [50, 100, 150]  # each once, the killed one again
+    assert len(restarted) == 1 and restarted[0]["exit"] == "signal 9" and restarted[0]["checkpoints"][0] == killed[0]
+    assert [r.step for r in read_metrics(model_dir)] == [50, 100, 150, 200]  # each once, none lost, the killed one again
     no_launcher_left(model_dir)
 
 
