@@ -147,9 +147,10 @@ class _Missing(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise EnvironmentProblem(f"{self.__name__}.{name} is needed, but {self.__name__} is not installed "
-                                 "(it has no wheel for this Python; only DeepMAC's colour-consistency loss uses it)",
-                                 "use Python <= 3.12 with tensorflow-io installed, or leave "
+        raise EnvironmentProblem(f"{self.__name__}.{name} is needed, but no usable {self.__name__} is installed "
+                                 "(none has a wheel for Python 3.13 or is built for TensorFlow >= 2.17; only DeepMAC's "
+                                 "colour-consistency loss uses it)",
+                                 "use the tf2.15 stack (./setup.sh --stack tf2.15, with tensorflow-io 0.36), or leave "
                                  "color_consistency_loss_weight at 0")
 
 
@@ -250,8 +251,8 @@ def _patch_numpy_aliases_in_od_metrics() -> bool:
     """Symptom: ``module 'numpy' has no attribute 'float'`` when Pascal/Open Images metrics evaluate.
 
     ``object_detection.utils.metrics`` compares dtypes with ``np.float``/``np.bool``
-    (and returns ``np.NAN`` for a class without ground truth). Only that module's ``np`` is swapped, so numpy itself stays unchanged for
-    everyone else.
+    (and returns ``np.NAN`` for a class without ground truth). Only that module's
+    ``np`` is swapped, so numpy itself stays unchanged for everyone else.
     """
     if all(hasattr(numpy, alias) for alias in ("float", "bool", "int", "NAN")):
         return False

@@ -58,16 +58,10 @@ def _summary(tensors: Any, names: Any) -> dict[str, Any]:
 
 def parse_output(lines: Iterable[str]) -> list[dict[str, Any]]:
     """The per-record summaries a decode run printed; checks the closing ``{"records": N}`` line."""
+    from odspec.runner.process import json_lines
+
     records: list[dict[str, Any]] = []
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            found = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(found, dict):
-            continue
+    for found in json_lines(lines):
         if "error" in found:
             raise BuildError(f"the OD API could not decode the records: {found['error']}")
         if set(found) == {"records"}:

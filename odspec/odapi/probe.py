@@ -80,15 +80,10 @@ def probe() -> dict[str, Any]:
 
 def parse_output(lines: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
     """The probe's JSON object (its last line that is one), or None if it printed none."""
-    for line in reversed(lines):
-        if line.startswith("{"):
-            try:
-                found = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(found, dict):
-                return found
-    return None
+    from odspec.runner.process import json_lines
+
+    found = json_lines(lines)
+    return found[-1] if found else None
 
 
 def main() -> int:

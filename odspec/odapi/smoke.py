@@ -194,16 +194,9 @@ def peak_rss_mb() -> float:
 
 
 def _results(lines: Iterable[str]) -> list[dict[str, Any]]:
-    found = []
-    for line in lines:
-        if line.startswith("{"):
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict) and "config" in value:
-                found.append(value)
-    return found
+    from odspec.runner.process import json_lines
+
+    return [found for found in json_lines(lines) if "config" in found]
 
 
 def parse_output(lines: Iterable[str]) -> dict[str, Any]:

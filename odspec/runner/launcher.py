@@ -45,6 +45,7 @@ from odspec.io import replace_dir
 from odspec.odapi.smoke import peak_rss_mb
 from odspec.runner.argv import MAX_STEPS_PER_ITERATION
 from odspec.runner.best import checkpoint_files, link_or_copy, write_checkpoint_index
+from odspec.runner.process import json_lines
 
 STEP_VARIABLE = "step/.ATTRIBUTES/VARIABLE_VALUE"  # global_step in train_loop's tf.train.Checkpoint(step=...)
 
@@ -83,18 +84,6 @@ def steps_per_iteration(start: int, num_steps: int, every: int, requested: int |
 def should_checkpoint(step: int, every: int, num_steps: int) -> bool:
     """Save at step 0, every multiple of ``every``, and at the end even when it is off that grid."""
     return step % every == 0 or step >= num_steps
-
-
-def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """The JSON objects among a launcher's output lines (TensorFlow's logging is interleaved with them)."""
-    found = []
-    for line in lines:
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                value = json.loads(line)
-                if isinstance(value, dict):
-                    found.append(value)
-    return found
 
 
 def _emit(record: dict[str, Any]) -> None:

@@ -156,7 +156,7 @@ def test_model_builder_imports_without_tensorflow_io_and_using_it_fails_clearly(
     found = applied["checks"]["tensorflow_io_absent"]
     assert found["load_warnings"] == [] and found["module"] == "_Missing"
     assert found["use"].startswith("odspec.errors.EnvironmentProblem: tensorflow_io.experimental is needed, "
-                                   "but tensorflow_io is not installed")
+                                   "but no usable tensorflow_io is installed")
 
 
 def test_doctor_reports_this_venvs_versions_and_apply_s_shims(applied: dict[str, Any]) -> None:
