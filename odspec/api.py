@@ -100,7 +100,7 @@ def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
 
     dataset = loaded.spec.dataset
     paths = [loaded.root / a for a in dataset.annotation_list]
-    result = read_dataset(dataset.format, loaded.root / dataset.images, paths if len(paths) > 1 else paths[0], list(dataset.classes))
+    result = read_dataset(dataset.format, loaded.root / dataset.images_root, paths if len(paths) > 1 else paths[0], list(dataset.classes))
     return summarize(result.examples, list(dataset.classes))
 
 
@@ -117,7 +117,7 @@ def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False
 def protected_paths(loaded: LoadedSpec) -> list[Path]:
     """What no output folder of odspec may be or contain: the spec's folder and the dataset's."""
     dataset = loaded.spec.dataset
-    return [loaded.path.resolve().parent, loaded.root / dataset.images, *(loaded.root / a for a in dataset.annotation_list)]
+    return [loaded.path.resolve().parent, loaded.root / dataset.images_root, *(loaded.root / a for a in dataset.annotation_list)]
 
 
 def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | None = None,

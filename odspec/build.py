@@ -179,7 +179,7 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
 
 def _no_space(out: Path, failed: OSError, loaded: Any) -> BuildError:
     """How much more the build needs: about the images' bytes (records hold them) less what is free."""
-    root = loaded.root / loaded.spec.dataset.images
+    root = loaded.root / loaded.spec.dataset.images_root
     needed = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     free = shutil.disk_usage(out.parent).free
     more = max(needed - free, 0) / 1e6
@@ -196,7 +196,7 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
         return BuildOutcome(unchanged, [], None, True)
     dataset = loaded.spec.dataset
     annotations = [loaded.root / a for a in dataset.annotation_list]
-    root = loaded.root / dataset.images
+    root = loaded.root / dataset.images_root
     manifest = _read_json(out / MANIFEST) or {}
     cache = _read_json(out / CACHE) or {}
     cache = cache.get("images", {}) if cache.get("format") == _cache_format() else {}

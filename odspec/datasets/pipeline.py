@@ -317,7 +317,7 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     spill file in ``workdir`` (which must outlive the plan: the shards' jobs are
     there too); what stays in memory per image is its path, size, classes and split.
     """
-    root = spec_root / dataset.images
+    root = spec_root / dataset.images_root
     annotations = [spec_root / a for a in dataset.annotation_list]
     read = read_dataset(dataset.format, root, annotations if len(annotations) > 1 else annotations[0],
                         list(dataset.classes), compact=True)

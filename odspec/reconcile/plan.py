@@ -31,9 +31,11 @@ SAFE_FIELDS = (
     "runtime.accelerator",
 )
 RECORDS_FIELDS = (
+    "dataset.path",
     "dataset.format",
     "dataset.images",
     "dataset.annotations",
+    "dataset.names",
     "dataset.split",
     "dataset.on_bad_annotation",
     "dataset.keep_empty_images",

@@ -179,8 +179,8 @@ def dataset_paths(loaded: LoadedSpec) -> list[Problem]:
     """The images folder and the annotations must exist before anything reads them."""
     dataset = loaded.spec.dataset
     found = []
-    if not (loaded.root / dataset.images).is_dir():
-        found.append(loaded.problem(("dataset", "images"), f"no folder {loaded.root / dataset.images}", "paths are relative to the spec file"))
+    if not (loaded.root / dataset.images_root).is_dir():
+        found.append(loaded.problem(("dataset", "images"), f"no folder {loaded.root / dataset.images_root}", "paths are relative to the spec file"))
     for index, item in enumerate(dataset.annotation_list):
         loc: tuple[str | int, ...] = ("dataset", "annotations") if isinstance(dataset.annotations, str) else ("dataset", "annotations", index)
         if not (loaded.root / item).exists():

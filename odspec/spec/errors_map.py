@@ -236,7 +236,8 @@ def _problem(target: Target, items: list[dict[str, Any]], source: SourceMap) -> 
         message = f"expected one of {wanted}, got {tag!r}{suggest(tag, tags)}"
         return Problem(source.file, line, col, key + ".type", message, f"e.g. type: {tags[0]}")
     if kind == "literal_error":
-        choices = [str(v) for v in typing.get_args(_unwrap(target.annotation)[0]) if isinstance(v, str)]
+        choices = [str(v) for member in _members(target.annotation) if typing.get_origin(_unwrap(member)[0]) is Literal
+                   for v in typing.get_args(_unwrap(member)[0]) if isinstance(v, str)]
         message = f"expected {describe(target.annotation)}, got {_given(given)}{suggest(str(given), choices)}"
         return Problem(source.file, line, col, key, message)
     expected = describe(target.annotation, ranged=kind in ("less_than", "less_than_equal"))

@@ -55,11 +55,26 @@ class Split(Strict):
 
 
 class Dataset(Strict):
-    format: Literal["voc", "coco", "yolo", "csv"] = Field(examples=["voc"])
-    images: str = Field(description="folder of images, relative to the spec file", examples=["data/images"])
-    annotations: Union[str, list[str]] = Field(
+    path: Union[str, None] = Field(
+        None,
+        description="an export's root folder, relative to the spec file: its format, image and annotation folders, "
+        "class names and split are found there (instead of images + annotations)",
+        examples=["data/roboflow-export"],
+    )
+    format: Union[Literal["voc", "coco", "yolo", "csv"], None] = Field(
+        None, description="annotation format; with path it is detected when left out", examples=["voc"]
+    )
+    images: Union[str, None] = Field(None, description="folder of images, relative to the spec file", examples=["data/images"])
+    annotations: Union[str, list[str], None] = Field(
+        None,
         description="annotation folder (voc, yolo) or file(s) (coco, csv), relative to the spec file",
         examples=["data/annotations"],
+    )
+    names: Union[str, None] = Field(
+        None,
+        description="class-names file for labels that carry only ids (YOLO): classes.txt, obj.names, data.yaml; "
+        "default: the one found beside the labels",
+        examples=["data/obj.names"],
     )
     classes: list[str] = Field(min_length=1, description="label ids 1..N follow this order", examples=[["cat", "dog"]])
     split: Split = Field(default_factory=Split)
@@ -76,8 +91,31 @@ class Dataset(Strict):
 
     @property
     def annotation_list(self) -> list[str]:
-        """``annotations`` as a list, whether the spec gave one path or several."""
+        """``annotations`` as a list, whether the spec gave one path or several (``[path]`` for an export root)."""
+        if self.annotations is None:
+            return [self.path] if self.path is not None else []
         return [self.annotations] if isinstance(self.annotations, str) else list(self.annotations)
+
+    @property
+    def images_root(self) -> str:
+        """The folder every example's image path is relative to: ``images``, or the export root ``path``."""
+        root = self.images if self.images is not None else self.path
+        assert root is not None  # the validator below guarantees one
+        return root
+
+    @model_validator(mode="after")
+    def _one_location(self) -> Dataset:
+        if self.path is not None:
+            given = [k for k in ("images", "annotations") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"give either path (an export's root) or images + annotations, not both "
+                                 f"(remove {' and '.join(given)})")
+            return self
+        missing = [k for k in ("format", "images", "annotations") if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}: give path (an export's root folder, format detected) "
+                             f"or format + images + annotations")
+        return self
 
     @field_validator("classes")
     @classmethod
