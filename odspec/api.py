@@ -104,6 +104,50 @@ def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
     return summarize(result.examples, list(dataset.classes))
 
 
+@dataclass(frozen=True)
+class DataCheck:
+    """What `validate --data` found: the build's findings and report, or why the build would stop."""
+
+    validated: Validated
+    findings: list[Any]  # odspec.datasets.model.Finding, as the build would report them
+    report: Any  # odspec.datasets.report.DatasetReport, or None when the build would stop
+    stopped: Any  # the DatasetError the build would stop with, or None
+    cache_used: bool
+
+
+def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progress | None = None,
+               workers: int | None = None) -> DataCheck:
+    """Plan the dataset exactly as `odspec build` would (annotations, image headers, checks, split), writing nothing.
+
+    The build folder's inspection cache is read when there is one; the plan's
+    spill files live in a temporary folder that is removed before returning.
+    """
+    import tempfile
+
+    from odspec.build import RECORD_FORMAT, needed_splits, no_progress, previous_splits, read_cache
+    from odspec.datasets.checks import DatasetCheckError
+    from odspec.datasets.pipeline import default_workers, plan_dataset
+    from odspec.errors import DatasetError
+
+    validated = validate(spec_path, out_dir, check_data=False)
+    loaded = validated.loaded
+    cache = read_cache(validated.out_dir)
+    with tempfile.TemporaryDirectory(prefix="odspec-check-") as workdir:
+        try:
+            plan = plan_dataset(
+                loaded.root, loaded.spec.dataset, max_boxes=validated.config.train_config.max_number_of_boxes,
+                check_read=lambda most: check_box_limits(validated, most), cache=cache,
+                previous_splits=previous_splits(validated.out_dir),
+                workers=workers or default_workers(), progress=progress or no_progress, salt=RECORD_FORMAT,
+                workdir=Path(workdir), needed=needed_splits(loaded.spec))
+        except DatasetCheckError as failed:
+            return DataCheck(validated, list(failed.findings), None, failed, bool(cache))
+        except DatasetError as failed:
+            return DataCheck(validated, [], None, failed, bool(cache))
+        report = plan.report
+        return DataCheck(validated, list(plan.findings) + report.class_warnings(), report, None, bool(cache))
+
+
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
           progress: Progress | None = None, workers: int | None = None, wait: bool = True) -> BuildResult:
     """Compile the spec and build its records; the previous build stays intact until the new one is complete.

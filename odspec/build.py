@@ -156,6 +156,21 @@ def _cache_format() -> str:
     return f"{__version__}/{RECORD_FORMAT}"
 
 
+def read_cache(out: Path) -> dict[str, Any]:
+    """The build folder's inspected images by path (empty when absent, unreadable or another odspec's)."""
+    cache = _read_json(out / CACHE)
+    if not isinstance(cache, dict) or cache.get("format") != _cache_format():
+        return {}
+    images = cache.get("images", {})
+    return images if isinstance(images, dict) else {}
+
+
+def previous_splits(out: Path) -> dict[str, Any]:
+    """The split of every image the last build placed (splits.json), so that images keep their split."""
+    found = _read_json(out / SPLITS_FILE)
+    return found if isinstance(found, dict) else {}
+
+
 def _unchanged(out: Path, names: list[str]) -> list[FileChange]:
     return [FileChange(out / name, "unchanged") for name in names]
 
@@ -198,8 +213,7 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     annotations = [loaded.root / a for a in dataset.annotation_list]
     root = loaded.root / dataset.images_root
     manifest = _read_json(out / MANIFEST) or {}
-    cache = _read_json(out / CACHE) or {}
-    cache = cache.get("images", {}) if cache.get("format") == _cache_format() else {}
+    cache = read_cache(out)
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
     workers = workers or default_workers()
@@ -208,14 +222,20 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     with _Helpers(workers, draw=not dry_run) as helpers:
         plan = plan_dataset(
             loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
-            previous_splits=_read_json(out / SPLITS_FILE) or {}, workers=workers,
+            previous_splits=previous_splits(out), workers=workers,
             progress=progress, salt=RECORD_FORMAT, workdir=Path(workdir), pool=helpers.pool,
+            needed=needed_splits(loaded.spec),
         )
         del cache
         if dry_run:
             return BuildOutcome(_dry_run_changes(out, files, plan, manifest.get("shards", {})),
                                 list(plan.findings), None, False, dataset_digest(plan))
         return _write(loaded, files, out, plan, manifest, annotations, root, progress, workers, helpers)
+
+
+def needed_splits(spec: Any) -> tuple[str, ...]:
+    """The splits pipeline.config reads: train for training, ``eval.split`` for evaluation."""
+    return ("train", spec.eval.split)
 
 
 class _Helpers:

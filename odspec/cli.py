@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -40,13 +40,56 @@ OutOpt = typer.Option(None, "--out", "-o", help="build folder [default: build/<p
 
 
 @app.command()
-def validate(spec: Path = SpecArg, out: Optional[Path] = OutOpt) -> None:
+def validate(
+    spec: Path = SpecArg,
+    out: Optional[Path] = OutOpt,
+    data: bool = typer.Option(False, "--data", help="also check every image and annotation as the build would "
+                                                   "(exit 1 when it would stop); writes nothing"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output (with --data)"),
+) -> None:
     """Check a spec strictly and compile it in memory; writes nothing."""
     from odspec import api
 
+    if data:
+        _validate_data(spec, out, as_json)
+        return
     result = api.validate(spec, out)
     arch = result.architecture
     typer.echo(f"{spec}: ok ({arch.title}, {len(result.loaded.spec.dataset.classes)} classes)")
+
+
+def _validate_data(spec: Path, out: Optional[Path], as_json: bool) -> None:
+    from odspec import api
+
+    found = api.check_data(spec, out, progress=_progress)
+    stopped = found.stopped
+    if as_json:
+        typer.echo(json.dumps({
+            "spec": str(spec), "ok": stopped is None,
+            "error": None if stopped is None else {"message": stopped.message, "hint": stopped.hint},
+            "findings": [{"file": f.file, "line": f.line, "what": f.what, "action": f.action} for f in found.findings],
+            "report": None if found.report is None else found.report.to_dict()}, indent=2, ensure_ascii=False))
+    else:
+        by_action: dict[str, list[Any]] = {}
+        for finding in found.findings:
+            if stopped is not None and finding.action == "error":
+                continue  # the error below lists these
+            by_action.setdefault(finding.action, []).append(finding)
+        for action, items in by_action.items():
+            typer.echo(f"{action} ({len(items)}):", err=True)
+            for finding in items:
+                typer.echo(f"  {finding}", err=True)
+        if stopped is not None:
+            typer.echo(f"error: {stopped}" if "\n" not in str(stopped) else f"error:\n{stopped}", err=True)
+        else:
+            if found.report is not None:
+                typer.echo(found.report.to_table())
+            arch = found.validated.architecture
+            typer.echo(f"{spec}: ok, the build would succeed ({arch.title}, "
+                       f"{len(found.validated.loaded.spec.dataset.classes)} classes, "
+                       f"{len(found.findings)} finding{'s' if len(found.findings) != 1 else ''})")
+    if stopped is not None:
+        raise typer.Exit(1)
 
 
 def _progress(label: str, total: int):  # type: ignore[no-untyped-def]

@@ -13,7 +13,8 @@ import json
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,13 @@ from typing import Any
 from odspec.datasets import read_dataset
 from odspec.datasets.checks import (
     ERROR,
+    IMAGE_SKIPPED,
     CheckedExample,
     DatasetCheckError,
     ExampleChecker,
 )
 from odspec.datasets.compact import CompactExamples
+from odspec.datasets.coverage import judge_splits, tally_skipped
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.datasets.report import DatasetReport, ReportTally
@@ -33,6 +36,7 @@ from odspec.datasets.spill import RowSpill, read_rows
 from odspec.datasets.split import (
     SplitItem,
     assign_splits,
+    base_split,
     describe_settings,
     moved_count,
     remembered_splits,
@@ -310,8 +314,9 @@ def split_items(checked: Sequence[CheckedExample]) -> list[SplitItem]:
 def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_read: Callable[[int], None],
                  cache: Mapping[str, Any],
                  previous_splits: Mapping[str, str], workers: int, progress: Progress, salt: str,
-                 workdir: Path, pool: Any = None) -> DatasetPlan:
-    """Read, inspect, check, split and shard; raises DatasetError when the policy says stop.
+                 workdir: Path, pool: Any = None, needed: Sequence[str] = ("train",)) -> DatasetPlan:
+    """Read, inspect, check, split and shard; raises DatasetError when the policy says stop,
+    or when a split in ``needed`` (train, and the one evaluation reads) would hold no image.
 
     Examples stream through inspection and checks in image-path order into a
     spill file in ``workdir`` (which must outlive the plan: the shards' jobs are
@@ -341,6 +346,11 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
                            use_source=split.from_source, previous=checked.previous)
     if resplit:
         checked.findings.insert(0, resplit_finding(earlier, earlier_settings, splits, settings))
+    ratios = (split.train, split.val, split.test)
+    checked.findings.extend(judge_splits(
+        Counter(splits.values()), tally_skipped(checked.skipped, checked.findings, IMAGE_SKIPPED), needed,
+        policy=dataset.on_bad_annotation, from_source=split.from_source, source_splits=checked.source_splits,
+        ratios=ratios))
     planner = ShardPlanner(root, [item.key for item in checked.items], checked.sizes, splits, dataset.classes,
                            dataset.shards, salt, workdir)
     tally = ReportTally()
@@ -375,6 +385,8 @@ class _Checked:
     findings: list[Finding]
     image_rels: list[str]
     cache_file: Path
+    skipped: dict[str, str] = field(default_factory=dict)  # image left out -> the split it would have gone to
+    source_splits: set[str] = field(default_factory=set)  # the splits the source named
 
 
 def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], names: Sequence[str],
@@ -405,10 +417,16 @@ def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], nam
                 kept = False
                 if entry is not None:
                     cache_out.write(f"{json.dumps(rel)}:{json.dumps(entry, sort_keys=True, separators=(',', ':'))}\n")
-            checked = checker.check(examples[index], info, name)
+            example = examples[index]
+            if example.split is not None:
+                out.source_splits.add(example.split)
+            checked = checker.check(example, info, name)
             if checked is None:
+                if not kept:
+                    out.skipped[name] = _intended_split(name, example.split, out.previous, dataset)
                 continue
             kept = True
+            out.skipped.pop(name, None)
             out.spill.append(checked_row(checked))
             labels = frozenset(b.label for b in checked.example.boxes)
             out.items.append(SplitItem(rel, classes.setdefault(labels, labels), checked.example.split))
@@ -427,6 +445,14 @@ def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], nam
         raise DatasetCheckError(_errors(reader_findings), [*reader_findings, *found])
     out.findings = [*reader_findings, *found]
     return out
+
+
+def _intended_split(rel: str, source: str | None, previous: Mapping[str, str], dataset: Dataset) -> str:
+    """Where a skipped image would have gone (before stratification), to say which split lost it."""
+    split = dataset.split
+    if split.from_source and source is not None:
+        return source
+    return previous.get(rel) or base_split(rel, seed=split.seed, ratios=(split.train, split.val, split.test))
 
 
 def judge_reader_findings(findings: Sequence[Finding], policy: str) -> list[Finding]:
