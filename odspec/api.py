@@ -126,6 +126,7 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
 
     from odspec.build import RECORD_FORMAT, needed_splits, no_progress, previous_splits, read_cache
     from odspec.datasets.checks import DatasetCheckError
+    from odspec.datasets.coverage import EmptySplitError
     from odspec.datasets.pipeline import default_workers, plan_dataset
     from odspec.errors import DatasetError
 
@@ -141,6 +142,8 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
                 workers=workers or default_workers(), progress=progress or no_progress, salt=RECORD_FORMAT,
                 workdir=Path(workdir), needed=needed_splits(loaded.spec))
         except DatasetCheckError as failed:
+            return DataCheck(validated, list(failed.findings), None, failed, bool(cache))
+        except EmptySplitError as failed:
             return DataCheck(validated, list(failed.findings), None, failed, bool(cache))
         except DatasetError as failed:
             return DataCheck(validated, [], None, failed, bool(cache))

@@ -68,7 +68,7 @@ def _validate_data(spec: Path, out: Optional[Path], as_json: bool) -> None:
             "spec": str(spec), "ok": stopped is None,
             "error": None if stopped is None else {"message": stopped.message, "hint": stopped.hint},
             "findings": [{"file": f.file, "line": f.line, "what": f.what, "action": f.action} for f in found.findings],
-            "report": None if found.report is None else found.report.to_dict()}, indent=2, ensure_ascii=False))
+            "report": None if found.report is None else json.loads(found.report.to_json())}, indent=2, ensure_ascii=False))
     else:
         by_action: dict[str, list[Any]] = {}
         for finding in found.findings:

@@ -17,6 +17,14 @@ from odspec.datasets.model import Finding
 from odspec.datasets.split import SPLITS
 from odspec.errors import DatasetError
 
+class EmptySplitError(DatasetError):
+    """A split that training or evaluation reads would hold no image; ``findings``: the build's, for the report."""
+
+    def __init__(self, message: str, hint: str | None = None, findings: Sequence[Finding] = ()) -> None:
+        super().__init__(message, hint)
+        self.findings = tuple(findings)
+
+
 _BOX_PREFIX = re.compile(r"^box \d+(?: \([^)]*\))? ")
 _DETAIL = re.compile(r" \([^()]*\)$")
 
@@ -52,7 +60,7 @@ def judge_splits(kept: Mapping[str, int], skipped: Mapping[str, Mapping[str, int
     if refused:
         lines = [why_empty(split, skipped.get(split, {}), policy=policy, from_source=from_source,
                            source_splits=source_splits, share=ratios[SPLITS.index(split)]) for split in refused]
-        raise DatasetError("nothing to build: " + "; ".join(lines), _hint(refused, skipped, from_source))
+        raise EmptySplitError("nothing to build: " + "; ".join(lines), _hint(refused, skipped, from_source))
     return [Finding(f"{split} split", why_empty(split, skipped.get(split, {}), policy=policy,
                                                from_source=from_source, source_splits=source_splits,
                                                share=ratios[SPLITS.index(split)]),

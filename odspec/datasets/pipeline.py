@@ -28,7 +28,7 @@ from odspec.datasets.checks import (
     ExampleChecker,
 )
 from odspec.datasets.compact import CompactExamples
-from odspec.datasets.coverage import judge_splits, tally_skipped
+from odspec.datasets.coverage import EmptySplitError, judge_splits, tally_skipped
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.datasets.report import DatasetReport, ReportTally
@@ -346,11 +346,13 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
                            use_source=split.from_source, previous=checked.previous)
     if resplit:
         checked.findings.insert(0, resplit_finding(earlier, earlier_settings, splits, settings))
-    ratios = (split.train, split.val, split.test)
-    checked.findings.extend(judge_splits(
-        Counter(splits.values()), tally_skipped(checked.skipped, checked.findings, IMAGE_SKIPPED), needed,
-        policy=dataset.on_bad_annotation, from_source=split.from_source, source_splits=checked.source_splits,
-        ratios=ratios))
+    try:
+        checked.findings.extend(judge_splits(
+            Counter(splits.values()), tally_skipped(checked.skipped, checked.findings, IMAGE_SKIPPED), needed,
+            policy=dataset.on_bad_annotation, from_source=split.from_source, source_splits=checked.source_splits,
+            ratios=(split.train, split.val, split.test)))
+    except EmptySplitError as empty:
+        raise EmptySplitError(empty.message, empty.hint, checked.findings) from None
     planner = ShardPlanner(root, [item.key for item in checked.items], checked.sizes, splits, dataset.classes,
                            dataset.shards, salt, workdir)
     tally = ReportTally()

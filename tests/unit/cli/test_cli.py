@@ -77,6 +77,7 @@ def imported_modules(*args: str) -> set[str]:
 def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, minimal_spec("efficientdet_d0"))
     for args in (["--help"], ["--version"], ["doctor", "--help"], ["validate", str(spec)], ["build", str(spec)],
+                 ["validate", str(spec), "--data"], ["validate", str(spec), "--data", "--json"],
                  ["models"]):
         modules = imported_modules(*args)
         assert "odspec" in modules and "typer" in modules
