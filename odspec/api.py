@@ -151,6 +151,70 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
         return DataCheck(validated, list(plan.findings) + report.class_warnings(), report, None, bool(cache))
 
 
+@dataclass(frozen=True)
+class InitResult:
+    spec_path: Path
+    survey: Any  # odspec.initspec.Survey
+    lines: list[str]  # what was found, for people
+
+
+def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | None = None,
+         force: bool = False) -> InitResult:
+    """Detect the dataset in ``data_dir``, and write a starting spec for it (atomically; never over a file
+    unless ``force``). Default spec: ``./<project>.yaml``."""
+    from odspec.datasets.layouts import Layout
+    from odspec.errors import DatasetError, OdspecError
+    from odspec.initspec import DEFAULT_ARCHITECTURE, project_name_for, render_spec, spec_values, summary_lines, survey
+    from odspec.io import atomic_write
+
+    chosen = architecture or DEFAULT_ARCHITECTURE
+    if chosen not in CATALOGUE:
+        import difflib
+
+        similar = difflib.get_close_matches(chosen, CATALOGUE, n=1)
+        raise OdspecError(f"unknown architecture '{chosen}'",
+                          (f"did you mean '{similar[0]}'? " if similar else "") + "`odspec models` lists them")
+    root = data_dir.expanduser().resolve()
+    if not root.is_dir():
+        raise DatasetError(f"{data_dir}: not a folder", "give the folder your labelling tool exported")
+    target = (spec_path or Path(f"{project_name_for(root.name)}.yaml")).expanduser().resolve()
+    if target.exists() and not force:
+        raise OdspecError(f"refusing to overwrite {target}", "name another file with --spec, or pass --force")
+    layout, read = _detect_and_read(root)
+    assert isinstance(layout, Layout)
+    found = survey(layout.root, layout.format, layout.kind, read, layout.names_file)
+    if not found.classes:
+        raise DatasetError(f"{data_dir}: no labelled box found, so no class names",
+                           "label some images first, or write the spec's dataset.classes by hand")
+    text = render_spec(spec_values(found, target, chosen))
+    atomic_write(target, text.encode("utf-8"))
+    return InitResult(target, found, summary_lines(found, target))
+
+
+def _detect_and_read(root: Path) -> tuple[Any, Any]:
+    """The layout of ``root`` and every part read with the classes the source gives."""
+    from odspec.datasets import layouts
+
+    detect = getattr(layouts, "detect_layout", None)
+    if detect is not None:
+        layout = detect(root)
+        return layout, layouts.read_layout(layout, None)
+    return _labelimg_folder(root)
+
+
+def _labelimg_folder(root: Path) -> tuple[Any, Any]:
+    """Until layout detection lands (odspec.datasets.layouts.detect_layout): a LabelImg folder, XML beside images."""
+    from odspec.datasets import read_dataset
+    from odspec.datasets.layouts import Layout, Part
+    from odspec.errors import DatasetError
+
+    if not any(root.glob("*.xml")):
+        raise DatasetError(f"{root}: no dataset layout recognised (looked for Pascal VOC XML beside the images)",
+                           "point odspec init at the folder the labelling tool exported")
+    layout = Layout("voc", "LabelImg folder (XML beside the images)", root, (Part("voc", (root,), root),))
+    return layout, read_dataset("voc", root, root, None)
+
+
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
           progress: Progress | None = None, workers: int | None = None, wait: bool = True) -> BuildResult:
     """Compile the spec and build its records; the previous build stays intact until the new one is complete.

@@ -340,6 +340,20 @@ def example_command(folder: Path = typer.Argument(..., help="a new or empty fold
         typer.echo(f"  {command}")
 
 
+@app.command("init")
+def init_command(
+    data_dir: Path = typer.Argument(..., file_okay=False, help="the dataset folder (an export's root)"),
+    spec: Optional[Path] = typer.Option(None, "--spec", help="where to write the spec [default: ./<project>.yaml]"),
+    architecture: Optional[str] = typer.Option(None, "--architecture", help="[default: ssd_mobilenet_v2_fpnlite_320]"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing spec file"),
+) -> None:
+    """Write a starting spec for an existing dataset folder: its format, classes and split detected."""
+    from odspec import api
+
+    for line in api.init(data_dir, spec, architecture=architecture, force=force).lines:
+        typer.echo(line)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec (for editor completion and checks)."""

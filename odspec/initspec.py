@@ -1,0 +1,123 @@
+"""`odspec init DATA_DIR`: what a dataset folder holds, and the starting spec that builds it.
+
+:func:`survey` turns a detected layout and what its readers returned into a
+:class:`Survey` (counts, classes and where they came from, the source split);
+:func:`spec_values` decides everything the spec says (pure); the template
+``init_spec.yaml.j2`` only formats those values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odspec.datasets.model import Finding, ReadResult
+from odspec.datasets.split import SPLITS
+from odspec.spec.names import valid_project_name
+
+DEFAULT_ARCHITECTURE = "ssd_mobilenet_v2_fpnlite_320"
+TEMPLATE = "init_spec.yaml.j2"
+FORMAT_NAMES = {"voc": "Pascal VOC XML", "coco": "COCO JSON", "yolo": "YOLO txt", "csv": "CSV"}
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What `odspec init` found in a dataset folder."""
+
+    root: Path  # the export's root folder (absolute)
+    format: str
+    kind: str  # the layout, as detection named it
+    classes: tuple[str, ...]  # in source order
+    classes_from: str  # where that order came from, for people
+    images: int
+    boxes: int
+    per_split: dict[str, int]  # images per source split (train/val/test order; empty without a source split)
+    unsplit: int  # images the source gives no split
+    findings: tuple[Finding, ...]
+
+
+def survey(root: Path, format: str, kind: str, read: ReadResult, names_file: Path | None) -> Survey:
+    """Counts, classes and the source split of what the readers returned for ``root``."""
+    splits: Counter[str] = Counter()
+    images: set[str] = set()
+    boxes = 0
+    for example in read.examples:
+        key = example.image.as_posix()
+        if key not in images:
+            images.add(key)
+            splits[example.split or ""] += 1
+        boxes += len(example.boxes)
+    if names_file is not None:
+        classes_from = f"as listed in {_shown(names_file, root)}"
+    elif format == "coco":
+        classes_from = "in the order of the COCO categories"
+    else:
+        classes_from = "in order of first use in the annotations: the format lists no classes"
+    return Survey(root, format, kind, tuple(read.classes_seen), classes_from, len(images), boxes,
+                  {s: splits[s] for s in SPLITS if splits[s]}, splits[""], tuple(read.findings))
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def project_name_for(folder: str) -> str:
+    """A valid project name (odspec.spec.names) from a folder's name: other characters become '-'."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder).replace("..", ".")
+    name = re.sub(r"^[^A-Za-z0-9]+", "", name)[:100].rstrip(".-_") or "project"
+    return name if valid_project_name(name) else "project"
+
+
+def spec_values(found: Survey, spec_path: Path, architecture: str) -> dict[str, Any]:
+    """Every value the spec template writes, decided here; strings arrive quoted as YAML (JSON) scalars."""
+    relative = Path(os.path.relpath(found.root, spec_path.resolve().parent)).as_posix()
+    named = [s for s in SPLITS if found.per_split.get(s)]
+    evaluated = "val" if "val" in named else "test" if "test" in named else None
+    from_source = bool(named) and found.unsplit == 0 and evaluated is not None
+    if from_source:
+        split_comment = (f"The export's own split ({', '.join(f'{s} {found.per_split[s]}' for s in named)} images); "
+                         "set from_source: false to split by share instead.")
+    elif named:
+        gives = "only train" if evaluated is None else f"no split for {found.unsplit} images"
+        split_comment = f"The source split gives {gives}: images are split by these shares, seeded and stable."
+    else:
+        split_comment = "No split in the source: images are split by these shares, seeded and stable."
+    return {
+        "data_dir": json.dumps(str(found.root)), "kind": found.kind, "spec_name": spec_path.name,
+        "project": json.dumps(project_name_for(found.root.name)), "path": json.dumps(relative),
+        "format": found.format, "classes": [json.dumps(c, ensure_ascii=False) for c in found.classes],
+        "classes_from": found.classes_from, "from_source": from_source, "split_comment": split_comment,
+        "eval_split": evaluated if from_source and evaluated != "val" else None,
+        "architecture": architecture,
+    }
+
+
+def render_spec(values: dict[str, Any]) -> str:
+    from odspec.compile.render import render
+
+    return render(TEMPLATE, values)
+
+
+def summary_lines(found: Survey, spec_path: Path, *, findings_shown: int = 10) -> list[str]:
+    """What init prints: layout, classes, split, counts, findings worth knowing, and what to run next."""
+    lines = [f"found: {found.kind} ({FORMAT_NAMES.get(found.format, found.format)}) in {found.root}",
+             f"classes ({len(found.classes)}, {found.classes_from}): {', '.join(found.classes) or 'none'}",
+             f"images: {found.images}, boxes: {found.boxes}"]
+    if found.per_split:
+        split = ", ".join(f"{s} {n}" for s, n in found.per_split.items())
+        lines.append(f"source split: {split}" + (f", none for {found.unsplit}" if found.unsplit else ""))
+    else:
+        lines.append("source split: none (the spec splits by share)")
+    lines.extend(f"finding: {f}" for f in found.findings[:findings_shown])
+    if len(found.findings) > findings_shown:
+        lines.append(f"… and {len(found.findings) - findings_shown} more findings (`odspec validate --data` lists all)")
+    lines.append(f"wrote {spec_path}; next: odspec validate {spec_path} --data && odspec build {spec_path}")
+    return lines
