@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +71,9 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def project_name_for(folder: str) -> str:
-    """A valid project name (odspec.spec.names) from a folder's name: other characters become '-'."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder).replace("..", ".")
+    """A valid project name (odspec.spec.names) from a folder's name: accents dropped, other characters '-'."""
+    plain = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode()  # "Ünïcode" -> "Unicode"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", plain).replace("..", ".")
     name = re.sub(r"^[^A-Za-z0-9]+", "", name)[:100].rstrip(".-_") or "project"
     return name if valid_project_name(name) else "project"
 
