@@ -65,7 +65,7 @@ def _validate_data(spec: Path, out: Optional[Path], as_json: bool) -> None:
     stopped = found.stopped
     if as_json:
         typer.echo(json.dumps({
-            "spec": str(spec), "ok": stopped is None,
+            "spec": str(spec), "ok": stopped is None, "build_cache_used": found.cache_used,
             "error": None if stopped is None else {"message": stopped.message, "hint": stopped.hint},
             "findings": [{"file": f.file, "line": f.line, "what": f.what, "action": f.action} for f in found.findings],
             "report": None if found.report is None else json.loads(found.report.to_json())}, indent=2, ensure_ascii=False))

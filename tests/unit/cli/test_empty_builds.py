@@ -122,4 +122,6 @@ def test_validate_data_reports_what_the_build_would_and_writes_nothing(tmp_path:
     assert built.returncode == 0
     report = json.loads((tmp_path / "build" / "test" / "report.json").read_text())
     assert report["splits"] == data["report"]["splits"]  # the same plan, with or without the build's cache
-    assert json.loads(odspec("validate", str(spec), "--data", "--json").stdout)["report"] == report
+    assert data["build_cache_used"] is False
+    again = json.loads(odspec("validate", str(spec), "--data", "--json").stdout)
+    assert again["build_cache_used"] is True and again["report"] == report
