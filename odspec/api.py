@@ -96,11 +96,11 @@ def check_box_limits(validated: Validated, max_boxes_per_image: int) -> None:
 
 def summarize_dataset(loaded: LoadedSpec) -> DatasetSummary:
     """Read the annotations (not the images) and count what the config must hold."""
-    from odspec.datasets import read_dataset, summarize
+    from odspec.datasets import summarize
+    from odspec.datasets.layouts import layout_for, read_layout
 
     dataset = loaded.spec.dataset
-    paths = [loaded.root / a for a in dataset.annotation_list]
-    result = read_dataset(dataset.format, loaded.root / dataset.images_root, paths if len(paths) > 1 else paths[0], list(dataset.classes))
+    result = read_layout(layout_for(loaded.root, dataset), list(dataset.classes))
     return summarize(result.examples, list(dataset.classes))
 
 
@@ -228,6 +228,8 @@ def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False
 def protected_paths(loaded: LoadedSpec) -> list[Path]:
     """What no output folder of odspec may be or contain: the spec's folder and the dataset's."""
     dataset = loaded.spec.dataset
+    if dataset.path is not None:  # the export's root holds everything it has; detecting is not needed
+        return [loaded.path.resolve().parent, loaded.root / dataset.path]
     return [loaded.path.resolve().parent, loaded.root / dataset.images_root, *(loaded.root / a for a in dataset.annotation_list)]
 
 

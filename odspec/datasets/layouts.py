@@ -15,8 +15,19 @@ is prefixed with that folder's path relative to the root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from odspec.datasets.compact import as_compact
+from odspec.datasets.model import Example, Finding, ReadResult
+from odspec.datasets.paths import child, ordered_unique, split_from_names
+from odspec.errors import DatasetError
+
+if TYPE_CHECKING:
+    from odspec.spec.models import Dataset
 
 
 @dataclass(frozen=True)
@@ -43,8 +54,279 @@ class Layout:
     split_sources: tuple[str, ...] = field(default=())  # where a source split was looked for, said when none is found
 
 
-# Contract for issue 10 (implemented on the helpers' branches; these stubs are replaced before anything lands):
-#   detect_layout(path, format=None) -> Layout       the export's layout, or DatasetError saying what was looked for
-#   layout_for(spec_root, dataset) -> Layout          path form: detect_layout; else one explicit Part
-#   read_layout(layout, classes, *, compact=False) -> ReadResult   every part read, paths relative to layout.root
-# YOLO-family detection lives in odspec/datasets/yolo_layouts.py: detect_yolo(path) -> Layout | None.
+# --- detection ---------------------------------------------------------------------------------------------------
+
+_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+_LOOKED_FOR = (
+    "Roboflow COCO JSON (train/ valid/ test/ each with _annotations.coco.json)",
+    "CVAT COCO 1.0 (annotations/instances_<subset>.json + images/)",
+    "Label Studio COCO (result.json + images/)",
+    "VOC devkit / CVAT Pascal VOC 1.1 (Annotations/ + JPEGImages/)",
+    "Label Studio VOC (Annotations/ + images/)",
+    "Pascal VOC XML beside the images (Roboflow Pascal VOC per split folder, LabelImg)",
+    "CSV files (Roboflow _annotations.csv per split folder, or *.csv at the root)",
+    "YOLO exports (data.yaml, obj.data, labels/ + images/)",
+)
+
+
+def _dirs(folder: Path) -> list[Path]:
+    try:
+        return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    except OSError:
+        return []
+
+
+def _files(folder: Path, suffix: str) -> list[Path]:
+    try:
+        return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == suffix), key=lambda p: p.name)
+    except OSError:
+        return []
+
+
+def _has_images(folder: Path) -> bool:
+    try:
+        return any(p.suffix.lower() in _IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return False
+
+
+def subset_split(name: str) -> str | None:
+    """The split a subset or folder name means (``valid`` -> val, ``Train`` -> train); ``default`` is none."""
+    return split_from_names([name])
+
+
+def _split_folders(root: Path, has: Callable[[Path], bool]) -> list[Path]:
+    return [d for d in _dirs(root) if has(d)]
+
+
+def _roboflow_coco(root: Path) -> Layout | None:
+    folders = _split_folders(root, lambda d: (d / "_annotations.coco.json").is_file())
+    if (root / "_annotations.coco.json").is_file():
+        folders.insert(0, root)
+    if not folders:
+        return None
+    parts = tuple(Part("coco", (d / "_annotations.coco.json",), d, subset_split(d.name) if d != root else None)
+                  for d in folders)
+    return Layout("coco", "Roboflow COCO JSON (a folder per split)", root, parts,
+                  split_sources=tuple(f"the folder name {d.name}/" for d in folders))
+
+
+def _cvat_coco(root: Path) -> Layout | None:
+    annotations = child(root, "annotations")
+    if annotations is None or not annotations.is_dir():
+        return None
+    files = [f for f in _files(annotations, ".json") if f.stem.lower().startswith("instances")]
+    if not files:
+        return None
+    images = child(root, "images")
+    parts = []
+    for f in files:
+        subset = f.stem[len("instances_"):] if "_" in f.stem else ""
+        folder = images / subset if images is not None and subset and (images / subset).is_dir() else (images or root)
+        parts.append(Part("coco", (f,), folder, subset_split(subset)))
+    return Layout("coco", "CVAT COCO 1.0 (annotations/instances_<subset>.json)", root, tuple(parts),
+                  split_sources=tuple(f"the subset name in {f.name}" for f in files))
+
+
+def _label_studio_coco(root: Path) -> Layout | None:
+    result = root / "result.json"
+    if not result.is_file():
+        return None
+    return Layout("coco", "Label Studio COCO (result.json + images/)", root, (Part("coco", (result,), root),),
+                  split_sources=("nothing: Label Studio exports no split",))
+
+
+def _voc_devkit(root: Path) -> Layout | None:
+    bases = [root]
+    devkit = child(root, "VOCdevkit")
+    if devkit is not None and devkit.is_dir():
+        bases = [d for d in _dirs(devkit) if d.name.upper().startswith("VOC")]
+    parts, names = [], None
+    for base in bases:
+        annotations = child(base, "Annotations")
+        images = child(base, "JPEGImages") or child(base, "images")
+        if annotations is None or not _files(annotations, ".xml") or images is None or not images.is_dir():
+            continue
+        parts.append(Part("voc", (annotations,), images))
+        labelmap = base / "labelmap.txt"
+        names = names or (labelmap if labelmap.is_file() else None)
+    if not parts:
+        return None
+    lists = [p.annotations[0].parent / "ImageSets/Main" for p in parts]
+    kind = ("CVAT Pascal VOC 1.1" if names is not None else
+            "VOC devkit" if parts[0].images.name.lower() == "jpegimages" else "Label Studio VOC")
+    return Layout("voc", f"{kind} (Annotations/ + {parts[0].images.name}/)", root, tuple(parts), names_file=names,
+                  split_sources=tuple(f"the lists in {p} (<split>.txt)" for p in lists))
+
+
+def _voc_beside(root: Path) -> Layout | None:
+    folders = _split_folders(root, lambda d: bool(_files(d, ".xml")))
+    if any(subset_split(d.name) for d in folders):  # a folder per split; any other folder is a part without one
+        parts = tuple(Part("voc", (d,), d, subset_split(d.name)) for d in folders)
+        return Layout("voc", "Roboflow Pascal VOC (XML beside the images, a folder per split)", root, parts,
+                      split_sources=tuple(f"the folder name {d.name}/" for d in folders))
+    if _files(root, ".xml"):
+        return Layout("voc", "LabelImg (XML beside the images)", root, (Part("voc", (root,), root),),
+                      split_sources=("nothing: LabelImg writes no split",))
+    annotations = child(root, "annotations")
+    images = child(root, "images")
+    if annotations is not None and images is not None and _files(annotations, ".xml"):
+        return Layout("voc", "LabelImg (annotations/ + images/)", root, (Part("voc", (annotations,), images),),
+                      split_sources=("nothing: LabelImg writes no split",))
+    return None
+
+
+def _csv(root: Path) -> Layout | None:
+    folders = _split_folders(root, lambda d: (d / "_annotations.csv").is_file())
+    if folders:
+        parts = tuple(Part("csv", (d / "_annotations.csv",), d, subset_split(d.name)) for d in folders)
+        return Layout("csv", "Roboflow CSV (a folder per split)", root, parts,
+                      split_sources=tuple(f"the folder name {d.name}/" for d in folders))
+    files = _files(root, ".csv")
+    if files:
+        return Layout("csv", "CSV files at the root", root, (Part("csv", tuple(files), root),),
+                      split_sources=tuple(f"the file name {f.name}" for f in files))
+    return None
+
+
+_DETECTORS: tuple[Callable[[Path], Layout | None], ...] = (
+    _roboflow_coco, _cvat_coco, _label_studio_coco, _voc_devkit, _voc_beside, _csv,
+)
+
+
+def detect_layout(path: Path, format: str | None = None) -> Layout:
+    """The layout of the export rooted at ``path``: from folder listings and small text files only.
+
+    One candidate per family; with ``format`` only that family's. Two families found
+    at once is a :class:`DatasetError` asking for ``dataset.format``; none, one naming
+    every layout looked for.
+    """
+    from odspec.datasets.yolo_layouts import detect_yolo
+
+    root = Path(path).absolute()
+    if not root.is_dir():
+        raise DatasetError(f"dataset.path {root} is not a folder", hint="give the export's root folder, relative to the spec file")
+    found: dict[str, Layout] = {}
+    for detector in _DETECTORS:
+        layout = detector(root)
+        if layout is not None and (format is None or layout.format == format):
+            found.setdefault(layout.format, layout)
+    if format in (None, "yolo"):
+        layout = detect_yolo(root)
+        if layout is not None:
+            found.setdefault(layout.format, layout)
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if found:
+        kinds = "; ".join(f"{f}: {layout.kind}" for f, layout in sorted(found.items()))
+        raise DatasetError(f"{root} holds more than one export layout ({kinds})",
+                           hint=f"say which with dataset.format: one of {', '.join(sorted(found))}")
+    wanted = [k for k in _LOOKED_FOR if format is None or k.lower().find(format) >= 0 or format == "voc" and "VOC" in k]
+    raise DatasetError(f"no {format + ' ' if format else ''}export layout recognised in {root}; looked for: "
+                       + "; ".join(wanted or _LOOKED_FOR),
+                       hint="point dataset.path at the export's root folder, or give format + images + annotations")
+
+
+def layout_for(spec_root: Path, dataset: Dataset) -> Layout:
+    """Where the spec's dataset is: a detected export (``path``) or the one explicit part (issue 3's form)."""
+    if dataset.path is not None:
+        return detect_layout(spec_root / dataset.path, dataset.format)
+    assert dataset.format is not None
+    root = spec_root / dataset.images_root
+    annotations = tuple(spec_root / a for a in dataset.annotation_list)
+    return Layout(dataset.format, "explicit", root, (Part(dataset.format, annotations, root),))
+
+
+# --- reading -----------------------------------------------------------------------------------------------------
+
+def names_from_labelmap(text: str) -> tuple[str, ...]:
+    """Class names of a CVAT ``labelmap.txt`` (``# label:color_rgb:parts:actions`` then ``name:r,g,b::``), in order."""
+    names = []
+    for line in text.lstrip("\ufeff").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.append(line.split(":", 1)[0].strip())
+    return ordered_unique(n for n in names if n)
+
+
+def _read_part(part: Part, classes: Sequence[str] | None, compact: bool) -> ReadResult:
+    from odspec.datasets import COMPACT_READERS, READERS
+
+    annotations: Path | list[Path] = list(part.annotations) if len(part.annotations) != 1 else part.annotations[0]
+    wanted = list(classes) if classes is not None else None
+    if part.format == "yolo":
+        from odspec.datasets.yolo import read_yolo
+
+        extra: dict[str, Any] = {"image_list": part.image_list} if part.image_list is not None else {}
+        return read_yolo(part.images, annotations, wanted, names_file=part.names, **extra)  # type: ignore[call-arg]
+    reader = (COMPACT_READERS if compact else READERS).get(part.format) or READERS[part.format]
+    return reader(part.images, annotations, wanted)
+
+
+def _roboflow_dataset_category(read: ReadResult, part: Part) -> str | None:
+    """Roboflow's category 0, named after the project and the supercategory of the real ones, has no boxes."""
+    if part.format != "coco" or len(read.classes_seen) < 2 or not part.annotations:
+        return None
+    first = read.classes_seen[0]
+    if "_annotations.coco.json" not in part.annotations[0].name:
+        return None
+    used = any(b.label == first for e in read.examples for b in e.boxes)
+    return None if used else first
+
+
+def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool = False) -> ReadResult:
+    """Every part of ``layout`` read, image paths relative to ``layout.root``, splits as the layout names them."""
+    results: list[tuple[Part, ReadResult]] = [(part, _read_part(part, classes, compact)) for part in layout.parts]
+    findings: list[Finding] = []
+    declared: list[str] = []
+    if layout.names_file is not None and layout.names_file.name.lower() == "labelmap.txt":
+        declared.extend(names_from_labelmap(layout.names_file.read_text(encoding="utf-8-sig")))
+    dropped: set[str] = set()
+    for part, read in results:
+        extra = _roboflow_dataset_category(read, part)
+        if extra is not None and extra not in dropped:
+            dropped.add(extra)
+            findings.append(Finding(str(part.annotations[0]), f"category '{extra}' is Roboflow's dataset category "
+                                    "(the supercategory of the classes, no boxes)", "note: left out"))
+        declared.extend(n for n in read.classes_seen if n != extra)
+        findings.extend(read.findings)
+    seen = ordered_unique(declared)
+    if len(results) == 1:
+        part, read = results[0]
+        prefix = _prefix(layout, part)
+        if prefix is None and (part.split is None):
+            return ReadResult(read.examples, findings, seen)
+    merged: list[Example] = []
+    for part, read in results:
+        prefix = _prefix(layout, part)
+        for example in read.examples:
+            image = Path(prefix, example.image) if prefix else example.image
+            split = part.split if part.split is not None else example.split
+            if image != example.image or split != example.split:
+                example = replace(example, image=image, split=split)
+            merged.append(example)
+    examples: Sequence[Example] = as_compact(merged) if compact else merged
+    return ReadResult(examples, findings, seen)
+
+
+def _prefix(layout: Layout, part: Part) -> str | None:
+    rel = os.path.relpath(part.images, layout.root)
+    return None if rel == "." else Path(rel).as_posix()
+
+
+def refuse_missing_source_splits(layout: Layout, examples: Sequence[Example]) -> None:
+    """``split.from_source``: every image must have a split from the source, or the build stops saying where it looked."""
+    missing = [e.image.as_posix() for e in examples if e.split is None]
+    if not missing:
+        return
+    looked = list(layout.split_sources) or [
+        "the split lists beside the annotations (VOC ImageSets/Main/<split>.txt)"
+        if layout.format == "voc" else "the annotation file names (train/val/test in the name)"
+    ]
+    shown = ", ".join(sorted(missing)[:3]) + (", ..." if len(missing) > 3 else "")
+    raise DatasetError(
+        f"split.from_source is true, but {len(missing)} of {len(examples)} images have no split in the source "
+        f"({shown}); looked in: {'; '.join(looked)}",
+        hint="name each image's split in the source (a folder or list per split), or set split.from_source: false "
+             "to split by the ratios",
+    )

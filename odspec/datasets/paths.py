@@ -150,6 +150,26 @@ def split_from_names(names: Iterable[str]) -> str | None:
     return splits.pop() if len(splits) == 1 else None
 
 
+def child(folder: Path, name: str) -> Path | None:
+    """The entry of ``folder`` called ``name`` in any capitalisation (the exact spelling first), or None."""
+    exact = folder / name
+    if exact.exists():
+        return exact
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except OSError:
+        return None
+    return next((p for p in entries if p.name.lower() == name.lower()), None)
+
+
+def split_list_name(path: Path) -> str | None:
+    """The split a VOC/CVAT split list names by its whole stem (``Train.txt``, ``validation.txt``), else None.
+
+    Class lists such as ``cat_train.txt`` and CVAT's ``default.txt`` name none.
+    """
+    return SPLIT_WORDS.get(path.stem.lower()) if path.suffix.lower() == ".txt" else None
+
+
 def ordered_unique(names: Iterable[str]) -> tuple[str, ...]:
     """Names in order of first appearance, each once."""
     return tuple(dict.fromkeys(names))

@@ -19,7 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from odspec.datasets import read_dataset
+from odspec.datasets.layouts import layout_for, read_layout, refuse_missing_source_splits
 from odspec.datasets.checks import (
     ERROR,
     IMAGE_SKIPPED,
@@ -322,13 +322,16 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     spill file in ``workdir`` (which must outlive the plan: the shards' jobs are
     there too); what stays in memory per image is its path, size, classes and split.
     """
-    root = spec_root / dataset.images_root
-    annotations = [spec_root / a for a in dataset.annotation_list]
-    read = read_dataset(dataset.format, root, annotations if len(annotations) > 1 else annotations[0],
-                        list(dataset.classes), compact=True)
+    layout = layout_for(spec_root, dataset)
+    root = layout.root
+    read = read_layout(layout, list(dataset.classes), compact=True)
     if not read.examples:
-        raise DatasetError(f"no annotated images found in {annotations[0] if len(annotations) == 1 else annotations}",
-                           f"check dataset.format ({dataset.format}) and dataset.annotations")
+        where = [str(a) for part in layout.parts for a in part.annotations]
+        raise DatasetError(f"no annotated images found in {where[0] if len(where) == 1 else where}",
+                           f"check dataset.format ({layout.format}) and "
+                           f"{'dataset.path' if dataset.path is not None else 'dataset.annotations'}")
+    if dataset.split.from_source:
+        refuse_missing_source_splits(layout, read.examples)
     examples = read.examples
     if isinstance(examples, CompactExamples):
         names, most_boxes = examples.paths, max(examples.box_counts(), default=0)
@@ -459,9 +462,12 @@ def _intended_split(rel: str, source: str | None, previous: Mapping[str, str], d
 
 def judge_reader_findings(findings: Sequence[Finding], policy: str) -> list[Finding]:
     """What the readers could not use (a bad line, a malformed file) follows the policy like any finding;
-    a path that leaves the images folder is an error whatever the policy."""
+    a path that leaves the images folder is an error whatever the policy; notes and warnings stay as they are."""
     judged = []
     for finding in findings:
+        if finding.action.startswith(("note", "warning")):  # said for information: nothing was lost
+            judged.append(finding)
+            continue
         escapes = finding.what.endswith("leaves the images folder")
         action = ERROR if policy == "stop" or escapes else finding.action
         judged.append(replace(finding, action=action))

@@ -21,10 +21,12 @@ from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import (
     AnnotationPaths,
     as_path_list,
+    child,
     expand_annotation_paths,
     image_path_in_root,
     ordered_unique,
     outside_root_what,
+    split_list_name,
 )
 from odspec.datasets.values import finite_float, flag, whole_number
 
@@ -151,9 +153,15 @@ def read_voc_splits(dirs: list[Path]) -> tuple[dict[str, SplitEntry], list[Findi
 
 
 def _split_files(folder: Path) -> list[tuple[str, Path]]:
-    present = [(s, folder / f"{s}.txt") for s in SPLIT_FILES if (folder / f"{s}.txt").is_file()]
-    trainval = folder / "trainval.txt"
-    if trainval.is_file() and not any(s in ("train", "val") for s, _ in present):
+    """The split lists of ``folder`` in any capitalisation (``Train.txt``, ``validation.txt``), train/val/test order."""
+    try:
+        files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.name)
+    except OSError:
+        return []
+    named = [(split_list_name(p), p) for p in files]
+    present = sorted(((s, p) for s, p in named if s is not None), key=lambda sp: SPLIT_FILES.index(sp[0]))
+    trainval = next((p for p in files if p.name.lower() == "trainval.txt"), None)
+    if trainval is not None and not any(s in ("train", "val") for s, _ in present):
         present.insert(0, ("train", trainval))
     return present
 
@@ -162,7 +170,12 @@ def _split_dirs(annotations: AnnotationPaths, splits_dir: Path | None) -> list[P
     if splits_dir is not None:
         return [splits_dir]
     folders = [p if p.is_dir() else p.parent for p in as_path_list(annotations)]
-    return list(dict.fromkeys(f.parent / "ImageSets" / "Main" for f in folders))
+    found = []
+    for folder in folders:
+        sets = child(folder.parent, "ImageSets")
+        main = child(sets, "Main") if sets is not None else None
+        found.append(main if main is not None else folder.parent / "ImageSets" / "Main")
+    return list(dict.fromkeys(found))
 
 
 def _listed_without_annotation(splits: dict[str, SplitEntry], stems: set[str]) -> list[Finding]:

@@ -179,6 +179,8 @@ def dataset_paths(loaded: LoadedSpec) -> list[Problem]:
     """The images folder and the annotations must exist before anything reads them."""
     dataset = loaded.spec.dataset
     found = []
+    if dataset.path is not None:
+        return _export_path(loaded)
     if not (loaded.root / dataset.images_root).is_dir():
         found.append(loaded.problem(("dataset", "images"), f"no folder {loaded.root / dataset.images_root}", "paths are relative to the spec file"))
     for index, item in enumerate(dataset.annotation_list):
@@ -186,6 +188,24 @@ def dataset_paths(loaded: LoadedSpec) -> list[Problem]:
         if not (loaded.root / item).exists():
             found.append(loaded.problem(loc, f"{loaded.root / item} does not exist", "paths are relative to the spec file"))
     return found
+
+
+def _export_path(loaded: LoadedSpec) -> list[Problem]:
+    """``dataset.path`` must be a folder whose layout is recognised (listings and small files only)."""
+    from odspec.datasets.layouts import detect_layout
+    from odspec.errors import DatasetError
+
+    dataset = loaded.spec.dataset
+    assert dataset.path is not None
+    folder = loaded.root / dataset.path
+    if not folder.is_dir():
+        return [loaded.problem(("dataset", "path"), f"no folder {folder}",
+                               "give the export's root folder; paths are relative to the spec file")]
+    try:
+        detect_layout(folder, dataset.format)
+    except DatasetError as failed:
+        return [loaded.problem(("dataset", "path"), failed.message, failed.hint)]
+    return []
 
 
 def detection_limits(config: Any) -> list[tuple[str, int]]:
