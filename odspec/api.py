@@ -193,26 +193,10 @@ def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | N
 
 def _detect_and_read(root: Path) -> tuple[Any, Any]:
     """The layout of ``root`` and every part read with the classes the source gives."""
-    from odspec.datasets import layouts
+    from odspec.datasets.layouts import detect_layout, read_layout
 
-    detect = getattr(layouts, "detect_layout", None)
-    if detect is not None:
-        layout = detect(root)
-        return layout, layouts.read_layout(layout, None)
-    return _labelimg_folder(root)
-
-
-def _labelimg_folder(root: Path) -> tuple[Any, Any]:
-    """Until layout detection lands (odspec.datasets.layouts.detect_layout): a LabelImg folder, XML beside images."""
-    from odspec.datasets import read_dataset
-    from odspec.datasets.layouts import Layout, Part
-    from odspec.errors import DatasetError
-
-    if not any(root.glob("*.xml")):
-        raise DatasetError(f"{root}: no dataset layout recognised (looked for Pascal VOC XML beside the images)",
-                           "point odspec init at the folder the labelling tool exported")
-    layout = Layout("voc", "LabelImg folder (XML beside the images)", root, (Part("voc", (root,), root),))
-    return layout, read_dataset("voc", root, root, None)
+    layout = detect_layout(root)
+    return layout, read_layout(layout, None)
 
 
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,

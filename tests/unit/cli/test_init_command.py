@@ -53,7 +53,7 @@ def test_init_writes_a_spec_that_validates_and_builds(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     spec = tmp_path / "Garden-cams.yaml"
     assert made.stdout.splitlines()[:4] == [
-        f"found: LabelImg folder (XML beside the images) (Pascal VOC XML) in {data}",
+        f"found: LabelImg (XML beside the images) (Pascal VOC XML) in {data}",
         "classes (3, in order of first use in the annotations: the format lists no classes): dog, cat, bird",
         f"images: {IMAGES}, boxes: {IMAGES + 1}",
         "source split: none (the spec splits by share)"]
@@ -92,5 +92,5 @@ def test_init_refuses_an_unknown_architecture_and_a_folder_without_a_dataset(tmp
     assert "did you mean 'ssd_mobilenet_v2_fpnlite_" in wrong.stderr
     (tmp_path / "empty").mkdir()
     nothing = odspec("init", str(tmp_path / "empty"), cwd=tmp_path)
-    assert nothing.returncode == 2 and "no dataset layout recognised" in nothing.stderr
+    assert nothing.returncode == 2 and "no export layout recognised in" in nothing.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "pets"]
