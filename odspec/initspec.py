@@ -13,16 +13,18 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from odspec.datasets.model import Finding, ReadResult
-from odspec.datasets.split import SPLITS
+from odspec.datasets.split import SPLITS, Ratios, SplitItem, assign_splits
 from odspec.spec.names import valid_project_name
 
 DEFAULT_ARCHITECTURE = "ssd_mobilenet_v2_fpnlite_320"
 TEMPLATE = "init_spec.yaml.j2"
+RATIOS: Ratios = (0.8, 0.1, 0.1)
 FORMAT_NAMES = {"voc": "Pascal VOC XML", "coco": "COCO JSON", "yolo": "YOLO txt", "csv": "CSV"}
 
 
@@ -40,18 +42,20 @@ class Survey:
     per_split: dict[str, int]  # images per source split (train/val/test order; empty without a source split)
     unsplit: int  # images the source gives no split
     findings: tuple[Finding, ...]
+    items: tuple[SplitItem, ...] = ()  # per image, what splitting it by share needs
 
 
 def survey(root: Path, format: str, kind: str, read: ReadResult, names_file: Path | None) -> Survey:
     """Counts, classes and the source split of what the readers returned for ``root``."""
     splits: Counter[str] = Counter()
-    images: set[str] = set()
+    images: dict[str, set[str]] = {}
     boxes = 0
     for example in read.examples:
         key = example.image.as_posix()
         if key not in images:
-            images.add(key)
+            images[key] = set()
             splits[example.split or ""] += 1
+        images[key].update(b.label for b in example.boxes)
         boxes += len(example.boxes)
     if names_file is not None:
         classes_from = f"as listed in {_shown(names_file, root)}"
@@ -60,7 +64,20 @@ def survey(root: Path, format: str, kind: str, read: ReadResult, names_file: Pat
     else:
         classes_from = "in order of first use in the annotations: the format lists no classes"
     return Survey(root, format, kind, tuple(read.classes_seen), classes_from, len(images), boxes,
-                  {s: splits[s] for s in SPLITS if splits[s]}, splits[""], tuple(read.findings))
+                  {s: splits[s] for s in SPLITS if splits[s]}, splits[""], tuple(read.findings),
+                  tuple(SplitItem(key, frozenset(labels)) for key, labels in images.items()))
+
+
+def choose_seed(items: Sequence[SplitItem], ratios: Ratios = RATIOS, tries: int = 100) -> int | None:
+    """The first split.seed under which train and val both get images (as the build splits them), if any.
+
+    A small dataset can leave val empty under one seed, and the build then refuses; init writes a seed that works.
+    """
+    for seed in range(tries):
+        placed = Counter(assign_splits(items, ratios=ratios, seed=seed, use_source=False).values())
+        if placed["train"] and placed["val"]:
+            return seed
+    return None
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -92,13 +109,18 @@ def spec_values(found: Survey, spec_path: Path, architecture: str) -> dict[str, 
         split_comment = f"The source split gives {gives}: images are split by these shares, seeded and stable."
     else:
         split_comment = "No split in the source: images are split by these shares, seeded and stable."
+    seed = None if from_source else choose_seed(found.items)
+    if not from_source and seed is None:
+        split_comment += " Too few images to give val any: the build refuses until there are more."
+    elif seed:
+        split_comment += f" Seed {seed} is the first under which val gets images."
     return {
         "data_dir": json.dumps(str(found.root)), "kind": found.kind, "spec_name": spec_path.name,
         "project": json.dumps(project_name_for(found.root.name)), "path": json.dumps(relative),
         "format": found.format, "classes": [json.dumps(c, ensure_ascii=False) for c in found.classes],
         "classes_from": found.classes_from, "from_source": from_source, "split_comment": split_comment,
         "eval_split": evaluated if from_source and evaluated != "val" else None,
-        "architecture": architecture,
+        "architecture": architecture, "ratios": dict(zip(SPLITS, RATIOS)), "seed": seed or 0,
     }
 
 

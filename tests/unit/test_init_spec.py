@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from odspec.datasets.model import Box, Example, Finding, ReadResult
-from odspec.initspec import Survey, project_name_for, render_spec, spec_values, summary_lines, survey
+from odspec.datasets.split import SplitItem, assign_splits
+from odspec.initspec import Survey, choose_seed, project_name_for, render_spec, spec_values, summary_lines, survey
 from odspec.spec.models import Spec
 
 
@@ -50,7 +51,7 @@ def test_a_source_split_without_val_evaluates_on_test() -> None:
 @pytest.mark.parametrize(("per_split", "unsplit"), [({}, 10), ({"train": 10}, 0), ({"train": 6, "val": 2}, 2)])
 def test_without_a_usable_source_split_images_are_split_by_share(per_split: dict[str, int], unsplit: int) -> None:
     spec = rendered(found(per_split, unsplit))
-    assert spec["dataset"]["split"] == {"train": 0.8, "val": 0.1, "test": 0.1}
+    assert spec["dataset"]["split"] == {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 0}  # no items: no search
     Spec.model_validate(spec)
 
 
@@ -75,3 +76,16 @@ def test_survey_counts_images_boxes_and_source_splits_once_per_image() -> None:
     lines = summary_lines(result, Path("/d.yaml"))
     assert "source split: train 1, val 1, none for 1" in lines
     assert "finding: x.json: annotation 3 has no bbox (object skipped)" in lines
+
+
+def test_a_small_dataset_gets_a_seed_under_which_val_is_not_empty() -> None:
+    items = tuple(SplitItem(f"img{i}.jpg", frozenset({"cat"})) for i in range(4))
+    seed = choose_seed(items)
+    assert seed is not None
+    placed = assign_splits(items, ratios=(0.8, 0.1, 0.1), seed=seed, use_source=False).values()
+    assert "train" in placed and "val" in placed
+    assert all("val" not in assign_splits(items, ratios=(0.8, 0.1, 0.1), seed=s, use_source=False).values()
+               for s in range(seed))
+    assert choose_seed(items[:1]) is None
+    spec = rendered(Survey(Path("/d/x"), "voc", "LabelImg", ("cat",), "first use", 4, 4, {}, 4, (), items))
+    assert spec["dataset"]["split"] == {"train": 0.8, "val": 0.1, "test": 0.1, "seed": seed}
