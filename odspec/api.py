@@ -141,9 +141,7 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
                 previous_splits=previous_splits(validated.out_dir),
                 workers=workers or default_workers(), progress=progress or no_progress, salt=RECORD_FORMAT,
                 workdir=Path(workdir), needed=needed_splits(loaded.spec))
-        except DatasetCheckError as failed:
-            return DataCheck(validated, list(failed.findings), None, failed, bool(cache))
-        except EmptySplitError as failed:
+        except (DatasetCheckError, EmptySplitError) as failed:  # both carry every finding, as the report would
             return DataCheck(validated, list(failed.findings), None, failed, bool(cache))
         except DatasetError as failed:
             return DataCheck(validated, [], None, failed, bool(cache))
@@ -162,7 +160,7 @@ def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | N
          force: bool = False) -> InitResult:
     """Detect the dataset in ``data_dir``, and write a starting spec for it (atomically; never over a file
     unless ``force``). Default spec: ``./<project>.yaml``."""
-    from odspec.datasets.layouts import Layout
+    from odspec.datasets.layouts import detect_layout, read_layout
     from odspec.errors import DatasetError, OdspecError
     from odspec.initspec import DEFAULT_ARCHITECTURE, project_name_for, render_spec, spec_values, summary_lines, survey
     from odspec.io import atomic_write
@@ -180,23 +178,14 @@ def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | N
     target = (spec_path or Path(f"{project_name_for(root.name)}.yaml")).expanduser().resolve()
     if target.exists() and not force:
         raise OdspecError(f"refusing to overwrite {target}", "name another file with --spec, or pass --force")
-    layout, read = _detect_and_read(root)
-    assert isinstance(layout, Layout)
-    found = survey(layout.root, layout.format, layout.kind, read, layout.names_file)
+    layout = detect_layout(root)
+    found = survey(layout.root, layout.format, layout.kind, read_layout(layout, None), layout.names_file)
     if not found.classes:
         raise DatasetError(f"{data_dir}: no labelled box found, so no class names",
                            "label some images first, or write the spec's dataset.classes by hand")
     text = render_spec(spec_values(found, target, chosen))
     atomic_write(target, text.encode("utf-8"))
     return InitResult(target, found, summary_lines(found, target))
-
-
-def _detect_and_read(root: Path) -> tuple[Any, Any]:
-    """The layout of ``root`` and every part read with the classes the source gives."""
-    from odspec.datasets.layouts import detect_layout, read_layout
-
-    layout = detect_layout(root)
-    return layout, read_layout(layout, None)
 
 
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
