@@ -58,6 +58,8 @@ def read_coco_compact(
     findings: list[Finding] = []
     names: list[str] = []
     for path in coco_files(annotations):
+        if not path.read_bytes()[:64].strip():
+            raise DatasetError(f"{path} is empty: no COCO document", hint=COCO_HINT)
         try:
             declared, problems = stream_coco(root, path, split_from_filename(path), examples)
         except ijson.JSONError:  # raised while scanning, before any example was added

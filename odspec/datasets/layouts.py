@@ -16,12 +16,13 @@ is prefixed with that folder's path relative to the root.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import posixpath
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odspec.datasets.compact import as_compact
+from odspec.datasets.compact import CompactExamples, as_compact
 from odspec.datasets.model import Example, Finding, ReadResult
 from odspec.datasets.paths import child, ordered_unique, split_from_names
 from odspec.errors import DatasetError
@@ -264,14 +265,11 @@ def _read_part(part: Part, classes: Sequence[str] | None, compact: bool) -> Read
 
 
 def _roboflow_dataset_category(read: ReadResult, part: Part) -> str | None:
-    """Roboflow's category 0, named after the project and the supercategory of the real ones, has no boxes."""
-    if part.format != "coco" or len(read.classes_seen) < 2 or not part.annotations:
+    """The first category of a Roboflow ``_annotations.coco.json``: a candidate for the project category
+    Roboflow prepends (named after the project, the supercategory of the real classes, no boxes)."""
+    if len(read.classes_seen) < 2 or "_annotations.coco.json" not in part.annotations[0].name:
         return None
-    first = read.classes_seen[0]
-    if "_annotations.coco.json" not in part.annotations[0].name:
-        return None
-    used = any(b.label == first for e in read.examples for b in e.boxes)
-    return None if used else first
+    return read.classes_seen[0]
 
 
 def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool = False) -> ReadResult:
@@ -281,15 +279,24 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
     declared: list[str] = []
     if layout.names_file is not None and layout.names_file.name.lower() == "labelmap.txt":
         declared.extend(names_from_labelmap(layout.names_file.read_text(encoding="utf-8-sig")))
-    dropped: set[str] = set()
+    candidates = {_roboflow_dataset_category(read, part) for part, read in results if part.format == "coco"}
+    used = {b.label for part, read in results if part.format == "coco" for e in read.examples for b in e.boxes} \
+        if candidates - {None} else set()
+    extra = next((c for c in sorted(candidates - {None}) if c not in used and c not in (classes or ())), None)
+    if len(candidates - {None}) > 1:
+        extra = None  # the parts disagree on their first category: not Roboflow's project category
     for part, read in results:
-        extra = _roboflow_dataset_category(read, part)
-        if extra is not None and extra not in dropped:
-            dropped.add(extra)
-            findings.append(Finding(str(part.annotations[0]), f"category '{extra}' is Roboflow's dataset category "
-                                    "(the supercategory of the classes, no boxes)", "note: left out"))
-        declared.extend(n for n in read.classes_seen if n != extra)
+        if extra is not None and extra in read.classes_seen[:1]:
+            if not any(f.what.startswith(f"category '{extra}'") for f in findings):
+                findings.append(Finding(str(part.annotations[0]), f"category '{extra}' is Roboflow's project "
+                                        "category (the supercategory of the classes, no boxes)", "note: left out"))
+            extra_here = extra
+        else:
+            extra_here = None
+        declared.extend(n for n in read.classes_seen if n != extra_here)
         findings.extend(read.findings)
+    for part, read in results:
+        findings.extend(unlabelled_images(part.images, read.examples, layout.root))
     seen = ordered_unique(declared)
     if len(results) == 1:
         part, read = results[0]
@@ -307,6 +314,28 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
             merged.append(example)
     examples: Sequence[Example] = as_compact(merged) if compact else merged
     return ReadResult(examples, findings, seen)
+
+
+def unlabelled_images(images: Path, examples: Sequence[Example], root: Path) -> list[Finding]:
+    """Images in a folder that holds annotated images but without an annotation of their own: one finding per folder."""
+    names = examples.paths if isinstance(examples, CompactExamples) else [e.image.as_posix() for e in examples]
+    annotated = set(names)
+    folders = sorted({posixpath.dirname(n) for n in annotated})
+    found = []
+    for folder in folders:
+        where = images / folder if folder else images
+        try:
+            entries = sorted(p.name for p in where.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+        except OSError:
+            continue
+        missing = [n for n in entries if posixpath.join(folder, n) not in annotated]
+        if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            label = os.path.relpath(where, root)
+            found.append(Finding(label if label != "." else str(root),
+                                 f"{len(missing)} image{'s have' if len(missing) > 1 else ' has'} no annotation "
+                                 f"({shown})", "warning: left out"))
+    return found
 
 
 def _prefix(layout: Layout, part: Part) -> str | None:
@@ -330,3 +359,26 @@ def refuse_missing_source_splits(layout: Layout, examples: Sequence[Example]) ->
         hint="name each image's split in the source (a folder or list per split), or set split.from_source: false "
              "to split by the ratios",
     )
+
+
+def class_findings(declared: Sequence[str], used: Iterable[str], classes: Sequence[str], source: str) -> list[Finding]:
+    """A class the dataset declares or uses that the spec does not list, and a spec class no box has: one finding each.
+
+    ``declared`` is :attr:`ReadResult.classes_seen` (CVAT labelmap.txt, COCO categories, or the labels in use),
+    in source order; ``used`` the labels of the boxes kept.
+    """
+    listed = set(classes)
+    found = []
+    extra = [c for c in ordered_unique(declared) if c not in listed]
+    if extra:
+        found.append(Finding(source, f"class{'es' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} "
+                             f"in the dataset but not in dataset.classes", "warning: their boxes are not trained"))
+    seen = set(used)
+    never = [c for c in classes if c not in seen]
+    if never:
+        found.append(Finding("dataset.classes", f"{', '.join(map(repr, never))} "
+                             f"{'never occurs' if len(never) == 1 else 'never occur'} in the dataset",
+                             "warning: the model learns nothing for "
+                             f"{'it' if len(never) == 1 else 'them'}; check the spelling or remove "
+                             f"{'it' if len(never) == 1 else 'them'}"))
+    return found

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Union
 from xml.parsers.expat import ErrorString
 
@@ -71,6 +71,8 @@ def parse_voc_xml(
     root: Path, data: bytes, source: str, split: str | None = None
 ) -> tuple[Example | None, list[Finding]]:
     """One VOC annotation; ``None`` when the file as a whole cannot be used."""
+    if not data.strip():
+        return None, [Finding(source, "empty file", "file skipped")]
     try:
         tree = ET.fromstring(data)
     except ET.ParseError as err:
@@ -80,12 +82,19 @@ def parse_voc_xml(
         what = f"root element is <{tree.tag}>, expected <annotation>"
         return None, [Finding(source, what, "file skipped")]
     filename = _text(tree, "filename")
+    named: list[Finding] = []
     if filename is None:
-        return None, [Finding(source, "missing <filename>", "file skipped")]
+        written = _text(tree, "path")  # LabelImg's absolute path on the labeller's machine, Windows or POSIX
+        if written is None or not PureWindowsPath(written).name:
+            return None, [Finding(source, "missing <filename>", "file skipped")]
+        filename = PureWindowsPath(written).name
+        named.append(Finding(source, f"no <filename>: the image is '{filename}', the last part of <path>",
+                             "note: read"))
     image = image_path_in_root(root, filename)
     if image is None:
         return None, [Finding(source, outside_root_what(filename), "example skipped")]
     width, height, findings = _voc_size(tree, source)
+    findings = [*named, *findings]
     boxes: list[Box] = []
     for index, obj in enumerate(tree.findall("object"), start=1):
         parsed = parse_voc_object(obj, index)

@@ -18,11 +18,13 @@ must find: per image (relative to the export root) its split and boxes. Sources:
   (host.robots.ox.ac.uk VOC2012 devkit doc).
 - LabelImg: XML beside the images with <folder>, <filename> and an absolute
   <path> of the labeller's machine (tzutalin/labelImg pascal_voc_io.py).
-- Label Studio VOC: ``Annotations/`` + ``images/`` (label-studio-converter convert_to_voc).
+- Label Studio VOC: ``Annotations/`` + ``images/``, <folder>images</folder> and <filename> the image's name
+  (HumanSignal/label-studio-converter, label_studio_converter/converter.py, convert_to_voc).
 - CVAT "COCO 1.0": ``annotations/instances_<subset>.json`` + ``images/<subset>/``
   (Datumaro coco exporter).
-- Label Studio COCO: ``result.json`` + ``images/``, ``file_name`` as "images/<name>"
-  or with Windows backslashes (label-studio-converter convert_to_coco).
+- Label Studio COCO: ``result.json`` + ``images/``; ``file_name`` is the downloaded image's path relative to the
+  export (``download(..., return_relative_path=True)``: "images/<name>", joined with backslashes on Windows)
+  (same converter.py, convert_to_coco).
 """
 
 from __future__ import annotations

@@ -72,3 +72,10 @@ def test_a_missing_or_unrecognised_path_is_a_spec_problem_at_dataset_path(tmp_pa
     with pytest.raises(SpecError) as failed:
         api.validate(write_spec(tmp_path, spec), check_data=False)
     assert "dataset.path" in str(failed.value) and "looked for" in str(failed.value)
+
+
+def test_a_spec_class_that_never_occurs_is_a_finding_in_the_report(tmp_path: Path) -> None:
+    spec = export_spec(tmp_path, "roboflow_voc", ["cat", "dog", "bird"])
+    result = api.build(spec, workers=1)
+    assert [f.what for f in result.findings if "never occur" in f.what] == ["'bird' never occurs in the dataset"]
+    assert "never occurs" in (result.out_dir / "report.json").read_text()

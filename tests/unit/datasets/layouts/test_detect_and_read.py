@@ -65,3 +65,17 @@ def test_two_formats_at_once_ask_for_dataset_format(tmp_path: Path) -> None:
 def test_detection_is_deterministic(tmp_path: Path) -> None:
     LAYOUTS["roboflow_voc"][0](tmp_path)
     assert detect_layout(tmp_path) == detect_layout(tmp_path)
+
+
+def test_a_first_category_with_boxes_is_a_real_class(tmp_path: Path) -> None:
+    """Only a first category no box uses is Roboflow's project category; one in use stays a class."""
+    import json
+
+    LAYOUTS["roboflow_coco"][0](tmp_path)
+    doc = tmp_path / "train" / "_annotations.coco.json"
+    data = json.loads(doc.read_text())
+    data["annotations"][0]["category_id"] = 0
+    doc.write_text(json.dumps(data))
+    read = read_layout(detect_layout(tmp_path), ["pets-xyz", "cat", "dog"])
+    assert read.classes_seen == ("pets-xyz", "cat", "dog")
+    assert not [f for f in read.findings if "project category" in f.what]
