@@ -22,7 +22,12 @@ def parent_death_signal() -> Callable[..., int] | None:
 
 
 def die_with_parent(parent: int) -> None:  # pragma: no cover (runs in a forked child)
-    """Have Linux SIGKILL this forked child when ``parent`` dies, even by SIGKILL (and exit if it already has)."""
+    """Have Linux SIGKILL this forked child when ``parent`` dies, even by SIGKILL (and exit if it already has).
+
+    SIGTERM is reset to its default: a handler the parent installed (``odspec run`` turns it into Ctrl-C) must not
+    keep a helper alive when the parent terminates it.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     prctl = _prctl[0] if _prctl else None
     if prctl is not None:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -66,6 +66,10 @@ class CompactExamples(Sequence[Example]):
         self._flags.append(_DIFFICULT * box.difficult | _TRUNCATED * box.truncated | _CROWD * box.iscrowd)
         self._coords.extend((box.xmin, box.ymin, box.xmax, box.ymax))
 
+    def labels(self) -> set[str]:
+        """The class names the boxes carry (without building an Example)."""
+        return {self._name_list[i] for i in set(self._label)}
+
     def box_counts(self) -> array[int]:
         counts = array("l", bytes(8 * len(self.paths)))
         for owner in self._owner:

@@ -361,24 +361,34 @@ def refuse_missing_source_splits(layout: Layout, examples: Sequence[Example]) ->
     )
 
 
-def class_findings(declared: Sequence[str], used: Iterable[str], classes: Sequence[str], source: str) -> list[Finding]:
-    """A class the dataset declares or uses that the spec does not list, and a spec class no box has: one finding each.
+def box_labels(examples: Sequence[Example]) -> set[str]:
+    """The class names the boxes of ``examples`` carry."""
+    if isinstance(examples, CompactExamples):
+        return examples.labels()
+    return {b.label for e in examples for b in e.boxes}
+
+
+def class_findings(declared: Sequence[str], labelled: Iterable[str], kept: Iterable[str], classes: Sequence[str],
+                   source: str) -> list[Finding]:
+    """A class the dataset declares that the spec does not list, and a spec class no kept box has: one finding each.
 
     ``declared`` is :attr:`ReadResult.classes_seen` (CVAT labelmap.txt, COCO categories, or the labels in use),
-    in source order; ``used`` the labels of the boxes kept.
+    in source order; ``labelled`` the labels the boxes carry as read (a box of a class the spec does not list is
+    already a finding of its own, with a did-you-mean, so its class is not said twice); ``kept`` the labels of the
+    boxes kept.
     """
-    listed = set(classes)
+    listed, boxed = set(classes), set(labelled)
     found = []
-    extra = [c for c in ordered_unique(declared) if c not in listed]
+    extra = [c for c in ordered_unique(declared) if c not in listed and c not in boxed]
     if extra:
         found.append(Finding(source, f"class{'es' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} "
-                             f"in the dataset but not in dataset.classes", "warning: their boxes are not trained"))
-    seen = set(used)
+                             f"declared by the dataset but not in dataset.classes", "warning: ignored (no boxes)"))
+    seen = set(kept)
     never = [c for c in classes if c not in seen]
     if never:
+        one = len(never) == 1
         found.append(Finding("dataset.classes", f"{', '.join(map(repr, never))} "
-                             f"{'never occurs' if len(never) == 1 else 'never occur'} in the dataset",
-                             "warning: the model learns nothing for "
-                             f"{'it' if len(never) == 1 else 'them'}; check the spelling or remove "
-                             f"{'it' if len(never) == 1 else 'them'}"))
+                             f"{'never occurs' if one else 'never occur'} in the dataset",
+                             f"warning: the model learns nothing for {'it' if one else 'them'}; check the spelling "
+                             f"or remove {'it' if one else 'them'}"))
     return found

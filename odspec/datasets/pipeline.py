@@ -19,7 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from odspec.datasets.layouts import class_findings, layout_for, read_layout, refuse_missing_source_splits
+from odspec.datasets.layouts import box_labels, class_findings, layout_for, read_layout, refuse_missing_source_splits
 from odspec.datasets.checks import (
     ERROR,
     IMAGE_SKIPPED,
@@ -344,10 +344,10 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     resplit = bool(earlier) and earlier_settings != settings
     checked = _check_stream(root, dataset, examples, names, read.findings, cache, {} if resplit else earlier,
                             max_boxes=max_boxes, workers=workers, progress=progress, workdir=workdir, pool=pool)
-    declared = read.classes_seen
+    declared, labelled = read.classes_seen, box_labels(examples)
     del read, examples
-    used = set().union(*{item.classes for item in checked.items})
-    checked.findings.extend(class_findings(declared, used, dataset.classes, str(layout.root)))
+    kept = set().union(*{item.classes for item in checked.items})
+    checked.findings.extend(class_findings(declared, labelled, kept, dataset.classes, str(layout.root)))
     splits = assign_splits(checked.items, ratios=(split.train, split.val, split.test), seed=split.seed,
                            use_source=split.from_source, previous=checked.previous)
     if resplit:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from odspec.datasets.layouts import class_findings, detect_layout, read_layout
+from odspec.datasets.layouts import box_labels, class_findings, detect_layout, read_layout
 from odspec.errors import DatasetError
 from tests.unit.datasets.layouts.exports import LAYOUTS, coco_doc, jpeg, voc_xml, write
 
@@ -86,17 +86,24 @@ def test_crlf_and_bom_in_voc_coco_csv_and_labelmap(tmp_path: Path) -> None:
 
 
 def test_class_findings_one_for_extra_classes_one_for_classes_never_seen() -> None:
-    found = class_findings(("person", "car", "bicycle"), {"car"}, ["car", "truck", "van"], "export")
+    found = class_findings(("person", "car", "bicycle", "bus"), {"car", "bus"}, {"car"}, ["car", "truck", "van"],
+                           "export")
     assert [f.what for f in found] == [
-        "classes 'person', 'bicycle' in the dataset but not in dataset.classes",
+        "classes 'person', 'bicycle' declared by the dataset but not in dataset.classes",  # 'bus' has box findings
         "'truck', 'van' never occur in the dataset",
     ]
-    assert class_findings(("car",), {"car"}, ["car"], "export") == []
+    assert class_findings(("car",), {"car"}, {"car"}, ["car"], "export") == []
 
 
 def test_cvat_labelmap_classes_missing_from_the_spec_are_a_finding(tmp_path: Path) -> None:
     LAYOUTS["cvat_voc"][0](tmp_path)
     result = read(tmp_path, ["person", "car"])
-    found = class_findings(result.classes_seen, {b.label for e in result.examples for b in e.boxes},
-                           ["person", "car"], str(tmp_path))
-    assert [f.what for f in found] == ["class 'bicycle' in the dataset but not in dataset.classes"]
+    labels = box_labels(result.examples)
+    found = class_findings(result.classes_seen, labels, labels, ["person", "car"], str(tmp_path))
+    assert [f.what for f in found] == ["class 'bicycle' declared by the dataset but not in dataset.classes"]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_box_labels_of_lists_and_compact_examples(tmp_path: Path, compact: bool) -> None:
+    LAYOUTS["roboflow_coco"][0](tmp_path)
+    assert box_labels(read_layout(detect_layout(tmp_path), None, compact=compact).examples) == {"cat", "dog"}
