@@ -201,7 +201,7 @@ def job_digest(job: RecordJob) -> str:
 
 def _info_row(info: ImageInfo) -> tuple[Any, ...]:
     return (info.path, info.sha256, info.size_bytes, info.format, info.mode, info.width, info.height,
-            info.orientation, info.error, info.crc32c)
+            info.orientation, info.error, info.crc32c, info.payload_bytes)
 
 
 def job_row(job: RecordJob) -> tuple[Any, ...]:
