@@ -152,7 +152,8 @@ def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
 def _cached(entry: Any, key: list[int] | None, verify: bool) -> ImageInfo | None:
     """The cached ImageInfo when the file is the very same one (and was checked at least as thoroughly)."""
     if key is None or key[0] == -1 or not isinstance(entry, dict) or entry.get("stat") != key \
-            or entry.get("verify", False) < verify:
+            or entry.get("verify", False) < verify \
+            or not isinstance(entry.get("info"), dict) or "payload_bytes" not in entry["info"]:  # older cache
         return None
     try:
         return ImageInfo(**entry["info"])
