@@ -9,6 +9,29 @@ any finding is an error :func:`check_examples` raises instead of returning.
 Boxes come out in the frame the record stores: the image as displayed, with
 its EXIF orientation applied (the OD API's decoder ignores EXIF, so the
 rotation is baked into the pixels and the boxes follow it).
+
+Which image were the boxes drawn on, the stored pixels ("raw") or the image as
+displayed ("rotated")? Some exporters record the stored size with boxes drawn
+on the displayed image (Label Studio's COCO export), so the size alone cannot
+decide. For an image with EXIF orientation != 1 and boxes, two kinds of
+evidence: what the annotation size matches (raw, rotated, either: unrecorded
+or both, or neither: a size-mismatch finding) and which frames all boxes fit
+in (right and bottom edges within the width and height, FIT_SLACK pixels of
+rounding allowed). :func:`decide_frame`:
+
+    size says / boxes fit   raw only    rotated only  both        neither
+    raw                      raw         ambiguous     ambiguous   raw
+    rotated                  ambiguous   rotated       rotated     rotated
+    either                   raw         rotated       ambiguous   ambiguous
+
+A stored size with boxes that fit both frames is ambiguous: an exporter may
+record the stored size with displayed boxes. A displayed size is only ever
+written by a tool that showed the displayed image, so boxes fitting it agree.
+Orientations 2, 3 and 4 keep the size, so sizes and boxes always match both:
+always ambiguous. An ambiguous image takes ``dataset.orientation_fallback``
+with a finding of its own ("assumed drawn on the ... image"); and every image
+whose boxes are turned from the stored to the displayed frame gets a finding
+("boxes turned with the image"): boxes are never rotated silently.
 """
 
 from __future__ import annotations
@@ -33,6 +56,8 @@ CLIPPED = "clipped"
 EXTRA_DROPPED = "extra boxes dropped"
 ENTRY_SKIPPED = "entry skipped"
 KEPT_NEGATIVE = "kept as a negative"
+BOXES_TURNED = "boxes turned with the image"
+FIT_SLACK = 1.0  # pixels a box edge may pass the image edge and still "fit" (exporters round)
 LISTED_ERRORS = 20
 POLICIES: tuple[Policy, ...] = ("stop", "skip_box", "skip_image", "repair")
 
@@ -176,9 +201,17 @@ def _check_example(
     if decided is None:
         return None, [Finding(name, _size_mismatch(example, info), _image_action(rules.policy))]
     findings: list[Finding] = []
-    frame: Frame = rules.orientation_fallback if decided == "either" else decided
-    if decided == "either" and info.orientation != 1 and example.boxes:
-        findings.append(_fallback_note(name, info.orientation, frame))
+    if info.orientation != 1 and example.boxes:
+        fits = (_boxes_fit(example.boxes, (info.width, info.height)), _boxes_fit(example.boxes, info.displayed_size))
+        decision = decide_frame(decided, *fits)
+        frame: Frame = rules.orientation_fallback if decision == "ambiguous" else decision
+        if decision == "ambiguous":
+            findings.append(_fallback_note(name, info.orientation, frame, decided, fits))
+        if frame == "raw":
+            findings.append(Finding(name, f"boxes drawn on the stored pixels; EXIF orientation {info.orientation} "
+                                          "turns the image, so its boxes were turned the same way", BOXES_TURNED))
+    else:
+        frame = rules.orientation_fallback if decided == "either" else decided
     width, height = info.displayed_size if frame == "rotated" else (info.width, info.height)
     boxes, box_findings = _check_boxes(name, example.boxes, width, height, rules)
     findings.extend(box_findings)
@@ -210,6 +243,26 @@ def annotation_frame(example: Example, info: ImageInfo) -> Literal["rotated", "r
     if matches_raw:
         return "raw"
     return None
+
+
+def decide_frame(size_says: Literal["rotated", "raw", "either"], fit_raw: bool,
+                 fit_rotated: bool) -> Literal["rotated", "raw", "ambiguous"]:
+    """The frame boxes were drawn on, from the size evidence and where the boxes fit (table in the module doc)."""
+    if fit_raw and fit_rotated:
+        boxes_say = "either"
+    elif fit_raw or fit_rotated:
+        boxes_say = "raw" if fit_raw else "rotated"
+    else:
+        boxes_say = "neither"  # out of both frames: the box checks report it in the frame the size names
+    if size_says == "rotated":
+        return "ambiguous" if boxes_say == "raw" else "rotated"
+    if size_says == "raw":
+        return "raw" if boxes_say in ("raw", "neither") else "ambiguous"
+    return boxes_say if boxes_say in ("raw", "rotated") else "ambiguous"
+
+
+def _boxes_fit(boxes: Sequence[Box], size: tuple[int, int]) -> bool:
+    return all(b.xmax <= size[0] + FIT_SLACK and b.ymax <= size[1] + FIT_SLACK for b in boxes)
 
 
 def transform_box(box: Box, orientation: int, raw_width: int, raw_height: int) -> Box:
@@ -296,11 +349,17 @@ def _dimension(value: int | None) -> str:
     return "?" if value is None else str(value)
 
 
-def _fallback_note(name: str, orientation: int, frame: Frame) -> Finding:
+def _fallback_note(name: str, orientation: int, frame: Frame, size_says: str, fits: tuple[bool, bool]) -> Finding:
     which = "displayed" if frame == "rotated" else "stored"
+    size = {"raw": "matches the stored image", "rotated": "matches the displayed image",
+            "either": "fits both images" if orientation in (5, 6, 7, 8) else "cannot tell (same size either way)"}
+    boxes = {(True, True): "fit both", (True, False): "fit only the stored image",
+             (False, True): "fit only the displayed image", (False, False): "fit neither"}[fits]
+    other = "raw" if frame == "rotated" else "rotated"
     what = (
-        f"EXIF orientation {orientation} and the annotation size cannot tell which image the boxes were drawn on "
-        f"(dataset.orientation_fallback: {frame})"
+        f"EXIF orientation {orientation}: the annotation size {size[size_says]}, the boxes {boxes}; which image "
+        f"they were drawn on cannot be told (dataset.orientation_fallback: {frame}; if a preview shows the boxes "
+        f"turned, set dataset.orientation_fallback: {other})"
     )
     return Finding(name, what, f"assumed drawn on the {which} image")
 

@@ -6,6 +6,17 @@ structure is checked without decoding pixels (JPEG start and end markers, PNG
 chunk CRCs). Decoding is left to :func:`encode_for_record`, which only does it
 when the original bytes cannot go into a record as they are.
 
+Phone cameras append data after a JPEG's end-of-image marker: Google's Motion
+Photo 1.0 (an MP4 after the primary JPEG, located by the XMP
+``Container:Directory`` / older ``GCamera:MicroVideoOffset``; developer.android.com
+/media/platform/motion-photo-format), Samsung's SEF trailer (ends in ``SEFT``),
+and CIPA DC-007 MPO files (several JPEGs back to back). A JPEG that does not end
+with EOI is therefore walked marker by marker (:func:`primary_jpeg_end`) to the
+primary image's own EOI; data after it makes the file valid only when those
+primary bytes decode completely, and then ``ImageInfo.payload_bytes`` is the
+primary image's length, which is all a record stores. A JPEG that ends with EOI
+and is not an MPO takes the fast path (one ``endswith``), as before.
+
 The OD API decodes ``image/encoded`` with three channels and ignores EXIF, so a
 record's image is always 8-bit RGB JPEG or PNG with the EXIF rotation baked into
 the pixels (when the caller asks for it) and no orientation tag left behind.
@@ -16,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -78,6 +90,7 @@ class ImageInfo:
     orientation: int
     error: str | None
     crc32c: int = field(default=0, compare=False)  # of the bytes: cheap proof they did not change before writing
+    payload_bytes: int = 0  # length of the primary image when data follows it (motion photo, MPO); 0 = whole file
 
     @property
     def displayed_size(self) -> tuple[int, int]:
@@ -125,7 +138,7 @@ def inspect_image(root: Path, rel: str, *, verify_pixels: bool = False) -> Image
 def inspect_bytes(rel: str, data: bytes, *, verify_pixels: bool = False) -> ImageInfo:
     """:func:`inspect_image` for bytes already read."""
     digest = hashlib.sha256(data).hexdigest()
-    structure, png_exif = _check_structure(data)
+    structure, png_exif, trailer = _check_structure(data)
     try:
         with Image.open(io.BytesIO(data)) as image:
             header = (image.format, image.mode, image.width, image.height)
@@ -133,12 +146,15 @@ def inspect_bytes(rel: str, data: bytes, *, verify_pixels: bool = False) -> Imag
     except PIL_ERRORS as err:
         reason = structure or ("unreadable: empty file" if not data else f"unreadable: {_pil_reason(err)}")
         return ImageInfo(rel, digest, len(data), None, None, 0, 0, 1, reason)
-    error = structure
+    error, payload = structure, trailer
+    if error is None and header[0] == "MPO" and not payload:  # ends with the last image's EOI
+        payload = _trailer_start(data)
     if error is None and header[0] not in JPEG_FORMATS and header[0] != "PNG":
         error = _pillow_verify(data)
-    if error is None and verify_pixels:
-        error = _decode_error(data)
-    return ImageInfo(rel, digest, len(data), *header, orientation, error, crc32c.crc32c(data))
+    if error is None and (verify_pixels or trailer):
+        # data after the primary image: valid only when the primary bytes decode completely
+        error = _decode_error(data[:payload] if payload else data)
+    return ImageInfo(rel, digest, len(data), *header, orientation, error, crc32c.crc32c(data), payload)
 
 
 def resolve_inside(root: Path, rel: str) -> Path | None:
@@ -177,6 +193,8 @@ def encode_for_record(root: Path, info: ImageInfo, *, rotate: bool) -> EncodedIm
     if info.error is not None:
         raise ValueError(f"{info.path}: cannot encode an unusable image ({info.error})")
     data = _read_unchanged(root, info)
+    if info.payload_bytes:  # a motion photo's video, an MPO's other images: not part of the picture
+        data = data[: info.payload_bytes]
     passthrough = _passthrough_format(data, info)
     if passthrough is not None:
         return EncodedImage(data, passthrough, info.width, info.height)
@@ -217,13 +235,67 @@ def _failed(rel: str, error: str) -> ImageInfo:
     return ImageInfo(rel, "", 0, None, None, 0, 0, 1, error)
 
 
-def _check_structure(data: bytes) -> tuple[str | None, bytes | None]:
-    """(error, PNG eXIf payload) from the container alone, for JPEG and PNG."""
+def _check_structure(data: bytes) -> tuple[str | None, bytes | None, int]:
+    """(error, PNG eXIf payload, primary image length or 0) from the container alone, for JPEG and PNG."""
     if data.startswith(JPEG_SIGNATURE):
-        return (None if data.rstrip(b"\x00").endswith(JPEG_EOI) else TRUNCATED), None
+        if data.rstrip(b"\x00").endswith(JPEG_EOI):  # the common case: nothing after the image
+            return None, None, 0
+        payload = _trailer_start(data)
+        return (None if payload else TRUNCATED), None, payload
     if data.startswith(PNG_SIGNATURE):
-        return walk_png_chunks(data)
-    return None, None
+        return (*walk_png_chunks(data), 0)
+    return None, None, 0
+
+
+def _trailer_start(data: bytes) -> int:
+    """Where data after the primary JPEG starts (its length), or 0 when it has no EOI (truncated).
+
+    Zero padding after the EOI is not a trailer: 0, the whole file stays.
+    """
+    end = primary_jpeg_end(data)
+    if end is None or not data[end:].strip(b"\x00"):
+        return 0
+    return end
+
+
+# In entropy-coded data FF is followed by 00 (a stuffed byte), D0-D7 (restart) or FF (fill); anything else is a marker.
+_ENTROPY_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+def primary_jpeg_end(data: bytes) -> int | None:
+    """The offset just past the first image's EOI marker (ITU T.81 B.1), or ``None`` when it has none.
+
+    Segments are skipped by their length field, so an EXIF thumbnail's own EOI
+    inside APP1 does not count; after each SOS the entropy-coded data is
+    skipped with one regular-expression search (progressive JPEGs have several
+    scans), so the cost is per segment, not per byte.
+    """
+    position, size = 2, len(data)
+    while position + 2 <= size:
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker == 0xD9:
+            return position + 2
+        if marker in _STANDALONE_MARKERS:
+            position += 2
+            continue
+        if position + 4 > size:
+            return None
+        length = (data[position + 2] << 8) | data[position + 3]
+        if length < 2:
+            return None
+        position += 2 + length
+        if marker == 0xDA:
+            found = _ENTROPY_MARKER.search(data, position)
+            if found is None:
+                return None
+            position = found.start()
+    return None
 
 
 def walk_png_chunks(data: bytes) -> tuple[str | None, bytes | None]:

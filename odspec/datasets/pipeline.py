@@ -156,7 +156,8 @@ def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
 def _cached(entry: Any, key: list[int] | None, verify: bool) -> ImageInfo | None:
     """The cached ImageInfo when the file is the very same one (and was checked at least as thoroughly)."""
     if key is None or key[0] == -1 or not isinstance(entry, dict) or entry.get("stat") != key \
-            or entry.get("verify", False) < verify:
+            or entry.get("verify", False) < verify \
+            or not isinstance(entry.get("info"), dict) or "payload_bytes" not in entry["info"]:  # older cache
         return None
     try:
         return ImageInfo(**entry["info"])
@@ -205,7 +206,7 @@ def job_digest(job: RecordJob) -> str:
 
 def _info_row(info: ImageInfo) -> tuple[Any, ...]:
     return (info.path, info.sha256, info.size_bytes, info.format, info.mode, info.width, info.height,
-            info.orientation, info.error, info.crc32c)
+            info.orientation, info.error, info.crc32c, info.payload_bytes)
 
 
 def job_row(job: RecordJob) -> tuple[Any, ...]:

@@ -8,9 +8,11 @@ import pytest
 from PIL import Image, ImageOps
 
 from odspec.datasets.checks import (
+    BOXES_TURNED,
     CheckedExample,
     annotation_frame,
     check_examples,
+    decide_frame,
     transform_box,
 )
 from odspec.datasets.images import ImageInfo, encode_for_record, inspect_image
@@ -105,13 +107,58 @@ def test_a_square_rotated_image_cannot_tell() -> None:
     assert annotation_frame(example((40, 40)), info(6, (40, 40))) == "either"
 
 
-def test_boxes_drawn_on_the_stored_image_are_turned_with_it() -> None:
-    [checked], findings = check(example((60, 40)), info(6))
+STORED_ONLY = Box("cat", 30, 5, 55, 20)  # x up to 55 fits the stored width (60), not the displayed one (40)
+DISPLAYED_ONLY = Box("cat", 2, 3, 30, 50)  # y up to 50 fits the displayed height (60), not the stored one (40)
 
-    assert findings == []
+
+def turned(orientation: int) -> Finding:
+    what = (f"boxes drawn on the stored pixels; EXIF orientation {orientation} turns the image, "
+            "so its boxes were turned the same way")
+    return Finding("a.jpg", what, BOXES_TURNED)
+
+
+@pytest.mark.parametrize(
+    ("size_says", "fit_raw", "fit_rotated", "frame"),
+    [
+        ("raw", True, False, "raw"), ("raw", False, True, "ambiguous"), ("raw", True, True, "ambiguous"),
+        ("raw", False, False, "raw"),
+        ("rotated", True, False, "ambiguous"), ("rotated", False, True, "rotated"), ("rotated", True, True, "rotated"),
+        ("rotated", False, False, "rotated"),
+        ("either", True, False, "raw"), ("either", False, True, "rotated"), ("either", True, True, "ambiguous"),
+        ("either", False, False, "ambiguous"),
+    ],
+)
+def test_the_decision_table(size_says: str, fit_raw: bool, fit_rotated: bool, frame: str) -> None:
+    assert decide_frame(size_says, fit_raw, fit_rotated) == frame  # type: ignore[arg-type]
+
+
+def test_labelimg_style_stored_size_and_stored_boxes_are_turned_with_a_finding() -> None:
+    """LabelImg writes the stored pixel size (<size> from the QImage it loads, which ignores EXIF) with stored boxes."""
+    [checked], findings = check(example((60, 40), STORED_ONLY), info(6))
+
+    assert findings == [turned(6)]
     assert checked.rotate and (checked.width, checked.height) == (40, 60)
-    assert checked.example.boxes == (transform_box(BLOCK, 6, 60, 40),)
+    assert checked.example.boxes == (transform_box(STORED_ONLY, 6, 60, 40),)
     assert (checked.example.width, checked.example.height) == (40, 60)
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+@pytest.mark.parametrize("fallback", ["rotated", "raw"])
+def test_label_studio_style_stored_size_with_displayed_boxes_is_ambiguous(orientation: int, fallback: str) -> None:
+    """Label Studio's COCO export (label-studio-converter) writes width/height from the stored file while the
+    boxes were drawn on the browser's EXIF-rotated display: size says stored, boxes fit only the displayed image."""
+    kept, findings = check(example((60, 40), DISPLAYED_ONLY), info(orientation), fallback)
+
+    which = "displayed" if fallback == "rotated" else "stored"
+    other = "raw" if fallback == "rotated" else "rotated"
+    what = (f"EXIF orientation {orientation}: the annotation size matches the stored image, the boxes fit only the "
+            f"displayed image; which image they were drawn on cannot be told (dataset.orientation_fallback: "
+            f"{fallback}; if a preview shows the boxes turned, set dataset.orientation_fallback: {other})")
+    assert findings[0] == Finding("a.jpg", what, f"assumed drawn on the {which} image")
+    if fallback == "rotated":
+        assert findings == findings[:1] and kept[0].example.boxes == (DISPLAYED_ONLY,)
+    else:  # honoured: turned from the stored frame, where the box runs past the bottom edge (skip_image)
+        assert turned(orientation) in findings and kept == []
 
 
 def test_boxes_drawn_on_the_displayed_image_are_kept() -> None:
@@ -133,11 +180,13 @@ def test_the_fallback_decides_when_the_size_cannot(fallback: str, boxes: tuple[B
     [checked], findings = check(example(None), info(6), fallback)
 
     assert checked.example.boxes == boxes
+    other = "raw" if fallback == "rotated" else "rotated"
     what = (
-        "EXIF orientation 6 and the annotation size cannot tell which image the boxes were drawn on "
-        f"(dataset.orientation_fallback: {fallback})"
+        "EXIF orientation 6: the annotation size fits both images, the boxes fit both; which image they were drawn "
+        f"on cannot be told (dataset.orientation_fallback: {fallback}; if a preview shows the boxes turned, set "
+        f"dataset.orientation_fallback: {other})"
     )
-    assert findings == [Finding("a.jpg", what, action)]
+    assert findings == [Finding("a.jpg", what, action)] + ([turned(6)] if fallback == "raw" else [])
 
 
 def test_no_fallback_note_for_an_image_without_boxes() -> None:
@@ -158,9 +207,9 @@ def test_a_size_matching_neither_frame_skips_the_image() -> None:
 
 def test_boxes_are_checked_against_the_frame_they_were_drawn_in() -> None:
     # x up to 55 fits the stored width (60) but not the displayed one (40)
-    kept, findings = check(example((60, 40), Box("cat", 30, 5, 55, 20)), info(6))
+    kept, findings = check(example((60, 40), STORED_ONLY), info(6))
 
-    assert findings == [] and len(kept) == 1
+    assert findings == [turned(6)] and len(kept) == 1
 
 
 @pytest.mark.parametrize("orientation", [2, 3, 6, 8])

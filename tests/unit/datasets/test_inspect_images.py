@@ -143,10 +143,13 @@ def test_a_jpeg_cut_short_is_truncated(tmp_path: Path, cut: int, header: bool) -
     assert info.format == ("JPEG" if header else None)
 
 
-def test_bytes_after_the_jpeg_end_marker_are_truncation(tmp_path: Path) -> None:
-    (tmp_path / "a.jpg").write_bytes(jpeg_bytes() + b"trailer")
+def test_bytes_after_the_jpeg_end_marker_are_a_trailer_not_truncation(tmp_path: Path) -> None:
+    """Issue 10: data after a complete primary image (motion photos, SEF) is dropped, not an error."""
+    data = jpeg_bytes()
+    (tmp_path / "a.jpg").write_bytes(data + b"trailer")
 
-    assert inspect_image(tmp_path, "a.jpg").error == "truncated"
+    info = inspect_image(tmp_path, "a.jpg")
+    assert info.error is None and info.payload_bytes == len(data)
 
 
 def png_bytes() -> bytes:
