@@ -230,12 +230,17 @@ def detect_layout(path: Path, format: str | None = None) -> Layout:
 
 def layout_for(spec_root: Path, dataset: Dataset) -> Layout:
     """Where the spec's dataset is: a detected export (``path``) or the one explicit part (issue 3's form)."""
+    names = spec_root / dataset.names if dataset.names is not None else None
     if dataset.path is not None:
-        return detect_layout(spec_root / dataset.path, dataset.format)
+        layout = detect_layout(spec_root / dataset.path, dataset.format)
+        if names is None:
+            return layout
+        parts = tuple(replace(p, names=names) for p in layout.parts)
+        return replace(layout, parts=parts, names_file=names)
     assert dataset.format is not None
     root = spec_root / dataset.images_root
     annotations = tuple(spec_root / a for a in dataset.annotation_list)
-    return Layout(dataset.format, "explicit", root, (Part(dataset.format, annotations, root),))
+    return Layout(dataset.format, "explicit", root, (Part(dataset.format, annotations, root, names=names),), names)
 
 
 # --- reading -----------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from odspec.datasets.values import finite_float
 from odspec.errors import DatasetError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-NAME_FILES = ("classes.txt", "data.yaml", "data.yml")
+NAME_FILES = ("classes.txt", "obj.names", "data.yaml", "data.yml")
 LINE_SHAPE = "'class x_center y_center width height'"
 ImageIndex = dict[str, list[Path]]
 
@@ -45,15 +45,18 @@ def read_yolo(
     classes: list[str] | None = None,
     *,
     names_file: Path | None = None,
+    image_list: Path | None = None,
 ) -> ReadResult:
-    """Read YOLO label files under ``annotations`` (recursively) for images under ``root``."""
+    """Read YOLO label files under ``annotations`` (recursively), or those of ``image_list``'s images, under ``root``."""
     if not root.is_dir():
         raise DatasetError(
             f"images folder {root} does not exist",
             hint="YOLO labels need their images to be read; check dataset.images in the spec",
         )
     folders = [p if p.is_dir() else p.parent for p in as_path_list(annotations)]
-    names = yolo_class_names(names_file or find_names_file(folders + [root]), classes)
+    names = yolo_class_names(names_file or find_names_file(folders + [root]), classes, folders + [root])
+    if image_list is not None:
+        return _read_image_list(root, image_list, names)
     index = index_images(root)
     examples: list[Example] = []
     findings: list[Finding] = []
@@ -64,7 +67,91 @@ def read_yolo(
         findings.extend(found)
         if example is not None:
             examples.append(example)
+    negatives, found = unlabelled_images(root, index, examples)
+    return ReadResult(examples + negatives, findings + found, tuple(names))
+
+
+def unlabelled_images(root: Path, index: ImageIndex, examples: Sequence[Example]) -> tuple[list[Example], list[Finding]]:
+    """Images without a label file, in a folder whose other images have one: negatives, as Ultralytics counts them.
+
+    One finding per folder says how many. Folders with no labelled image are left out
+    (they may belong to another part), as the images of a label that was not read.
+    """
+    labelled = {e.image.with_suffix("").as_posix() for e in examples}
+    split_of = {e.image.parent: e.split for e in examples}
+    by_folder: dict[Path, list[Path]] = {}
+    for key, paths in index.items():
+        image = paths[0]
+        if key not in labelled and image.parent in split_of:
+            by_folder.setdefault(image.parent, []).append(image)
+    negatives: list[Example] = []
+    findings: list[Finding] = []
+    for folder, images in sorted(by_folder.items()):
+        for image in sorted(images):
+            size = read_image_size(root, image)
+            if isinstance(size, str):
+                findings.append(Finding(str(root / image), size, "example skipped"))
+                continue
+            negatives.append(Example(image, size[0], size[1], (), str(root / image), split_of[folder]))
+        findings.append(Finding(str(root / folder), f"{len(images)} images have no label file",
+                                "kept as negatives (no boxes), as Ultralytics counts them as backgrounds"))
+    return negatives, findings
+
+
+def _read_image_list(root: Path, listing: Path, names: Sequence[str]) -> ReadResult:
+    """The images an Ultralytics/CVAT ``train.txt`` lists; each one's label by ``img2label_paths``, else beside it."""
+    examples: list[Example] = []
+    findings: list[Finding] = []
+    backgrounds = 0
+    text = listing.read_text(encoding="utf-8-sig")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        image = listed_image(root, listing, line.strip())
+        if image is None:
+            findings.append(Finding(str(listing), f"image '{line.strip()}' is not in {root}", "line skipped", number))
+            continue
+        size = read_image_size(root, image)
+        if isinstance(size, str):
+            findings.append(Finding(str(listing), size, "line skipped", number))
+            continue
+        label = label_of_image(root / image)
+        boxes: list[Box] = []
+        if label is None:
+            backgrounds += 1
+        else:
+            boxes, found = parse_yolo_labels(label.read_text(encoding="utf-8-sig"), names, size, str(label))
+            findings.extend(found)
+        examples.append(Example(image, size[0], size[1], tuple(boxes), str(label or listing)))
+    if backgrounds:
+        findings.append(Finding(str(listing), f"{backgrounds} listed images have no label file",
+                                "kept as negatives (no boxes), as Ultralytics counts them as backgrounds"))
     return ReadResult(examples, findings, tuple(names))
+
+
+def listed_image(root: Path, listing: Path, name: str) -> Path | None:
+    """A list line as an image relative to ``root``: from the list's folder (``./`` stripped); CVAT's ``data/`` is the root."""
+    cleaned = name.replace("\\", "/")
+    cleaned = cleaned[2:] if cleaned.startswith("./") else cleaned
+    candidates = [Path(cleaned) if os.path.isabs(cleaned) else listing.parent / cleaned]
+    if cleaned.startswith("data/"):
+        candidates.append(listing.parent / cleaned[len("data/"):])
+    for candidate in candidates:
+        inside = relative_inside(root, candidate)
+        if inside is not None and candidate.is_file():
+            return inside
+    return None
+
+
+def label_of_image(image: Path) -> Path | None:
+    """Ultralytics' ``img2label_paths`` (last ``images`` -> ``labels``, suffix ``.txt``), else the ``.txt`` beside it."""
+    parts = list(image.parts)
+    candidates = []
+    if "images" in parts[:-1]:
+        index = len(parts) - 1 - parts[::-1].index("images")
+        candidates.append(Path(*parts[:index], "labels", *parts[index + 1:]).with_suffix(".txt"))
+    candidates.append(image.with_suffix(".txt"))
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def read_yolo_label(
@@ -78,7 +165,7 @@ def read_yolo_label(
     size = read_image_size(root, image)
     if isinstance(size, str):
         return None, findings + [Finding(source, size, "example skipped")]
-    boxes, line_findings = parse_yolo_labels(label.read_text(), names, size, source)
+    boxes, line_findings = parse_yolo_labels(label.read_text(encoding="utf-8-sig"), names, size, source)
     split = split_from_names(_split_words(label, folder))
     example = Example(image, size[0], size[1], tuple(boxes), source, split)
     return example, findings + line_findings
@@ -90,15 +177,37 @@ def parse_yolo_labels(
     """Boxes in pixels for an image of ``size`` (width, height); bad lines become findings."""
     boxes: list[Box] = []
     findings: list[Finding] = []
+    polygons: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        words = line.split()
+        if len(words) > 6 and len(words) % 2 == 1:
+            line = polygon_as_box(words)
+            polygons.append(number)
         parsed = parse_yolo_line(line, names, size)
         if isinstance(parsed, Box):
             boxes.append(parsed)
         else:
             findings.append(Finding(source, parsed, "line skipped", number))
+    if polygons:
+        what = f"{len(polygons)} lines are segmentation polygons (Ultralytics' segment format), lines {_lines(polygons)}"
+        findings.append(Finding(source, what, "box taken from each polygon's extent, as Ultralytics' segments2boxes"))
     return boxes, findings
+
+
+def polygon_as_box(words: Sequence[str]) -> str:
+    """``class x1 y1 x2 y2 ...`` as ``class cx cy w h`` of its extent; unreadable numbers are left for the line's check."""
+    values = [finite_float(w) for w in words[1:]]
+    if any(v is None for v in values):
+        return " ".join(words)
+    xs, ys = values[0::2], values[1::2]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)  # type: ignore[type-var]
+    return f"{words[0]} {(x0 + x1) / 2} {(y0 + y1) / 2} {x1 - x0} {y1 - y0}"
+
+
+def _lines(numbers: Sequence[int]) -> str:
+    return ", ".join(map(str, numbers[:5])) + (", ..." if len(numbers) > 5 else "")
 
 
 def parse_yolo_line(line: str, names: Sequence[str], size: tuple[int, int]) -> Union[Box, str]:
@@ -130,16 +239,49 @@ def find_names_file(folders: Sequence[Path]) -> Path | None:
     return None
 
 
-def yolo_class_names(path: Path | None, classes: Sequence[str] | None) -> list[str]:
-    """Names by class index: from ``path`` if any, else the spec's ``classes``."""
-    if path is not None:
-        text = path.read_text()
-        return parse_names_yaml(text, path) if path.suffix in (".yaml", ".yml") else parse_classes_txt(text, path)
+def yolo_class_names(path: Path | None, classes: Sequence[str] | None, looked: Sequence[Path] = ()) -> list[str]:
+    """Names by class index, from the names file; the spec's ``classes`` must not reorder them."""
+    if path is None:
+        places = ", ".join(dict.fromkeys(str(p) for p in looked)) or "beside the labels"
+        raise DatasetError(
+            f"YOLO labels hold class ids only, and no class-names file (classes.txt, obj.names, data.yaml) "
+            f"was found in {places} or their parents, so which id is which class is unknown",
+            hint="add classes.txt (one name per line, line 1 being id 0) beside the labels, "
+                 "or set dataset.names to the export's names file",
+        )
+    names = read_names_file(path)
     if classes:
-        return list(classes)
+        check_class_order(names, classes, path)
+    return names
+
+
+def read_names_file(path: Path) -> list[str]:
+    """Class names by id from classes.txt / obj.names (a name a line) or data.yaml (``names:``)."""
+    if not path.is_file():
+        raise DatasetError(f"class-names file {path} does not exist", hint="check dataset.names in the spec")
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return parse_names_yaml(text, path)
+    return parse_classes_txt(text, path)
+
+
+def check_class_order(names: Sequence[str], classes: Sequence[str], path: Path) -> None:
+    """Stop when the spec lists the file's classes in another order: ids would silently name the wrong class.
+
+    A spec naming a subset in the file's relative order maps by name (the other classes
+    are unknown to it); a reordered one is refused with both orders.
+    """
+    shared = [c for c in classes if c in names]
+    in_file_order = [n for n in names if n in shared]
+    if shared == in_file_order:
+        return
+    file_ids = ", ".join(f"{i}={n}" for i, n in enumerate(names))
+    spec_ids = ", ".join(f"{i}={c}" for i, c in enumerate(classes))
     raise DatasetError(
-        "YOLO labels hold class indices, but no classes.txt or data.yaml was found beside them",
-        hint="add classes.txt (one name per line, in index order) or list classes: in the spec",
+        f"the spec's classes are in another order than the YOLO names file {path} gives their ids: "
+        f"file {file_ids}; spec {spec_ids}. Reading would silently give boxes the wrong class",
+        hint=f"write classes: [{', '.join(in_file_order)}] (the file's order) in the spec; or, if the spec's order "
+             f"is the one the labels were made with, fix {path.name}",
     )
 
 
@@ -165,14 +307,21 @@ def parse_names_yaml(text: str, path: Path) -> list[str]:
     except yaml.YAMLError as err:
         raise DatasetError(f"{path}: not valid YAML: {err}", hint=hint) from err
     names = data.get("names") if isinstance(data, dict) else None
+    found: list[str] | None = None
     if isinstance(names, list) and names:
-        return [str(n) for n in names]
-    if isinstance(names, dict) and names:
+        found = [str(n) for n in names]
+    elif isinstance(names, dict) and names:
         keys = sorted(names, key=str)
-        if set(names) == set(range(len(names))):
-            return [str(names[i]) for i in range(len(names))]
-        raise DatasetError(f"{path}: names: keys {keys} are not 0..{len(names) - 1}", hint=hint)
-    raise DatasetError(f"{path}: no names: list", hint=hint)
+        if set(names) != set(range(len(names))):
+            raise DatasetError(f"{path}: names: keys {keys} are not 0..{len(names) - 1}", hint=hint)
+        found = [str(names[i]) for i in range(len(names))]
+    if found is None:
+        raise DatasetError(f"{path}: no names: list", hint=hint)
+    count = data.get("nc")
+    if count is not None and count != len(found):
+        raise DatasetError(f"{path}: nc: {count} but names: lists {len(found)} classes",
+                           hint=f"make nc: {len(found)} or list every class in names:")
+    return found
 
 
 def index_images(root: Path) -> ImageIndex:

@@ -49,8 +49,8 @@ def test_images_and_labels_layout_with_classes_txt(make_tree, encode_image) -> N
     assert (b.image, b.width, b.height, b.boxes, b.split) == (Path("val/b.png"), 50, 40, (), "val")
 
 
-def test_labels_beside_images_and_spec_classes_as_fallback(make_tree, encode_image) -> None:
-    root = make_tree({"imgs/a.png": encode_image(10, 20), "imgs/a.txt": "0 0.5 0.5 1 1\n"})
+def test_labels_beside_images_with_classes_txt_as_labelimg_saves_them(make_tree, encode_image) -> None:
+    root = make_tree({"imgs/a.png": encode_image(10, 20), "imgs/a.txt": "0 0.5 0.5 1 1\n", "imgs/classes.txt": "cat\n"})
     result = read_yolo(root / "imgs", root / "imgs", ["cat"])
     assert [(e.image, e.boxes) for e in result.examples] == [(Path("a.png"), (Box("cat", 0, 0, 10, 20),))]
 
@@ -70,6 +70,7 @@ def test_label_without_image_and_unreadable_image(make_tree) -> None:
         "images/bad.jpg": b"not an image",
         "labels/bad.txt": "0 0.5 0.5 0.1 0.1\n",
         "labels/lost.txt": "0 0.5 0.5 0.1 0.1\n",
+        "labels/classes.txt": "cat\n",
     })
     result = read_yolo(root / "images", root / "labels", ["cat"])
     assert result.examples == []
@@ -82,7 +83,7 @@ def test_label_without_image_and_unreadable_image(make_tree) -> None:
 
 
 def test_several_matching_images_use_the_first(make_tree, encode_image) -> None:
-    root = make_tree({"i/a.jpg": encode_image(8, 8, "JPEG"), "i/a.png": encode_image(8, 8), "l/a.txt": ""})
+    root = make_tree({"i/a.jpg": encode_image(8, 8, "JPEG"), "i/a.png": encode_image(8, 8), "l/a.txt": "", "l/classes.txt": "cat"})
     result = read_yolo(root / "i", root / "l", ["cat"])
     assert result.examples[0].image == Path("a.jpg")
     assert result.findings == [Finding(str(root / "l/a.txt"), "several images match this label: a.jpg, a.png", "using a.jpg")]
@@ -92,10 +93,17 @@ def test_no_class_names_anywhere_is_an_error(make_tree) -> None:
     root = make_tree({"images/x.txt": ""})
     with pytest.raises(DatasetError) as err:
         read_yolo(root / "images", root / "images", None)
-    assert str(err.value) == (
-        "YOLO labels hold class indices, but no classes.txt or data.yaml was found beside them "
-        "(add classes.txt (one name per line, in index order) or list classes: in the spec)"
+    places = f"{root / 'images'}"
+    expected = (
+        "YOLO labels hold class ids only, and no class-names file (classes.txt, obj.names, data.yaml) "
+        f"was found in {places} or their parents, so which id is which class is unknown "
+        "(add classes.txt (one name per line, line 1 being id 0) beside the labels, "
+        "or set dataset.names to the export's names file)"
     )
+    assert str(err.value) == expected
+    with pytest.raises(DatasetError) as err:  # the spec's classes no longer stand in for the ids' names
+        read_yolo(root / "images", root / "images", ["cat"])
+    assert str(err.value) == expected
 
 
 def test_missing_images_folder_is_an_error(tmp_path: Path) -> None:
