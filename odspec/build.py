@@ -249,17 +249,19 @@ class _Helpers:
     def __init__(self, workers: int, *, draw: bool) -> None:
         from multiprocessing import get_context
 
-        from odspec.procs import die_with_parent, parent_death_signal
+        from odspec.procs import default_sigterm, die_with_parent, parent_death_signal
 
         parent_death_signal()  # looked up here: a forked child only calls it
         context = get_context("fork")
-        self.pool = context.Pool(workers, die_with_parent, (os.getpid(),)) if workers > 1 else None
+        self.pool = None
         self.drawer = None
-        if draw:
-            self._send, receive = context.Pipe()
-            self.drawer = context.Process(target=_draw_when_told, args=(receive, os.getpid()), daemon=True)
-            self.drawer.start()
-            receive.close()
+        with default_sigterm():
+            self.pool = context.Pool(workers, die_with_parent, (os.getpid(),)) if workers > 1 else None
+            if draw:
+                self._send, receive = context.Pipe()
+                self.drawer = context.Process(target=_draw_when_told, args=(receive, os.getpid()), daemon=True)
+                self.drawer.start()
+                receive.close()
 
     def __enter__(self) -> _Helpers:  # noqa: PYI034
         return self
@@ -276,9 +278,9 @@ class _Helpers:
 
     def __exit__(self, *failed: object) -> None:
         if self.drawer is not None:
-            self._send.close()  # a renderer still waiting exits
+            self._send.close()
             if failed[0] is not None:
-                self.drawer.terminate()
+                self.drawer.kill()  # it holds its own copy of the pipe's sending end, so closing ours is no EOF
             self.drawer.join()
         if self.pool is not None:
             self.pool.terminate() if failed[0] is not None else self.pool.close()

@@ -197,10 +197,13 @@ def run(
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # stop the children and keep what is written, as Ctrl-C does
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
     display = _display(output)
-    result = api.run(spec, out, model_dir=model_dir, restart=restart, export=not no_export, on_event=display,
-                     progress=_progress)
+    try:
+        result = api.run(spec, out, model_dir=model_dir, restart=restart, export=not no_export, on_event=display,
+                         progress=_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     done = result.outcome
     if display.mode == "json":
         return

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 PR_SET_PDEATHSIG = 1
 _prctl: list[Callable[..., int] | None] = []  # libc's prctl, looked up once in the parent
@@ -24,12 +26,29 @@ def parent_death_signal() -> Callable[..., int] | None:
 def die_with_parent(parent: int) -> None:  # pragma: no cover (runs in a forked child)
     """Have Linux SIGKILL this forked child when ``parent`` dies, even by SIGKILL (and exit if it already has).
 
-    SIGTERM is reset to its default: a handler the parent installed (``odspec run`` turns it into Ctrl-C) must not
-    keep a helper alive when the parent terminates it.
+    Fork such children inside :func:`default_sigterm`, so that their SIGTERM is the default from the start.
     """
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     prctl = _prctl[0] if _prctl else None
     if prctl is not None:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
+
+
+@contextmanager
+def default_sigterm() -> Iterator[None]:
+    """SIGTERM at its default while children are forked, so that terminating one always ends it.
+
+    A child inherits the parent's Python-level handler (``odspec run`` turns SIGTERM into Ctrl-C). Such a handler
+    runs only at the child's next bytecode, and if the child has meanwhile set SIGTERM back to its default, CPython
+    drops the pending signal: the child lives on and whoever joins it waits for ever. Forked with the default, the
+    kernel ends it at once. (Only the main thread may change handlers; elsewhere nothing is changed.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

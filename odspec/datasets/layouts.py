@@ -41,6 +41,7 @@ class Part:
     split: str | None = None  # "train" | "val" | "test" as the layout names it; None: the reader's own answer
     names: Path | None = None  # class-names file, for formats whose labels carry only ids (YOLO)
     image_list: Path | None = None  # a file listing this part's images (Ultralytics / CVAT train.txt)
+    reader_split: bool = True  # False: the layout alone decides the split (a reader's guess from folder names is not used)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def _voc_beside(root: Path) -> Layout | None:
         return Layout("voc", "Roboflow Pascal VOC (XML beside the images, a folder per split)", root, parts,
                       split_sources=tuple(f"the folder name {d.name}/" for d in folders))
     if _files(root, ".xml"):
-        return Layout("voc", "LabelImg (XML beside the images)", root, (Part("voc", (root,), root),),
+        return Layout("voc", "LabelImg (XML beside the images)", root, (Part("voc", (root,), root, reader_split=False),),
                       split_sources=("nothing: LabelImg writes no split",))
     annotations = child(root, "annotations")
     images = child(root, "images")
@@ -306,14 +307,14 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
     if len(results) == 1:
         part, read = results[0]
         prefix = _prefix(layout, part)
-        if prefix is None and (part.split is None):
+        if prefix is None and part.split is None and part.reader_split:
             return ReadResult(read.examples, findings, seen)
     merged: list[Example] = []
     for part, read in results:
         prefix = _prefix(layout, part)
         for example in read.examples:
             image = Path(prefix, example.image) if prefix else example.image
-            split = part.split if part.split is not None else example.split
+            split = part.split if part.split is not None or not part.reader_split else example.split
             if image != example.image or split != example.split:
                 example = replace(example, image=image, split=split)
             merged.append(example)

@@ -91,13 +91,13 @@ def _yaml_part(yaml_file: Path, base: Path, key: str, entry: str) -> Part:
         raise DatasetError(f"{yaml_file}: {key}: {entry} is not there (looked at {', '.join(map(str, tried))})",
                            hint=f"fix {key}: in {yaml_file.name}; paths are relative to path: or to the yaml's folder")
     if target.is_file():
-        return Part("yolo", (target.parent,), target.parent, key, yaml_file, image_list=target)
+        return Part("yolo", (target.parent,), target.parent, key, yaml_file, image_list=target, reader_split=False)
     labels = labels_folder(target)
     if labels is None:
         raise DatasetError(f"{yaml_file}: {key}: {entry} has no labels folder beside it "
                            f"(looked for the last 'images' in {target} replaced by 'labels')",
                            hint="Ultralytics reads labels from labels/ beside images/; export the labels too")
-    return Part("yolo", (labels,), target, key, yaml_file)
+    return Part("yolo", (labels,), target, key, yaml_file, reader_split=False)
 
 
 def labels_folder(images: Path) -> Path | None:
@@ -127,11 +127,11 @@ def _obj_data(root: Path) -> Layout | None:
         if listing is None:
             raise DatasetError(f"{found}: {key} = {value} is not there (looked in {root})",
                                hint="export the whole CVAT YOLO 1.1 archive, with its train.txt / valid.txt")
-        parts.append(Part("yolo", (root,), root, split, names, image_list=listing))
+        parts.append(Part("yolo", (root,), root, split, names, image_list=listing, reader_split=False))
     if not parts:
         for folder in sorted(root.glob("obj_*_data")):
             subset = folder.name[len("obj_"):-len("_data")]
-            parts.append(Part("yolo", (folder,), root, split_from_names([subset]), names))
+            parts.append(Part("yolo", (folder,), root, split_from_names([subset]), names, reader_split=False))
     return Layout("yolo", "CVAT YOLO 1.1 (obj.data)", root, tuple(parts), names,
                   (f"{found.name} train/valid keys", "obj_<subset>_data folder names"))
 
@@ -171,11 +171,11 @@ def _images_labels_tree(root: Path) -> Layout | None:
             if image_folder is None:
                 raise DatasetError(f"{folder} has no images folder {images / folder.name}",
                                    hint="Ultralytics' layout has images/<split> beside labels/<split>")
-            parts.append(Part("yolo", (folder,), image_folder, split, names))
+            parts.append(Part("yolo", (folder,), image_folder, split, names, reader_split=False))
         return Layout("yolo", "Ultralytics YOLO tree (images/<split>, labels/<split>)", root, tuple(parts), names,
                       ("labels/<split> folder names",))
     kind = "Label Studio YOLO export (images/, labels/, classes.txt)" if names else "YOLO images/ + labels/"
-    return Layout("yolo", kind, root, (Part("yolo", (labels,), images, None, names),), names,
+    return Layout("yolo", kind, root, (Part("yolo", (labels,), images, None, names, reader_split=False),), names,
                   ("(none: this layout has no split)",))
 
 
@@ -185,7 +185,7 @@ def _split_folders(root: Path) -> Layout | None:
         split = split_from_names([folder.name])
         images, labels = child(folder, "images"), child(folder, "labels")
         if split and images is not None and labels is not None and labels.is_dir():
-            parts.append(Part("yolo", (labels,), images, split, _names_in(root)))
+            parts.append(Part("yolo", (labels,), images, split, _names_in(root), reader_split=False))
     if not parts:
         return None
     return Layout("yolo", "Roboflow YOLO (a folder per split, no data.yaml)", root, tuple(parts),
@@ -197,7 +197,7 @@ def _labelimg(root: Path) -> Layout | None:
     if names is None or not any(p.name != names.name for p in root.glob("*.txt")):
         return None
     return Layout("yolo", "LabelImg YOLO (classes.txt beside the labels)", root,
-                  (Part("yolo", (root,), root, None, names),), names, ("(none: this layout has no split)",))
+                  (Part("yolo", (root,), root, None, names, reader_split=False),), names, ("(none: this layout has no split)",))
 
 
 def _names_in(root: Path) -> Path | None:

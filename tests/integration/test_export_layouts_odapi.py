@@ -19,7 +19,7 @@ from odspec.odapi.decode import parse_output
 from odspec.records.example import parse_example
 from odspec.records.tfrecord import read_records
 from odspec.runner.process import run_module
-from tests.unit.datasets.layouts.exports import LAYOUTS
+from tests.unit.datasets.layouts.catalogue import EXPORTS as LAYOUTS
 
 pytestmark = pytest.mark.odapi
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from odspec import api
-from tests.unit.datasets.layouts.exports import LAYOUTS
+from tests.unit.datasets.layouts.catalogue import EXPORTS as LAYOUTS
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
