@@ -219,13 +219,16 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     workers = workers or default_workers()
     workdir = work_folder(out)
     workdir.mkdir()
-    with _Helpers(workers, draw=not dry_run) as helpers:
-        plan = plan_dataset(
-            loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
-            previous_splits=previous_splits(out), workers=workers,
-            progress=progress, salt=RECORD_FORMAT, workdir=Path(workdir), pool=helpers.pool,
-            needed=needed_splits(loaded.spec),
-        )
+    from odspec.timings import phase
+
+    with _Helpers(workers, draw=not dry_run) as helpers, phase("build"):
+        with phase("inspect"):
+            plan = plan_dataset(
+                loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
+                previous_splits=previous_splits(out), workers=workers,
+                progress=progress, salt=RECORD_FORMAT, workdir=Path(workdir), pool=helpers.pool,
+                needed=needed_splits(loaded.spec),
+            )
         del cache
         if dry_run:
             return BuildOutcome(_dry_run_changes(out, files, plan, manifest.get("shards", {})),
@@ -326,7 +329,10 @@ def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, previous:
         todo = [s for s in plan.shards if s.name not in reuse]
         advance = progress("writing records", sum(s.count for s in todo))
         digests = {name: old_files[name] for name in reuse}
-        digests.update(writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool))
+        from odspec.timings import phase
+
+        with phase("write"):
+            digests.update(writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool))
         for name in sorted(set(digests) - reuse):
             stage.adopt(name)
         helpers.finish_drawing(report, stage.folder / "report.png")
