@@ -34,7 +34,7 @@ def test_every_export_layout_decodes_with_the_source_boxes(tmp_path: Path) -> No
         folder = tmp_path / name
         wanted = builder(folder / "export")
         spec = minimal_spec("ssd_mobilenet_v2_fpnlite_320", list(wanted.classes))
-        spec["dataset"] = {"path": "export", "format": fmt, "classes": list(wanted.classes)}
+        spec["dataset"] = {"path": "export", "format": fmt, "classes": list(wanted.classes), "split": _split(wanted)}
         result = api.build(write_spec(folder, spec), workers=1)
         for shard in sorted(result.out_dir.glob("*.tfrecord")):
             shards.append((name, shard))
@@ -62,3 +62,17 @@ def test_every_export_layout_decodes_with_the_source_boxes(tmp_path: Path) -> No
                 assert g == pytest.approx(want, abs=TOLERANCE * SIZE[0]), f"{name}: {image}"
     assert next(decoded, None) is None
     assert seen == {name: set(w.boxes) for name, w in expected.items()}
+
+
+def _split(wanted) -> dict:
+    """The export's own split when every image has one, else shares and a seed that give train and val an image each
+    (the build refuses a split that training or evaluation reads to be empty)."""
+    from odspec.datasets.split import SplitItem
+    from odspec.initspec import choose_seed
+
+    if all(wanted.splits.values()) and {"train", "val"} <= set(wanted.splits.values()):
+        return {"from_source": True}
+    items = [SplitItem(image, frozenset(b[0] for b in boxes)) for image, boxes in wanted.boxes.items()]
+    seed = choose_seed(items, (0.5, 0.5, 0.0))
+    assert seed is not None
+    return {"train": 0.5, "val": 0.5, "test": 0.0, "seed": seed}

@@ -66,7 +66,8 @@ def test_a_motion_photo_and_an_exif_6_image_decode_as_expected(tmp_path: Path) -
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_bytes(text)
     spec = minimal_spec("ssd_mobilenet_v2_fpnlite_320", ["cat"])
-    spec["dataset"] = {**spec["dataset"], "format": "voc", "split": {"train": 0.5, "val": 0.5, "test": 0.0}, "on_bad_annotation": "stop"}
+    spec["dataset"] = {**spec["dataset"], "format": "voc", "split": {"train": 0.5, "val": 0.5, "test": 0.0, "seed": _seed_with_train_and_val(examples)},
+                       "on_bad_annotation": "stop"}
     result = api.build(write_spec(tmp_path, spec), workers=1)
     shards = sorted(result.out_dir.glob("*.tfrecord"))
 
@@ -84,3 +85,13 @@ def test_a_motion_photo_and_an_exif_6_image_decode_as_expected(tmp_path: Path) -
     encoded = {parse_example(d)["image/filename"][0].decode(): parse_example(d)["image/encoded"][0]
                for s in shards for d in read_records(s)}
     assert encoded["PXL_1.MP.jpg"] == primary  # the video is not in the record
+
+
+def _seed_with_train_and_val(examples: list[Example]) -> int:
+    """A split.seed that puts one of the two images in train and one in val (the build refuses an empty split)."""
+    from odspec.datasets.split import SplitItem
+    from odspec.initspec import choose_seed
+
+    seed = choose_seed([SplitItem(e.image.as_posix(), frozenset({"cat"})) for e in examples], (0.5, 0.5, 0.0))
+    assert seed is not None
+    return seed
