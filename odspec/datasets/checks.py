@@ -424,13 +424,16 @@ def _entirely_outside(box: Box, width: int, height: int) -> str:
 
 
 def _edges_crossed(box: Box, width: int, height: int) -> list[tuple[str, str]]:
+    """(side, detail) of each edge the box crosses; the texts are made only for those (this runs for every box)."""
+    if box.xmin >= 0 and box.ymin >= 0 and box.xmax <= width and box.ymax <= height:
+        return []
     crossed = [
-        ("left", box.xmin < 0, f"xmin {_n(box.xmin)} < 0"),
-        ("top", box.ymin < 0, f"ymin {_n(box.ymin)} < 0"),
-        ("right", box.xmax > width, f"xmax {_n(box.xmax)} > width {width}"),
-        ("bottom", box.ymax > height, f"ymax {_n(box.ymax)} > height {height}"),
+        ("left", box.xmin < 0, lambda: f"xmin {_n(box.xmin)} < 0"),
+        ("top", box.ymin < 0, lambda: f"ymin {_n(box.ymin)} < 0"),
+        ("right", box.xmax > width, lambda: f"xmax {_n(box.xmax)} > width {width}"),
+        ("bottom", box.ymax > height, lambda: f"ymax {_n(box.ymax)} > height {height}"),
     ]
-    return [(side, text) for side, hit, text in crossed if hit]
+    return [(side, text()) for side, hit, text in crossed if hit]
 
 
 def _box_action(policy: Policy, partly_outside: bool) -> str:

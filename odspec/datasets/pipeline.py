@@ -14,7 +14,7 @@ import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,15 @@ def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
         info = next(results)
         advance(1)
         usable = key[0] != -1 and info.error is None
-        yield rel, info, {"stat": key, "verify": verify, "info": asdict(info)} if usable else None
+        yield rel, info, {"stat": key, "verify": verify, "info": info_fields(info)} if usable else None
+
+
+INFO_FIELDS = tuple(f.name for f in fields(ImageInfo))
+
+
+def info_fields(info: ImageInfo) -> dict[str, Any]:
+    """``dataclasses.asdict`` for the flat ImageInfo, without its per-value deep copies (it runs once per image)."""
+    return {name: getattr(info, name) for name in INFO_FIELDS}
 
 
 def _cached(entry: Any, key: list[int] | None, verify: bool) -> ImageInfo | None:
