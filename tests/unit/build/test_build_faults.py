@@ -131,3 +131,28 @@ def test_two_builds_of_one_folder_take_turns(tmp_path: Path) -> None:
     assert waited[0].splitlines()[0].startswith(f"waiting for another odspec build of {out} (pid ")
     assert outputs(out) == expected
     assert leftovers(out, temp) == []
+
+
+def test_a_build_flushes_its_own_files_before_the_swap(tmp_path, monkeypatch) -> None:
+    """Every staged file (and the staging folder) is fsynced before the swap; nothing waits on the whole machine."""
+    import os
+
+    from odspec import staging
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def record(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", record)
+    monkeypatch.setattr(os, "sync", lambda: (_ for _ in ()).throw(AssertionError("os.sync waits for every program")))
+    stage = staging.Staging(tmp_path / "out").open()
+    stage.put("a.txt", b"a")
+    stage.put("b.txt", b"b")
+    folder = str(stage.folder)
+    assert stage.commit()
+    assert {os.path.basename(p) for p in synced if p != folder} >= {"a.txt", "b.txt"}
+    assert folder in synced
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"a"
