@@ -286,7 +286,7 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
     if layout.names_file is not None and layout.names_file.name.lower() == "labelmap.txt":
         declared.extend(names_from_labelmap(layout.names_file.read_text(encoding="utf-8-sig")))
     candidates = {_roboflow_dataset_category(read, part) for part, read in results if part.format == "coco"}
-    used = {b.label for part, read in results if part.format == "coco" for e in read.examples for b in e.boxes} \
+    used = set().union(*(box_labels(read.examples) for part, read in results if part.format == "coco")) \
         if candidates - {None} else set()
     extra = next((c for c in sorted(candidates - {None}) if c not in used and c not in (classes or ())), None)
     if len(candidates - {None}) > 1:
