@@ -1,7 +1,8 @@
 """Image files: what they are (inspect) and the bytes a record stores (encode).
 
 Inspecting must stay cheap because it runs on every image of every build: the
-file is read once (for its sha256), Pillow parses the header only, and the
+file is read once (for its sha256), its header is parsed (plain JPEGs by
+:mod:`odspec.datasets.jpeg_header`, the rest by Pillow, which stops at the header), and the
 structure is checked without decoding pixels (JPEG start and end markers, PNG
 chunk CRCs). Decoding is left to :func:`encode_for_record`, which only does it
 when the original bytes cannot go into a record as they are.
@@ -38,8 +39,9 @@ from typing import Literal
 import crc32c
 from PIL import Image
 
+from odspec.datasets.jpeg_header import plain_jpeg_header
 from odspec.datasets.model import SLOTS
-from odspec.datasets.paths import special_kind
+from odspec.datasets.paths import kind_of_mode
 from odspec.errors import DatasetError
 
 MISSING = "missing"
@@ -120,18 +122,9 @@ def inspect_image(root: Path, rel: str, *, verify_pixels: bool = False) -> Image
     there. ``verify_pixels`` also decodes every pixel, which catches damage
     inside the compressed data at many times the cost.
     """
-    path = resolve_inside(root, rel)
-    if path is None:
-        return _failed(rel, ESCAPES_ROOT)
-    special = special_kind(path)
-    if special is not None:
-        return _failed(rel, f"not a regular file but {special}")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return _failed(rel, MISSING)
-    except OSError as err:
-        return _failed(rel, f"unreadable: {(err.strerror or str(err)).lower()}")
+    data = read_inside(root, rel)
+    if isinstance(data, str):
+        return _failed(rel, data)
     return inspect_bytes(rel, data, verify_pixels=verify_pixels)
 
 
@@ -139,13 +132,18 @@ def inspect_bytes(rel: str, data: bytes, *, verify_pixels: bool = False) -> Imag
     """:func:`inspect_image` for bytes already read."""
     digest = hashlib.sha256(data).hexdigest()
     structure, png_exif, trailer = _check_structure(data)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            header = (image.format, image.mode, image.width, image.height)
-            orientation = _orientation(image, png_exif)
-    except PIL_ERRORS as err:
-        reason = structure or ("unreadable: empty file" if not data else f"unreadable: {_pil_reason(err)}")
-        return ImageInfo(rel, digest, len(data), None, None, 0, 0, 1, reason)
+    plain = plain_jpeg_header(data)
+    if plain is not None:
+        mode, width, height, orientation = plain
+        header: tuple[str | None, str | None, int, int] = ("JPEG", mode, width, height)
+    else:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                header = (image.format, image.mode, image.width, image.height)
+                orientation = _orientation(image, png_exif)
+        except PIL_ERRORS as err:
+            reason = structure or ("unreadable: empty file" if not data else f"unreadable: {_pil_reason(err)}")
+            return ImageInfo(rel, digest, len(data), None, None, 0, 0, 1, reason)
     error, payload = structure, trailer
     if error is None and header[0] == "MPO" and not payload:  # ends with the last image's EOI
         payload = _trailer_start(data)
@@ -157,22 +155,52 @@ def inspect_bytes(rel: str, data: bytes, *, verify_pixels: bool = False) -> Imag
     return ImageInfo(rel, digest, len(data), *header, orientation, error, crc32c.crc32c(data), payload)
 
 
+def read_inside(root: Path, rel: str) -> bytes | str:
+    """The bytes of the regular file ``rel`` names under ``root`` (see :func:`resolve_inside`), or why not.
+
+    One stat, one open and (nearly always) one read: the build reads every image twice.
+    """
+    path = _inside(root, rel)
+    if path is None:
+        return ESCAPES_ROOT
+    try:
+        special = kind_of_mode(os.stat(path).st_mode)
+        if special is not None:  # checked before opening: opening a FIFO would block
+            return f"not a regular file but {special}"
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return MISSING
+    except OSError as err:
+        return f"unreadable: {(err.strerror or str(err)).lower()}"
+    try:
+        parts = [os.read(handle, os.fstat(handle).st_size + 1)]
+        while parts[-1]:
+            parts.append(os.read(handle, 1 << 20))
+    except OSError as err:
+        return f"unreadable: {(err.strerror or str(err)).lower()}"
+    finally:
+        os.close(handle)
+    return parts[0] if len(parts) == 2 else b"".join(parts)
+
+
 def resolve_inside(root: Path, rel: str) -> Path | None:
     """The real path ``rel`` names under ``root``, or ``None`` if it (or a link on the way) leads outside.
 
     Folders are resolved once per build (cached); each file costs one ``lstat``,
     plus a full resolve only when the file itself is a link.
     """
+    target = _inside(root, rel)
+    return None if target is None else Path(target)
+
+
+def _inside(root: Path, rel: str) -> str | None:
     base = _real_folder(str(root))
     joined = os.path.normpath(os.path.join(base, rel))
     target = os.path.join(_real_folder(os.path.dirname(joined)), os.path.basename(joined))
     if os.path.islink(target):
         target = os.path.realpath(target)
-    try:
-        inside = os.path.commonpath([base, target]) == base and target != base
-    except ValueError:  # different drives on Windows
-        inside = False
-    return Path(target) if inside else None
+    inside = target != base and os.path.normcase(target).startswith(os.path.normcase(os.path.join(base, "")))
+    return target if inside else None
 
 
 @lru_cache(maxsize=4096)
@@ -381,12 +409,8 @@ def _pil_reason(err: BaseException) -> str:
 
 def _read_unchanged(root: Path, info: ImageInfo) -> bytes:
     """The file's bytes, which must still be the ones inspected."""
-    path = resolve_inside(root, info.path)
-    try:
-        data = path.read_bytes() if path is not None and special_kind(path) is None else None
-    except OSError:
-        data = None
-    if data is None or len(data) != info.size_bytes or (info.crc32c and crc32c.crc32c(data) != info.crc32c):
+    data = read_inside(root, info.path)
+    if isinstance(data, str) or len(data) != info.size_bytes or (info.crc32c and crc32c.crc32c(data) != info.crc32c):
         raise DatasetError(
             f"{info.path}: the image changed or disappeared after it was checked",
             hint="run the build again once nothing else writes to the images folder",

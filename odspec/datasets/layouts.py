@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from odspec.datasets.compact import CompactExamples, as_compact
 from odspec.datasets.model import Example, Finding, ReadResult
-from odspec.datasets.paths import child, ordered_unique, split_from_names
+from odspec.datasets.paths import IMAGE_SUFFIXES, child, ordered_unique, split_from_names
 from odspec.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ class Layout:
 
 # --- detection ---------------------------------------------------------------------------------------------------
 
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _LOOKED_FOR = (
     "Roboflow COCO JSON (train/ valid/ test/ each with _annotations.coco.json)",
     "CVAT COCO 1.0 (annotations/instances_<subset>.json + images/)",
@@ -87,7 +86,7 @@ def _files(folder: Path, suffix: str) -> list[Path]:
 
 def _has_images(folder: Path) -> bool:
     try:
-        return any(p.suffix.lower() in _IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
+        return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
     except OSError:
         return False
 
@@ -331,7 +330,7 @@ def unlabelled_images(images: Path, examples: Sequence[Example], root: Path) -> 
     for folder in folders:
         where = images / folder if folder else images
         try:
-            entries = sorted(p.name for p in where.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+            entries = sorted(p.name for p in where.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         except OSError:
             continue
         missing = [n for n in entries if posixpath.join(folder, n) not in annotated]

@@ -25,6 +25,9 @@ SPLIT_WORDS = {
     "testing": "test",
 }
 
+# The file suffixes (any case) of the image formats odspec reads: what a folder listing counts as an image.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
 
 def as_path_list(annotations: AnnotationPaths) -> list[Path]:
     """Accept one path or several, as the spec allows either."""
@@ -78,12 +81,17 @@ def annotation_file_problem(path: Path, folder: Path) -> str | None:
     return None if kind is None or kind == "a folder" else f"is not a regular file but {kind}"
 
 
-def special_kind(path: Path) -> str | None:
+def special_kind(path: Path | str) -> str | None:
     """What ``path`` is when it is there but not a regular file (opening a FIFO would block forever), else None."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return None  # missing or unreadable: reading it says which
+    return kind_of_mode(mode)
+
+
+def kind_of_mode(mode: int) -> str | None:
+    """:func:`special_kind` from a stat result's mode."""
     if stat.S_ISREG(mode):
         return None
     kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),

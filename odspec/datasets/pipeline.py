@@ -31,6 +31,7 @@ from odspec.datasets.compact import CompactExamples
 from odspec.datasets.coverage import EmptySplitError, judge_splits, tally_skipped
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import SLOTS, Box, Example, Finding
+from odspec.datasets.prefetch import Prefetch, start_prefetch
 from odspec.datasets.report import DatasetReport, ReportTally
 from odspec.datasets.spill import RowSpill, read_rows
 from odspec.datasets.split import (
@@ -99,7 +100,7 @@ def stat_key(path: Path) -> list[int]:
     return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 
-def _inspect_one(args: tuple[str, str, bool]) -> ImageInfo:
+def inspect_one(args: tuple[str, str, bool]) -> ImageInfo:
     root, rel, verify = args
     return inspect_image(Path(root), rel, verify_pixels=verify)
 
@@ -118,12 +119,14 @@ def inspect_images(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
 
 
 def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *, verify: bool, workers: int,
-                   progress: Progress, pool: Any = None) -> Iterator[tuple[str, ImageInfo, dict[str, Any] | None]]:
+                   progress: Progress, pool: Any = None,
+                   prefetch: Prefetch | None = None) -> Iterator[tuple[str, ImageInfo, dict[str, Any] | None]]:
     """(rel, ImageInfo, cache entry or None) for sorted distinct ``rels``, in order, as inspections arrive.
 
-    The cache answers when the file is the same one; the rest are inspected on
-    ``pool`` (or ``workers`` new processes). Per image, only its file identity is
-    held meanwhile (three machine words).
+    The cache answers when the file is the same one; the rest come from
+    ``prefetch`` when it started them, else are inspected on ``pool`` (or
+    ``workers`` new processes). Per image, only its file identity is held
+    meanwhile (three machine words).
     """
     keys = array("q")
     todo = array("l")
@@ -136,8 +139,13 @@ def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
         if _cached(cache.get(rel), key, verify) is None:
             todo.append(index)
     advance = progress("inspecting images", len(todo))
-    tasks = ((str(root), rels[i], verify) for i in todo)
-    results = _map(_inspect_one, tasks, len(todo), workers, pool)
+    listed: frozenset[str] = frozenset()
+    if prefetch is not None and prefetch.verify == verify:
+        prefetch.need(rels[i] for i in todo)
+        listed = frozenset(prefetch.rels)
+    elsewhere = [i for i in todo if rels[i] not in listed]
+    tasks = ((str(root), rels[i], verify) for i in elsewhere)
+    results = _map(inspect_one, tasks, len(elsewhere), workers, pool)
     pending = iter(todo)
     upcoming = next(pending, -1)
     for index, rel in enumerate(rels):
@@ -147,7 +155,7 @@ def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
             yield rel, _cached(entry, key, verify), entry  # type: ignore[misc]
             continue
         upcoming = next(pending, -1)
-        info = next(results)
+        info = prefetch.take(rel) if prefetch is not None and rel in listed else next(results)
         advance(1)
         usable = key[0] != -1 and info.error is None
         yield rel, info, {"stat": key, "verify": verify, "info": info_fields(info)} if usable else None
@@ -159,6 +167,14 @@ INFO_FIELDS = tuple(f.name for f in fields(ImageInfo))
 def info_fields(info: ImageInfo) -> dict[str, Any]:
     """``dataclasses.asdict`` for the flat ImageInfo, without its per-value deep copies (it runs once per image)."""
     return {name: getattr(info, name) for name in INFO_FIELDS}
+
+
+def _needs_inspection(root: Path, rel: str, cache: Mapping[str, Any], verify: bool) -> bool:
+    try:
+        key = stat_key(root / rel)
+    except OSError:
+        return False  # missing or unreadable: inspected (and reported) only if an annotation names it
+    return _cached(cache.get(rel), key, verify) is None
 
 
 def _cached(entry: Any, key: list[int] | None, verify: bool) -> ImageInfo | None:
@@ -333,6 +349,8 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     """
     layout = layout_for(spec_root, dataset)
     root = layout.root
+    prefetch = start_prefetch(inspect_one, root, verify=dataset.verify_pixels, pool=pool,
+                              fresh=lambda rel: _needs_inspection(root, rel, cache, dataset.verify_pixels))
     read = read_layout(layout, list(dataset.classes), compact=True)
     if not read.examples:
         where = [str(a) for part in layout.parts for a in part.annotations]
@@ -352,7 +370,8 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     earlier, earlier_settings = remembered_splits(previous_splits)
     resplit = bool(earlier) and earlier_settings != settings
     checked = _check_stream(root, dataset, examples, names, read.findings, cache, {} if resplit else earlier,
-                            max_boxes=max_boxes, workers=workers, progress=progress, workdir=workdir, pool=pool)
+                            max_boxes=max_boxes, workers=workers, progress=progress, workdir=workdir, pool=pool,
+                            prefetch=prefetch)
     declared, labelled = read.classes_seen, box_labels(examples)
     del read, examples
     kept = set().union(*{item.classes for item in checked.items})
@@ -408,12 +427,12 @@ class _Checked:
 
 def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], names: Sequence[str],
                   read_findings: Sequence[Finding], cache: Mapping[str, Any], previous_splits: Mapping[str, str], *, max_boxes: int, workers: int,
-                  progress: Progress, workdir: Path, pool: Any) -> _Checked:
+                  progress: Progress, workdir: Path, pool: Any, prefetch: Prefetch | None = None) -> _Checked:
     """Inspect and check every example in image-path order, spilling the ones kept."""
     order = sorted(range(len(names)), key=names.__getitem__)
     rels = [names[i] for i, previous in zip(order, [-1, *order]) if previous == -1 or names[previous] != names[i]]
     inspected = iter_inspected(root, rels, cache, verify=dataset.verify_pixels, workers=workers,
-                               progress=progress, pool=pool)
+                               progress=progress, pool=pool, prefetch=prefetch)
     checker = ExampleChecker(dataset.classes, policy=dataset.on_bad_annotation, max_boxes=max_boxes,
                              keep_empty=dataset.keep_empty_images, orientation_fallback=dataset.orientation_fallback)
     by_content = {cache[path]["info"]["sha256"]: split for path, split in previous_splits.items() if path in cache}

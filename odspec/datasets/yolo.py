@@ -24,6 +24,7 @@ import yaml
 
 from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import (
+    IMAGE_SUFFIXES,
     AnnotationPaths,
     as_path_list,
     expand_annotation_paths,
@@ -33,7 +34,6 @@ from odspec.datasets.paths import (
 from odspec.datasets.values import finite_float
 from odspec.errors import DatasetError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 NAME_FILES = ("classes.txt", "obj.names", "data.yaml", "data.yml")
 LINE_SHAPE = "'class x_center y_center width height'"
 ImageIndex = dict[str, list[Path]]

@@ -14,14 +14,15 @@ from typing import Any
 
 from odspec.datasets.images import encode_for_record
 from odspec.datasets.pipeline import PlannedShard, RecordJob
-from odspec.records.example import detection_example
+from odspec.records.example import detection_example_parts
 from odspec.records.tfrecord import write_records
 
 
-def record_bytes(job: RecordJob) -> bytes:
-    """One serialized tf.train.Example: the image as it will be trained on, boxes in its frame."""
+def record_parts(job: RecordJob) -> tuple[bytes, bytes, bytes]:
+    """One serialized tf.train.Example, in three parts (the image is the middle one):
+    the image as it will be trained on, boxes in its frame."""
     encoded = encode_for_record(Path(job.root), job.image, rotate=job.rotate)
-    return detection_example(
+    return detection_example_parts(
         encoded=encoded.data,
         image_format=encoded.format,
         width=encoded.width,
@@ -45,7 +46,7 @@ def write_shard(args: tuple[str, PlannedShard]) -> tuple[str, int, str]:
     build in (see :meth:`odspec.staging.Staging.commit`), so workers never wait on the disk.
     """
     folder, shard = args
-    info = write_records(Path(folder) / shard.name, (record_bytes(job) for job in shard.jobs()), durable=False)
+    info = write_records(Path(folder) / shard.name, (record_parts(job) for job in shard.jobs()), durable=False)
     return shard.name, info.count, info.checksum
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import subprocess
 import sys
 import textwrap
@@ -191,3 +192,34 @@ def test_empty_box_lists_equal_tensorflows_own_example() -> None:
     })
     assert parsed["image/object/bbox/xmin"].values.shape == (0,)
     assert int(parsed["image/width"]) == 640
+
+
+def random_content(rng: random.Random) -> dict[str, Any]:
+    count = rng.choice([0, 1, 2, 5, 40])
+    text = lambda: "".join(rng.choice("abcü✓/ _") for _ in range(rng.choice([0, 1, 7, 130])))  # noqa: E731
+    boxes = []
+    for _ in range(count):
+        x0, x1 = sorted(rng.random() for _ in range(2))
+        y0, y1 = sorted(rng.random() for _ in range(2))
+        boxes.append((x0, y0, x1, y1))
+    return content(
+        encoded=bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 127, 128, 300]))) * rng.choice([1, 60]),
+        image_format=rng.choice(ex.IMAGE_FORMATS), width=rng.choice([1, 127, 128, 16384, 2**31 - 1]),
+        height=rng.choice([1, 300, 2**40]), filename=text(), source_id=text(), sha256=text(), boxes=boxes,
+        class_texts=[text() for _ in boxes], class_ids=[rng.choice([1, 127, 128, 2**62]) for _ in boxes],
+        difficult=[rng.random() < 0.5 for _ in boxes], truncated=[rng.random() < 0.5 for _ in boxes],
+        views=[text() for _ in boxes])
+
+
+def test_hand_written_parts_are_protobufs_own_bytes() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        values = random_content(rng)
+        head, image, rest = ex.detection_example_parts(**values)
+        assert image is values["encoded"]  # passed through, not copied
+        assert head + image + rest == detection_example(**values)
+
+
+def test_hand_written_parts_check_their_input_like_the_message() -> None:
+    with pytest.raises(ValueError, match="class ids are label-map ids"):
+        ex.detection_example_parts(**content(class_ids=[0, 1]))

@@ -161,3 +161,13 @@ def test_tensorflow_reads_our_files_and_sees_our_corruption(tmp_path: Path) -> N
     corrupt(ours, offsets(RECORDS)[3] + 20)
     with pytest.raises(tf.errors.DataLossError):
         list(tf.data.TFRecordDataset([str(ours)]))
+
+
+def test_a_record_given_in_parts_is_written_as_the_joined_bytes(tmp_path: Path) -> None:
+    joined, parted = tmp_path / "joined.tfrecord", tmp_path / "parted.tfrecord"
+    records = [b"head" + bytes(range(256)) * 500 + b"tail", b"", b"x"]
+    one = write_records(joined, records)
+    other = write_records(parted, [(r[: len(r) // 2], b"", r[len(r) // 2:]) for r in records])
+    assert joined.read_bytes() == parted.read_bytes()
+    assert one == other
+    assert list(read_records(parted)) == records
