@@ -308,6 +308,13 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
         prefix = _prefix(layout, part)
         if prefix is None and part.split is None and part.reader_split:
             return ReadResult(read.examples, findings, seen)
+    if compact and all(isinstance(read.examples, CompactExamples) for _part, read in results):
+        columns = CompactExamples()
+        for part, read in results:
+            keep = part.split is None and part.reader_split
+            columns.append_all(read.examples, prefix=_prefix(layout, part), split=part.split,  # type: ignore[arg-type]
+                               keep_split=keep)
+        return ReadResult(columns, findings, seen)
     merged: list[Example] = []
     for part, read in results:
         prefix = _prefix(layout, part)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import replace
 from pathlib import Path
 
 from odspec.datasets.checks import CheckedExample
@@ -51,6 +52,20 @@ def test_compact_examples_give_back_equal_examples() -> None:
     assert compact[17] == examples[17] and compact[-1] == examples[-1]
     assert compact.paths == [e.image.as_posix() for e in examples]
     assert list(compact.box_counts()) == [len(e.boxes) for e in examples]
+
+
+def test_appending_compact_examples_equals_adding_them_one_by_one() -> None:
+    parts = [CompactExamples.from_examples(random_examples(60, seed)) for seed in (1, 2, 3)]
+    merged = CompactExamples()
+    merged.append_all(parts[0])
+    merged.append_all(parts[1], prefix="valid", split="val", keep_split=False)
+    merged.append_all(parts[2], prefix="a/b", split=None, keep_split=True)
+    expected = [*parts[0],
+                *(replace(e, image=Path("valid", e.image), split="val") for e in parts[1]),
+                *(replace(e, image=Path("a/b", e.image)) for e in parts[2])]
+    assert list(merged) == expected
+    assert merged.paths == [e.image.as_posix() for e in expected]
+    assert list(merged.box_counts()) == [len(e.boxes) for e in expected]
 
 
 def test_compact_examples_group_boxes_added_in_any_order() -> None:
