@@ -95,8 +95,8 @@ class DatasetPlan:
     cache_file: Path  # one `"rel":{entry}` JSON member per line, in path order (see build.py)
 
 
-def stat_key(path: Path) -> list[int]:
-    info = path.stat()
+def stat_key(path: Path | str) -> list[int]:
+    info = os.stat(path)
     return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 
@@ -130,9 +130,10 @@ def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *,
     """
     keys = array("q")
     todo = array("l")
+    base = str(root)
     for index, rel in enumerate(rels):
         try:
-            key = stat_key(root / rel)
+            key = stat_key(os.path.join(base, rel))
         except OSError:
             key = [-1, -1, -1]
         keys.extend(key)
@@ -171,7 +172,7 @@ def info_fields(info: ImageInfo) -> dict[str, Any]:
 
 def _needs_inspection(root: Path, rel: str, cache: Mapping[str, Any], verify: bool) -> bool:
     try:
-        key = stat_key(root / rel)
+        key = stat_key(os.path.join(root, rel))
     except OSError:
         return False  # missing or unreadable: inspected (and reported) only if an annotation names it
     return _cached(cache.get(rel), key, verify) is None
