@@ -47,12 +47,8 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
     ``check_data`` also reads the annotations (not the images) to check the box limits against the dataset.
     """
     from odspec.compile.context import Paths
-    from odspec.compile.render import (
-        CompileFailed,
-        label_map_text,
-        pipeline_message,
-        pipeline_text,
-    )
+    from odspec.compile.render import label_map_text, pipeline_message, pipeline_text
+    from odspec.errors import CompileFailed
     from odspec.folders import check_glob_safe
     from odspec.spec.checks import check, dataset_paths
 
@@ -125,10 +121,8 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
     import tempfile
 
     from odspec.build import RECORD_FORMAT, needed_splits, no_progress, previous_splits, read_cache
-    from odspec.datasets.checks import DatasetCheckError
-    from odspec.datasets.coverage import EmptySplitError
     from odspec.datasets.pipeline import default_workers, plan_dataset
-    from odspec.errors import DatasetError
+    from odspec.errors import DatasetCheckError, DatasetError, EmptySplitError
 
     validated = validate(spec_path, out_dir, check_data=False)
     loaded = validated.loaded
@@ -416,7 +410,7 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
             output: Path | None = None) -> Any:
     import hashlib
 
-    from odspec.reconcile.errors import ReconcileError
+    from odspec.errors import ReconcileError
     from odspec.reconcile.record import read_run_record
     from odspec.reconcile.state import observe
     from odspec.runner.best import best_prefix
@@ -510,7 +504,7 @@ class RunStatus:
 
 def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None) -> RunStatus:
     """Steps done, checkpoints, evaluations, the best, and whether the spec still matches. No TensorFlow."""
-    from odspec.reconcile.errors import BuildMissingError
+    from odspec.errors import BuildMissingError
     from odspec.reconcile.plan import Refuse, Resume, plan
     from odspec.reconcile.record import read_manifest, run_record_of
     from odspec.reconcile.state import observe

@@ -20,15 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from odspec.datasets.layouts import box_labels, class_findings, layout_for, read_layout, refuse_missing_source_splits
-from odspec.datasets.checks import (
-    ERROR,
-    IMAGE_SKIPPED,
-    CheckedExample,
-    DatasetCheckError,
-    ExampleChecker,
-)
+from odspec.datasets.checks import ERROR, IMAGE_SKIPPED, CheckedExample, ExampleChecker
 from odspec.datasets.compact import CompactExamples
-from odspec.datasets.coverage import EmptySplitError, judge_splits, tally_skipped
+from odspec.datasets.coverage import judge_splits, tally_skipped
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.datasets.report import DatasetReport, ReportTally
@@ -43,7 +37,7 @@ from odspec.datasets.split import (
     split_settings,
     splits_document,
 )
-from odspec.errors import DatasetError
+from odspec.errors import DatasetCheckError, DatasetError, EmptySplitError
 from odspec.records.shards import shard_bounds, shard_count, shard_name
 from odspec.spec.models import Dataset
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from odspec.errors import OdspecError
+from odspec.errors import ExportError
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
     ExportOptions,
@@ -29,10 +29,6 @@ EXPORT_TIMEOUT = 3600.0
 PREDICT_TIMEOUT = 900.0
 EXPORT_INFO = "odspec-export.json"
 Box = Sequence[float]  # normalised [ymin, xmin, ymax, xmax], as the exporter returns boxes
-
-
-class ExportError(OdspecError):
-    """Exporting or smoke-testing an export failed."""
 
 
 @dataclass(frozen=True)

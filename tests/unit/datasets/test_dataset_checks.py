@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from odspec.datasets.checks import CheckedExample, DatasetCheckError, check_examples
+from odspec.datasets.checks import CheckedExample, check_examples
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import Box, Example, Finding
-from odspec.errors import DatasetError
+from odspec.errors import DatasetCheckError, DatasetError
 
 POLICIES = ("stop", "skip_box", "skip_image", "repair")
 CLASSES = ("cat", "dog")
