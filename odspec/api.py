@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.errors import SpecError
+from odspec.errors import SpecError, suggest
 from odspec.io import FileChange
 from odspec.spec.load import LoadedSpec, load_spec
 
@@ -161,11 +161,7 @@ def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | N
 
     chosen = architecture or DEFAULT_ARCHITECTURE
     if chosen not in CATALOGUE:
-        import difflib
-
-        similar = difflib.get_close_matches(chosen, CATALOGUE, n=1)
-        raise OdspecError(f"unknown architecture '{chosen}'",
-                          (f"did you mean '{similar[0]}'? " if similar else "") + "`odspec models` lists them")
+        raise OdspecError(f"unknown architecture '{chosen}'{suggest(chosen, CATALOGUE)}", "`odspec models` lists them")
     root = data_dir.expanduser().resolve()
     if not root.is_dir():
         raise DatasetError(f"{data_dir}: not a folder", "give the folder your labelling tool exported")

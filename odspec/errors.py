@@ -29,8 +29,9 @@ a traceback file, exit **70** (:mod:`odspec.crash`).
 
 from __future__ import annotations
 
+import difflib
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,22 @@ if TYPE_CHECKING:
     from odspec.datasets.model import Finding
 
 LISTED_ERRORS = 20  # dataset problems listed in a DatasetCheckError's message; the rest are counted
+
+DID_YOU_MEAN = ", did you mean {!r}?"
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """``", did you mean 'x'?"`` when one choice is close to ``word``, else ``""``; every message uses it.
+
+    Close: what :func:`difflib.get_close_matches` finds, or else the one choice that
+    starts with or contains ``word`` (so ``ssd`` finds nothing among three SSDs).
+    """
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close and word:
+        close = [c for c in options if c.startswith(word) or word in c]
+        close = close if len(close) == 1 else []
+    return DID_YOU_MEAN.format(close[0]) if close else ""
 
 
 class OdspecError(Exception):

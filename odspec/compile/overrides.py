@@ -17,8 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from odspec.catalogue import suggest
-from odspec.errors import OverrideError
+from odspec.errors import OverrideError, suggest
 from odspec.odapi.protos import is_repeated
 
 _PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,9})\])?$")

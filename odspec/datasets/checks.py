@@ -36,7 +36,6 @@ whose boxes are turned from the stored to the displayed frame gets a finding
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +43,7 @@ from typing import Literal
 
 from odspec.datasets.images import ESCAPES_ROOT, ImageInfo
 from odspec.datasets.model import SLOTS, Box, Example, Finding
-from odspec.errors import DatasetCheckError
+from odspec.errors import DatasetCheckError, suggest
 
 Policy = Literal["stop", "skip_box", "skip_image", "repair"]
 Frame = Literal["rotated", "raw"]
@@ -379,9 +378,7 @@ def _box_problem(
 ) -> tuple[str, bool] | None:
     """What is wrong with a box (the worst problem only) and whether clipping would fix it."""
     if box.label not in classes:
-        similar = difflib.get_close_matches(box.label, classes, n=1)
-        guess = f" (did you mean '{similar[0]}'?)" if similar else ""
-        return f"box {number} has unknown class '{box.label}'{guess}", False
+        return f"box {number} has unknown class '{box.label}'{suggest(box.label, classes)}", False
     it = f"box {number} ({box.label})"
     if not all(math.isfinite(v) for v in (box.xmin, box.ymin, box.xmax, box.ymax)):
         return f"{it} has a coordinate that is not a finite number", False

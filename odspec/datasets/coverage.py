@@ -18,7 +18,7 @@ from odspec.datasets.split import SPLITS
 from odspec.errors import EmptySplitError
 
 _BOX_PREFIX = re.compile(r"^box \d+(?: \([^)]*\))? ")
-_DETAIL = re.compile(r" \([^()]*\)$")
+_DETAIL = re.compile(r"(?: \([^()]*\)|, did you mean .*\?)$")  # a suggest() tail counts as a detail
 
 
 def skip_reason(what: str) -> str:

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from odspec.catalogue import CATALOGUE, suggest
+from odspec.catalogue import CATALOGUE
+from odspec.errors import suggest
 from odspec.spec.names import PROJECT_NAME_RULE, valid_project_name
 
 

@@ -134,7 +134,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "unknown class": lambda: (
         {"b.jpg": image_bytes()},
         example("b.jpg", GOOD, Box("Cat", 30, 5, 40, 20)),
-        "box 2 has unknown class 'Cat' (did you mean 'cat'?)",
+        "box 2 has unknown class 'Cat', did you mean 'cat'?",
         BAD_BOX,
     ),
     "too many boxes": lambda: (
