@@ -98,19 +98,6 @@ def _inspect_one(args: tuple[str, str, bool]) -> ImageInfo:
     return inspect_image(Path(root), rel, verify_pixels=verify)
 
 
-def inspect_images(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *, verify: bool,
-                   workers: int, progress: Progress) -> tuple[dict[str, ImageInfo], dict[str, Any]]:
-    """ImageInfo per image, from the cache when the file is the same one, else inspected on ``workers`` cores."""
-    found: dict[str, ImageInfo] = {}
-    fresh_cache: dict[str, Any] = {}
-    for rel, info, entry in iter_inspected(root, sorted(set(rels)), cache, verify=verify, workers=workers,
-                                           progress=progress):
-        found[rel] = info
-        if entry is not None:
-            fresh_cache[rel] = entry
-    return found, fresh_cache
-
-
 def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *, verify: bool, workers: int,
                    progress: Progress, pool: Any = None) -> Iterator[tuple[str, ImageInfo, dict[str, Any] | None]]:
     """(rel, ImageInfo, cache entry or None) for sorted distinct ``rels``, in order, as inspections arrive.
@@ -303,15 +290,6 @@ class ShardPlanner:
                 shards.append(PlannedShard(split, shard_name(split, index, len(bounds)), digest, end - first,
                                            str(self.root), str(self.spills[split].path), start))
         return tuple(shards)
-
-
-def split_items(checked: Sequence[CheckedExample]) -> list[SplitItem]:
-    """One item per image, keyed by its path: editing an image's pixels never moves it to another split.
-
-    Byte-identical duplicates never reach this point (the checks keep one), so no
-    image can sit in two splits.
-    """
-    return [SplitItem(c.image.path, frozenset(b.label for b in c.example.boxes), c.example.split) for c in checked]
 
 
 def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_read: Callable[[int], None],
