@@ -218,7 +218,7 @@ def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train
     from odspec.errors import BuildError
     from odspec.folders import claim_file
     from odspec.records.example import parse_example
-    from odspec.records.shards import SHARD_GLOB
+    from odspec.datasets.shards import SHARD_GLOB
     from odspec.records.tfrecord import read_records
 
     loaded = load_spec(spec_path)
@@ -284,7 +284,7 @@ def _selection(validated: Validated) -> Any:
 
 
 def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any) -> Any:
-    from odspec.compile.context import checkpoint_every
+    from odspec.spec.defaults import checkpoint_every
     from odspec.reconcile.plan import Resume
     from odspec.reconcile.record import read_run_record
     from odspec.runner.session import RunSetup

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odspec.datasets.layouts import box_labels, class_findings, layout_for, read_layout, refuse_missing_source_splits
 from odspec.datasets.checks import ERROR, IMAGE_SKIPPED, CheckedExample, ExampleChecker
@@ -38,8 +38,10 @@ from odspec.datasets.split import (
     splits_document,
 )
 from odspec.errors import DatasetCheckError, DatasetError, EmptySplitError
-from odspec.records.shards import shard_bounds, shard_count, shard_name
-from odspec.spec.models import Dataset
+from odspec.datasets.shards import shard_bounds, shard_count, shard_name
+
+if TYPE_CHECKING:
+    from odspec.spec.models import Dataset
 
 SPLITS = ("train", "val", "test")
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)

@@ -187,7 +187,7 @@ def peak_rss_mb() -> float:
 
 
 def _results(lines: Iterable[str]) -> list[dict[str, Any]]:
-    from odspec.runner.process import json_lines
+    from odspec.procs import json_lines
 
     return [found for found in json_lines(lines) if "config" in found]
 

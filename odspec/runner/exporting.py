@@ -22,7 +22,7 @@ from odspec.runner.argv import (
     PredictOptions,
     launcher_argv,
 )
-from odspec.runner.launcher import json_lines
+from odspec.procs import json_lines
 from odspec.runner.process import run_module
 
 EXPORT_TIMEOUT = 3600.0
@@ -123,7 +123,7 @@ def current_export(output: Path) -> dict[str, Any] | None:
 def first_record(build_dir: Path, splits: Sequence[str] = ("val", "test", "train")) -> tuple[str, dict[str, Any]]:
     """The first record with boxes of the first split that has one (the split's name, the parsed record)."""
     from odspec.records.example import parse_example
-    from odspec.records.shards import shard_glob
+    from odspec.datasets.shards import shard_glob
     from odspec.records.tfrecord import read_records
 
     for split in splits:

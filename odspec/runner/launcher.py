@@ -45,7 +45,6 @@ from odspec.io import replace_dir
 from odspec.odapi.smoke import peak_rss_mb
 from odspec.runner.argv import MAX_STEPS_PER_ITERATION
 from odspec.runner.best import checkpoint_files, link_or_copy, write_checkpoint_index
-from odspec.runner.process import json_lines
 
 STEP_VARIABLE = "step/.ATTRIBUTES/VARIABLE_VALUE"  # global_step in train_loop's tf.train.Checkpoint(step=...)
 

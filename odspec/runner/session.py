@@ -49,7 +49,7 @@ from odspec.runner.argv import (
     launcher_argv,
 )
 from odspec.runner.early_stopping import EarlyStopper
-from odspec.runner.launcher import json_lines
+from odspec.procs import json_lines
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import Child
 
