@@ -14,8 +14,15 @@ from odspec.spec.load import LoadedSpec, load_spec
 if TYPE_CHECKING:
     from odspec.build import Progress
     from odspec.bundled_example import ExampleWritten
+    from odspec.datasets.model import Finding
+    from odspec.datasets.report import DatasetReport
     from odspec.datasets.summary import DatasetSummary
     from odspec.doctor import Report
+    from odspec.errors import DatasetError
+    from odspec.initspec import Survey
+    from odspec.runner.exporting import ExportResult
+    from odspec.runner.metrics import MetricsRow
+    from odspec.runner.session import RunOutcome
 
 
 
@@ -25,7 +32,7 @@ class Validated:
     architecture: Architecture
     files: dict[str, bytes]  # pipeline.config and label_map.pbtxt, as a build writes them
     out_dir: Path
-    config: Any  # the compiled TrainEvalPipelineConfig message
+    config: Any  # the compiled TrainEvalPipelineConfig: its class is built at run time (odapi.protos), no static type
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class BuildResult:
     out_dir: Path
     changes: list[FileChange]
     dry_run: bool
-    findings: list[Any]
+    findings: list[Finding]
     report_table: str | None
 
 
@@ -105,9 +112,9 @@ class DataCheck:
     """What `validate --data` found: the build's findings and report, or why the build would stop."""
 
     validated: Validated
-    findings: list[Any]  # odspec.datasets.model.Finding, as the build would report them
-    report: Any  # odspec.datasets.report.DatasetReport, or None when the build would stop
-    stopped: Any  # the DatasetError the build would stop with, or None
+    findings: list[Finding]  # as the build would report them
+    report: DatasetReport | None  # None when the build would stop
+    stopped: DatasetError | None  # what the build would stop with
     cache_used: bool
 
 
@@ -146,7 +153,7 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
 @dataclass(frozen=True)
 class InitResult:
     spec_path: Path
-    survey: Any  # odspec.initspec.Survey
+    survey: Survey
     lines: list[str]  # what was found, for people
 
 
@@ -269,8 +276,8 @@ def default_model_dir(loaded: LoadedSpec) -> Path:
 @dataclass(frozen=True)
 class RunResult:
     build: BuildResult
-    outcome: Any  # odspec.runner.session.RunOutcome
-    export: Any  # odspec.runner.exporting.ExportResult, or None
+    outcome: RunOutcome
+    export: ExportResult | None
 
 
 def _selection(validated: Validated) -> Any:
@@ -490,7 +497,7 @@ class RunStatus:
     num_steps: int
     latest_step: int | None
     checkpoints: list[tuple[str, int | None]]
-    metrics: list[Any]  # MetricsRow
+    metrics: list[MetricsRow]
     metric: str
     best: dict[str, Any] | None
     stopped_early: str | None
