@@ -7,15 +7,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.errors import SpecError
+from odspec.errors import SpecError, suggest
 from odspec.io import FileChange
 from odspec.spec.load import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
     from odspec.build import Progress
     from odspec.bundled_example import ExampleWritten
+    from odspec.datasets.model import Finding
+    from odspec.datasets.report import DatasetReport
     from odspec.datasets.summary import DatasetSummary
     from odspec.doctor import Report
+    from odspec.errors import DatasetError
+    from odspec.initspec import Survey
+    from odspec.runner.exporting import ExportResult
+    from odspec.runner.metrics import MetricsRow
+    from odspec.runner.session import RunOutcome
 
 
 
@@ -25,7 +32,7 @@ class Validated:
     architecture: Architecture
     files: dict[str, bytes]  # pipeline.config and label_map.pbtxt, as a build writes them
     out_dir: Path
-    config: Any  # the compiled TrainEvalPipelineConfig message
+    config: Any  # the compiled TrainEvalPipelineConfig: its class is built at run time (odapi.protos), no static type
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class BuildResult:
     out_dir: Path
     changes: list[FileChange]
     dry_run: bool
-    findings: list[Any]
+    findings: list[Finding]
     report_table: str | None
 
 
@@ -47,12 +54,8 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
     ``check_data`` also reads the annotations (not the images) to check the box limits against the dataset.
     """
     from odspec.compile.context import Paths
-    from odspec.compile.render import (
-        CompileFailed,
-        label_map_text,
-        pipeline_message,
-        pipeline_text,
-    )
+    from odspec.compile.render import label_map_text, pipeline_message, pipeline_text
+    from odspec.errors import CompileFailed
     from odspec.folders import check_glob_safe
     from odspec.spec.checks import check, dataset_paths
 
@@ -109,9 +112,9 @@ class DataCheck:
     """What `validate --data` found: the build's findings and report, or why the build would stop."""
 
     validated: Validated
-    findings: list[Any]  # odspec.datasets.model.Finding, as the build would report them
-    report: Any  # odspec.datasets.report.DatasetReport, or None when the build would stop
-    stopped: Any  # the DatasetError the build would stop with, or None
+    findings: list[Finding]  # as the build would report them
+    report: DatasetReport | None  # None when the build would stop
+    stopped: DatasetError | None  # what the build would stop with
     cache_used: bool
 
 
@@ -125,10 +128,8 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
     import tempfile
 
     from odspec.build import RECORD_FORMAT, needed_splits, no_progress, previous_splits, read_cache
-    from odspec.datasets.checks import DatasetCheckError
-    from odspec.datasets.coverage import EmptySplitError
     from odspec.datasets.pipeline import default_workers, plan_dataset
-    from odspec.errors import DatasetError
+    from odspec.errors import DatasetCheckError, DatasetError, EmptySplitError
 
     validated = validate(spec_path, out_dir, check_data=False)
     loaded = validated.loaded
@@ -152,7 +153,7 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
 @dataclass(frozen=True)
 class InitResult:
     spec_path: Path
-    survey: Any  # odspec.initspec.Survey
+    survey: Survey
     lines: list[str]  # what was found, for people
 
 
@@ -167,11 +168,7 @@ def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | N
 
     chosen = architecture or DEFAULT_ARCHITECTURE
     if chosen not in CATALOGUE:
-        import difflib
-
-        similar = difflib.get_close_matches(chosen, CATALOGUE, n=1)
-        raise OdspecError(f"unknown architecture '{chosen}'",
-                          (f"did you mean '{similar[0]}'? " if similar else "") + "`odspec models` lists them")
+        raise OdspecError(f"unknown architecture '{chosen}'{suggest(chosen, CATALOGUE)}", "`odspec models` lists them")
     root = data_dir.expanduser().resolve()
     if not root.is_dir():
         raise DatasetError(f"{data_dir}: not a folder", "give the folder your labelling tool exported")
@@ -228,7 +225,7 @@ def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train
     from odspec.errors import BuildError
     from odspec.folders import claim_file
     from odspec.records.example import parse_example
-    from odspec.records.shards import SHARD_GLOB
+    from odspec.datasets.shards import SHARD_GLOB
     from odspec.records.tfrecord import read_records
 
     loaded = load_spec(spec_path)
@@ -279,8 +276,8 @@ def default_model_dir(loaded: LoadedSpec) -> Path:
 @dataclass(frozen=True)
 class RunResult:
     build: BuildResult
-    outcome: Any  # odspec.runner.session.RunOutcome
-    export: Any  # odspec.runner.exporting.ExportResult, or None
+    outcome: RunOutcome
+    export: ExportResult | None
 
 
 def _selection(validated: Validated) -> Any:
@@ -294,7 +291,7 @@ def _selection(validated: Validated) -> Any:
 
 
 def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any) -> Any:
-    from odspec.compile.context import checkpoint_every
+    from odspec.spec.defaults import checkpoint_every
     from odspec.reconcile.plan import Resume
     from odspec.reconcile.record import read_run_record
     from odspec.runner.session import RunSetup
@@ -416,7 +413,7 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
             output: Path | None = None) -> Any:
     import hashlib
 
-    from odspec.reconcile.errors import ReconcileError
+    from odspec.errors import ReconcileError
     from odspec.reconcile.record import read_run_record
     from odspec.reconcile.state import observe
     from odspec.runner.best import best_prefix
@@ -500,7 +497,7 @@ class RunStatus:
     num_steps: int
     latest_step: int | None
     checkpoints: list[tuple[str, int | None]]
-    metrics: list[Any]  # MetricsRow
+    metrics: list[MetricsRow]
     metric: str
     best: dict[str, Any] | None
     stopped_early: str | None
@@ -510,7 +507,7 @@ class RunStatus:
 
 def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None) -> RunStatus:
     """Steps done, checkpoints, evaluations, the best, and whether the spec still matches. No TensorFlow."""
-    from odspec.reconcile.errors import BuildMissingError
+    from odspec.errors import BuildMissingError
     from odspec.reconcile.plan import Refuse, Resume, plan
     from odspec.reconcile.record import read_manifest, run_record_of
     from odspec.reconcile.state import observe

@@ -42,6 +42,11 @@ RECORD_FORMAT = "odspec-records-1"  # bump when the bytes of a record would chan
 Progress = Callable[[str, int], Callable[[int], None]]
 
 
+def unchanged_line(count: int) -> str:
+    """What a no-op build prints (the CLI's build command prints the same)."""
+    return f"{'unchanged':>18}  {count} files (nothing changed)"
+
+
 def no_progress(label: str, total: int) -> Callable[[int], None]:
     return lambda n: None
 

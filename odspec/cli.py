@@ -119,7 +119,7 @@ def build(
 ) -> None:
     """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
     from odspec.build import up_to_date_for
-    from odspec.fast import unchanged_line
+    from odspec.build import unchanged_line
 
     fresh = None if dry_run else up_to_date_for(spec, out)
     if fresh is not None:  # nothing changed: answered without validating or importing the compiler

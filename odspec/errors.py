@@ -1,9 +1,61 @@
-"""Every error a user can see. Each carries what went wrong and how to fix it."""
+"""Every error a user can see, in one module. Each carries what went wrong and how to fix it.
+
+The CLI prints an :class:`OdspecError` once (``error: ...``, with its fix in brackets) and exits
+with the error's ``exit_code``. The failure families, by exit code:
+
+- **2, the spec**: :class:`SpecError` (YAML syntax, unknown keys, wrong values, ``--set`` overrides;
+  every problem located as ``file:line:col: key: message``), of which :class:`OverrideError` is one
+  raw cause (a ``train_config.*`` path or value the proto refuses) and :class:`CompileFailed` another
+  (something only compiling can find; the API turns both into a located :class:`SpecError`).
+- **2, the dataset**: :class:`DatasetError`; :class:`DatasetCheckError` (annotations the
+  ``dataset.on_bad_annotation`` policy cannot act on, all listed), :class:`EmptySplitError` (a split
+  training or evaluation reads would hold no image).
+- **2, the records**: :class:`RecordError` (a TFRecord file corrupt or truncated).
+- **2, the build**: :class:`BuildError`; :class:`SmokeFailure` (the OD API cannot read, build or run
+  the compiled config).
+- **2, the environment**: :class:`EnvironmentProblem` (installed packages or the machine).
+- **2, a run**: :class:`RunError` (a child process failed or timed out; carries the tail of its
+  output), :class:`LaunchError` (the training launcher cannot do what it was asked),
+  :class:`ExportError` (exporting or smoke-testing an export).
+- **2, a model directory**: :class:`ReconcileError`; :class:`RunRecordError` (``odspec-run.json``
+  unreadable), :class:`BuildMissingError` (the build a run needs is missing or incomplete);
+  :class:`BundleFormatError` is the raw cause when a checkpoint's index cannot be parsed.
+- **130, interrupted**: :class:`RunInterrupted` (Ctrl-C or a signal; everything written is kept).
+
+Outside this module: ``odspec validate`` and ``odspec doctor`` exit **1** when they found problems
+(a report, not an error), and anything that is not an :class:`OdspecError` is a bug: one line,
+a traceback file, exit **70** (:mod:`odspec.crash`).
+"""
 
 from __future__ import annotations
 
+import difflib
 import shlex
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from odspec.compile.render import CompileProblem
+    from odspec.datasets.model import Finding
+
+LISTED_ERRORS = 20  # dataset problems listed in a DatasetCheckError's message; the rest are counted
+
+DID_YOU_MEAN = ", did you mean {!r}?"
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """``", did you mean 'x'?"`` when one choice is close to ``word``, else ``""``; every message uses it.
+
+    Close: what :func:`difflib.get_close_matches` finds, or else the one choice that
+    starts with or contains ``word`` (so ``ssd`` finds nothing among three SSDs).
+    """
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close and word:
+        close = [c for c in options if c.startswith(word) or word in c]
+        close = close if len(close) == 1 else []
+    return DID_YOU_MEAN.format(close[0]) if close else ""
 
 
 class OdspecError(Exception):
@@ -105,3 +157,100 @@ class RunError(OdspecError):
     @property
     def timed_out(self) -> bool:
         return self.timeout is not None
+
+
+class OverrideError(ValueError):
+    """A path or value that does not fit the proto; the message says which part.
+
+    A ``ValueError``, not an :class:`OdspecError`: the API locates it in the spec as a :class:`SpecError`.
+    """
+
+
+class CompileFailed(Exception):
+    """Problems only compiling can find; the API locates each in the spec as a :class:`SpecError`."""
+
+    def __init__(self, problems: list[CompileProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class DatasetCheckError(DatasetError):
+    """Findings the policy cannot act on; ``findings`` holds all of them for the report."""
+
+    def __init__(self, errors: Sequence[Finding], findings: Sequence[Finding]) -> None:
+        self.errors = tuple(errors)
+        self.findings = tuple(findings)
+        super().__init__(_error_listing(self.errors), hint=_error_hint(self.errors))
+
+
+def _error_listing(errors: Sequence[Finding]) -> str:
+    count = len(errors)
+    head = f"{count} dataset problem{'s stop' if count != 1 else ' stops'} the build:"
+    lines = [f"  {finding}" for finding in errors[:LISTED_ERRORS]]
+    if count > LISTED_ERRORS:
+        lines.append(f"  ... and {count - LISTED_ERRORS} more")
+    return "\n".join([head, *lines])
+
+
+def _error_hint(errors: Sequence[Finding]) -> str:
+    escapes = [f for f in errors if f.what == "image path escapes the dataset root"]
+    policy_hint = "set dataset.on_bad_annotation to skip_box, skip_image or repair to build without them"
+    escape_hint = (
+        "image paths that escape the dataset root (also through a symbolic link) are errors whatever "
+        "dataset.on_bad_annotation says: move those files inside dataset.images or remove their entries"
+    )
+    if not escapes:
+        return policy_hint
+    if len(escapes) == len(errors):
+        return escape_hint
+    return f"{policy_hint}; {escape_hint}"
+
+
+class EmptySplitError(DatasetError):
+    """A split that training or evaluation reads would hold no image; ``findings``: the build's, for the report."""
+
+    def __init__(self, message: str, hint: str | None = None, findings: Sequence[Finding] = ()) -> None:
+        super().__init__(message, hint)
+        self.findings = tuple(findings)
+
+
+class SmokeFailure(BuildError):
+    """The config failed at ``stage``: "read" (parse), "build" (model_builder) or "forward" (loss)."""
+
+    def __init__(self, stage: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.stage = stage
+
+
+class LaunchError(OdspecError):
+    """The launcher cannot do what it was asked (bad arguments, a missing checkpoint, a failed conversion)."""
+
+
+class ExportError(OdspecError):
+    """Exporting or smoke-testing an export failed."""
+
+
+class RunInterrupted(OdspecError):
+    """Ctrl-C or a signal stopped the run; everything written so far is kept."""
+
+    exit_code = 130  # what shells report for a process stopped by Ctrl-C
+
+
+class ReconcileError(OdspecError):
+    """A model directory cannot be trained into as asked."""
+
+
+class RunRecordError(ReconcileError):
+    """``odspec-run.json`` exists but cannot be read as a run record."""
+
+
+class BuildMissingError(ReconcileError):
+    """The build folder a run needs is missing or incomplete."""
+
+
+class BundleFormatError(ValueError):
+    """The index or data file is not what TensorFlow writes (truncated, compressed, other format).
+
+    A ``ValueError``, not an :class:`OdspecError`: whoever reads a checkpoint's step treats such a
+    checkpoint as having none.
+    """

@@ -12,11 +12,6 @@ import sys
 from pathlib import Path
 
 
-def unchanged_line(count: int) -> str:
-    """What a no-op build prints (the CLI's build command prints the same)."""
-    return f"{'unchanged':>18}  {count} files (nothing changed)"
-
-
 def build_arguments(argv: list[str]) -> tuple[Path, Path | None] | None:
     """(spec, out) for exactly ``build SPEC [--out DIR | -o DIR | --out=DIR]``; None for anything else."""
     if len(argv) < 2 or argv[0] != "build" or argv[1].startswith("-"):
@@ -36,7 +31,7 @@ def no_op_build(argv: list[str]) -> bool:
     arguments = build_arguments(argv)
     if arguments is None:
         return False
-    from odspec.build import up_to_date_for
+    from odspec.build import unchanged_line, up_to_date_for
 
     fresh = up_to_date_for(*arguments)
     if fresh is None:

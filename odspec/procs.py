@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 _prctl: list[Callable[..., int] | None] = []  # libc's prctl, looked up once in the parent
@@ -52,3 +55,15 @@ def default_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The JSON objects among a child's output lines (TensorFlow's logging is interleaved with them)."""
+    found = []
+    for line in lines:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    found.append(value)
+    return found

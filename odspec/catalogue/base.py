@@ -7,8 +7,7 @@ configs publish are written here once, and the templates only format them.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,13 +60,3 @@ class Architecture:
         if self.speed_ms <= 80:
             return "medium"
         return "slow"
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """``", did you mean 'x'?"`` when a close match exists, else ``""``."""
-    options = list(choices)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if not close and word:
-        close = [c for c in options if c.startswith(word) or word in c]
-        close = close if len(close) == 1 else []
-    return f", did you mean {close[0]!r}?" if close else ""

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from odspec.catalogue import CATALOGUE, Architecture
 from odspec.odapi.pbtext import Enum
+from odspec.spec.defaults import num_steps
 from odspec.spec.models import (
     Adam,
     ConstantRate,
@@ -67,15 +68,6 @@ def resizer(arch: Architecture, size: tuple[int, int]) -> dict[str, Any]:
 
 def batch_size(spec: Spec, arch: Architecture) -> int:
     return spec.train.batch_size or arch.train.batch_size
-
-
-def num_steps(spec: Spec, arch: Architecture) -> int:
-    return spec.train.steps or arch.train.num_steps
-
-
-def checkpoint_every(spec: Spec, arch: Architecture) -> int:
-    """Steps between checkpoints: the spec's, else the OD API's 1000 capped at the run length."""
-    return spec.train.checkpoint_every or min(1000, num_steps(spec, arch))
 
 
 def optimizer(spec: Spec, arch: Architecture) -> Momentum | Adam | RMSProp:

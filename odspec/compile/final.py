@@ -8,12 +8,12 @@ field, else the spec field. Pure: no file system, no TensorFlow.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.compile.context import Paths, num_steps
+from odspec.compile.context import Paths
+from odspec.spec.defaults import blame, num_steps
 from odspec.spec.models import Spec
 
 Loc = tuple[str | int, ...]
@@ -25,16 +25,6 @@ def final_problems(spec: Spec, config: Any, paths: Paths) -> list[tuple[Loc, str
     arch = CATALOGUE[spec.model.architecture]
     found = [*_model(spec, arch, config), *_train(spec, arch, config), *_readers(spec, config, paths)]
     return [(blame(spec, field, loc), message) for field, loc, message in found]
-
-
-def blame(spec: Spec, field: str, fallback: Loc) -> Loc:
-    """The override that set ``field`` (its path covers the field or lies below it), else ``fallback``."""
-    parts = field.split(".")
-    for path in spec.overrides:
-        mine = re.sub(r"\[\d*\]", "", path).split(".")
-        if parts[: len(mine)] == mine or mine[: len(parts)] == parts:
-            return ("overrides", path)
-    return fallback
 
 
 def _model(spec: Spec, arch: Architecture, config: Any) -> Finding:

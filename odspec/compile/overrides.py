@@ -17,14 +17,10 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from odspec.catalogue import suggest
+from odspec.errors import OverrideError, suggest
 from odspec.odapi.protos import is_repeated
 
 _PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,9})\])?$")
-
-
-class OverrideError(ValueError):
-    """A path or value that does not fit the proto; the message says which part."""
 
 
 def _field(message: Message, name: str) -> FieldDescriptor:

@@ -15,8 +15,8 @@ from google.protobuf.message import Message
 
 from odspec.compile.context import Paths, template_context
 from odspec.compile.final import final_problems
-from odspec.compile.overrides import OverrideError, apply_override, owner
-from odspec.errors import BuildError
+from odspec.compile.overrides import apply_override, owner
+from odspec.errors import BuildError, CompileFailed, OverrideError
 from odspec.odapi import protos
 from odspec.odapi.protos import is_repeated
 from odspec.odapi.pbtext import fields, literal
@@ -30,12 +30,6 @@ class CompileProblem:
 
     loc: tuple[str | int, ...]
     message: str
-
-
-class CompileFailed(Exception):
-    def __init__(self, problems: list[CompileProblem]) -> None:
-        super().__init__("; ".join(p.message for p in problems))
-        self.problems = problems
 
 
 @cache

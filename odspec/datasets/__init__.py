@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Optional, get_args
@@ -16,7 +15,7 @@ from odspec.datasets.summary import DatasetSummary, summarize
 from odspec.datasets.tabular import read_csv
 from odspec.datasets.voc import read_voc
 from odspec.datasets.yolo import read_yolo
-from odspec.errors import DatasetError
+from odspec.errors import DatasetError, suggest
 
 DatasetFormat = Literal["voc", "coco", "yolo", "csv"]
 Reader = Callable[[Path, AnnotationPaths, Optional[list[str]]], ReadResult]
@@ -60,7 +59,6 @@ def read_dataset(
     reader = (COMPACT_READERS if compact else READERS).get(format) or READERS.get(format)
     if reader is None:
         choices = ", ".join(get_args(DatasetFormat))
-        similar = difflib.get_close_matches(str(format), READERS, n=1)
-        hint = f"did you mean '{similar[0]}'? " if similar else ""
-        raise DatasetError(f"unknown dataset format '{format}'", hint=f"{hint}use one of: {choices}")
+        raise DatasetError(f"unknown dataset format '{format}'{suggest(str(format), READERS)}",
+                           hint=f"use one of: {choices}")
     return reader(Path(images), annotations, classes)

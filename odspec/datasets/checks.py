@@ -36,7 +36,6 @@ whose boxes are turned from the stored to the displayed frame gets a finding
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +43,7 @@ from typing import Literal
 
 from odspec.datasets.images import ESCAPES_ROOT, ImageInfo
 from odspec.datasets.model import SLOTS, Box, Example, Finding
-from odspec.errors import DatasetError
+from odspec.errors import DatasetCheckError, suggest
 
 Policy = Literal["stop", "skip_box", "skip_image", "repair"]
 Frame = Literal["rotated", "raw"]
@@ -58,7 +57,6 @@ ENTRY_SKIPPED = "entry skipped"
 KEPT_NEGATIVE = "kept as a negative"
 BOXES_TURNED = "boxes turned with the image"
 FIT_SLACK = 1.0  # pixels a box edge may pass the image edge and still "fit" (exporters round)
-LISTED_ERRORS = 20
 POLICIES: tuple[Policy, ...] = ("stop", "skip_box", "skip_image", "repair")
 
 # (swap the axes, then mirror x, then mirror y) that shows the stored pixels as displayed, per orientation.
@@ -95,15 +93,6 @@ class CheckResult:
 
     examples: list[CheckedExample]
     findings: list[Finding]
-
-
-class DatasetCheckError(DatasetError):
-    """Findings the policy cannot act on; ``findings`` holds all of them for the report."""
-
-    def __init__(self, errors: Sequence[Finding], findings: Sequence[Finding]) -> None:
-        self.errors = tuple(errors)
-        self.findings = tuple(findings)
-        super().__init__(_error_listing(self.errors), hint=_error_hint(self.errors))
 
 
 @dataclass(frozen=True)
@@ -389,9 +378,7 @@ def _box_problem(
 ) -> tuple[str, bool] | None:
     """What is wrong with a box (the worst problem only) and whether clipping would fix it."""
     if box.label not in classes:
-        similar = difflib.get_close_matches(box.label, classes, n=1)
-        guess = f" (did you mean '{similar[0]}'?)" if similar else ""
-        return f"box {number} has unknown class '{box.label}'{guess}", False
+        return f"box {number} has unknown class '{box.label}'{suggest(box.label, classes)}", False
     it = f"box {number} ({box.label})"
     if not all(math.isfinite(v) for v in (box.xmin, box.ymin, box.xmax, box.ymax)):
         return f"{it} has a coordinate that is not a finite number", False
@@ -475,26 +462,3 @@ def _empty_finding(name: str, example: Example, keep_empty: bool) -> list[Findin
 def _n(value: float) -> str:
     """``700`` for whole numbers, else up to 3 decimals."""
     return f"{value:.3f}".rstrip("0").rstrip(".")
-
-
-def _error_listing(errors: Sequence[Finding]) -> str:
-    count = len(errors)
-    head = f"{count} dataset problem{'s stop' if count != 1 else ' stops'} the build:"
-    lines = [f"  {finding}" for finding in errors[:LISTED_ERRORS]]
-    if count > LISTED_ERRORS:
-        lines.append(f"  ... and {count - LISTED_ERRORS} more")
-    return "\n".join([head, *lines])
-
-
-def _error_hint(errors: Sequence[Finding]) -> str:
-    escapes = [f for f in errors if f.what == "image path escapes the dataset root"]
-    policy_hint = "set dataset.on_bad_annotation to skip_box, skip_image or repair to build without them"
-    escape_hint = (
-        "image paths that escape the dataset root (also through a symbolic link) are errors whatever "
-        "dataset.on_bad_annotation says: move those files inside dataset.images or remove their entries"
-    )
-    if not escapes:
-        return policy_hint
-    if len(escapes) == len(errors):
-        return escape_hint
-    return f"{policy_hint}; {escape_hint}"

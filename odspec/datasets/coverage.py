@@ -15,18 +15,10 @@ from collections.abc import Collection, Mapping, Sequence
 
 from odspec.datasets.model import Finding
 from odspec.datasets.split import SPLITS
-from odspec.errors import DatasetError
-
-class EmptySplitError(DatasetError):
-    """A split that training or evaluation reads would hold no image; ``findings``: the build's, for the report."""
-
-    def __init__(self, message: str, hint: str | None = None, findings: Sequence[Finding] = ()) -> None:
-        super().__init__(message, hint)
-        self.findings = tuple(findings)
-
+from odspec.errors import EmptySplitError
 
 _BOX_PREFIX = re.compile(r"^box \d+(?: \([^)]*\))? ")
-_DETAIL = re.compile(r" \([^()]*\)$")
+_DETAIL = re.compile(r"(?: \([^()]*\)|, did you mean .*\?)$")  # a suggest() tail counts as a detail
 
 
 def skip_reason(what: str) -> str:

@@ -17,18 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odspec.datasets.layouts import box_labels, class_findings, layout_for, read_layout, refuse_missing_source_splits
-from odspec.datasets.checks import (
-    ERROR,
-    IMAGE_SKIPPED,
-    CheckedExample,
-    DatasetCheckError,
-    ExampleChecker,
-)
+from odspec.datasets.checks import ERROR, IMAGE_SKIPPED, CheckedExample, ExampleChecker
 from odspec.datasets.compact import CompactExamples
-from odspec.datasets.coverage import EmptySplitError, judge_splits, tally_skipped
+from odspec.datasets.coverage import judge_splits, tally_skipped
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.datasets.prefetch import Prefetch, start_prefetch
@@ -44,9 +38,11 @@ from odspec.datasets.split import (
     split_settings,
     splits_document,
 )
-from odspec.errors import DatasetError
-from odspec.records.shards import shard_bounds, shard_count, shard_name
-from odspec.spec.models import Dataset
+from odspec.errors import DatasetCheckError, DatasetError, EmptySplitError
+from odspec.datasets.shards import shard_bounds, shard_count, shard_name
+
+if TYPE_CHECKING:
+    from odspec.spec.models import Dataset
 
 SPLITS = ("train", "val", "test")
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
@@ -103,19 +99,6 @@ def stat_key(path: Path | str) -> list[int]:
 def inspect_one(args: tuple[str, str, bool]) -> ImageInfo:
     root, rel, verify = args
     return inspect_image(Path(root), rel, verify_pixels=verify)
-
-
-def inspect_images(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *, verify: bool,
-                   workers: int, progress: Progress) -> tuple[dict[str, ImageInfo], dict[str, Any]]:
-    """ImageInfo per image, from the cache when the file is the same one, else inspected on ``workers`` cores."""
-    found: dict[str, ImageInfo] = {}
-    fresh_cache: dict[str, Any] = {}
-    for rel, info, entry in iter_inspected(root, sorted(set(rels)), cache, verify=verify, workers=workers,
-                                           progress=progress):
-        found[rel] = info
-        if entry is not None:
-            fresh_cache[rel] = entry
-    return found, fresh_cache
 
 
 def iter_inspected(root: Path, rels: Sequence[str], cache: Mapping[str, Any], *, verify: bool, workers: int,
@@ -326,15 +309,6 @@ class ShardPlanner:
                 shards.append(PlannedShard(split, shard_name(split, index, len(bounds)), digest, end - first,
                                            str(self.root), str(self.spills[split].path), start))
         return tuple(shards)
-
-
-def split_items(checked: Sequence[CheckedExample]) -> list[SplitItem]:
-    """One item per image, keyed by its path: editing an image's pixels never moves it to another split.
-
-    Byte-identical duplicates never reach this point (the checks keep one), so no
-    image can sit in two splits.
-    """
-    return [SplitItem(c.image.path, frozenset(b.label for b in c.example.boxes), c.example.split) for c in checked]
 
 
 def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_read: Callable[[int], None],

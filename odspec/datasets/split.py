@@ -1,9 +1,10 @@
 """Assigning images to train/val/test: seeded, stable as images are added, pure.
 
 Each image's split follows from a hash of ``(seed, key)`` alone, so adding or
-removing other images never moves it; the key is the sha256 of the image
-bytes, so byte-identical duplicates always land together and cannot leak
-between train and evaluation. A small stratification step then makes sure
+removing other images never moves it; the key is the image's path relative to
+the dataset root, so editing an image's pixels never moves it either. Byte-identical
+duplicates cannot leak between train and evaluation: the checks keep one of them
+before anything is split. A small stratification step then makes sure
 every class with a few images is seen by val and test; it only ever moves
 images that are new to this build.
 """
@@ -25,7 +26,7 @@ Ratios = tuple[float, float, float]
 
 @dataclass(frozen=True, **SLOTS)
 class SplitItem:
-    """One image to place: its content hash, the classes it shows, and the split its source named."""
+    """One image to place: its key (path relative to the dataset root), the classes it shows, the split its source named."""
 
     key: str
     classes: frozenset[str]

@@ -58,7 +58,7 @@ def _summary(tensors: Any, names: Any) -> dict[str, Any]:
 
 def parse_output(lines: Iterable[str]) -> list[dict[str, Any]]:
     """The per-record summaries a decode run printed; checks the closing ``{"records": N}`` line."""
-    from odspec.runner.process import json_lines
+    from odspec.procs import json_lines
 
     records: list[dict[str, Any]] = []
     for found in json_lines(lines):

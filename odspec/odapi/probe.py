@@ -80,7 +80,7 @@ def probe() -> dict[str, Any]:
 
 def parse_output(lines: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
     """The probe's JSON object (its last line that is one), or None if it printed none."""
-    from odspec.runner.process import json_lines
+    from odspec.procs import json_lines
 
     found = json_lines(lines)
     return found[-1] if found else None

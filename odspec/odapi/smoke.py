@@ -27,17 +27,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from odspec.errors import BuildError, OdspecError
+from odspec.errors import BuildError, OdspecError, SmokeFailure
+
 
 DEFAULT_BATCH = 2
-
-
-class SmokeFailure(BuildError):
-    """The config failed at ``stage``: "read" (parse), "build" (model_builder) or "forward" (loss)."""
-
-    def __init__(self, stage: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.stage = stage
 
 
 @dataclass(frozen=True)
@@ -194,7 +187,7 @@ def peak_rss_mb() -> float:
 
 
 def _results(lines: Iterable[str]) -> list[dict[str, Any]]:
-    from odspec.runner.process import json_lines
+    from odspec.procs import json_lines
 
     return [found for found in json_lines(lines) if "config" in found]
 

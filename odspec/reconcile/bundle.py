@@ -16,16 +16,14 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+from odspec.errors import BundleFormatError
+
 STEP_KEY = b"step/.ATTRIBUTES/VARIABLE_VALUE"
 _MAGIC = 0xDB4775248B80FB57
 _FOOTER = 48  # two varint block handles padded to 40 bytes, then the magic number
 _TRAILER = 5  # compression type byte + masked crc32c after every block
 _NO_COMPRESSION = 0
 _DT_INT32, _DT_INT64 = 3, 9
-
-
-class BundleFormatError(ValueError):
-    """The index or data file is not what TensorFlow writes (truncated, compressed, other format)."""
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
-from odspec.reconcile.errors import ReconcileError
+from odspec.errors import ReconcileError
 from odspec.reconcile.record import RUN_RECORD, RunRecord
 from odspec.reconcile.state import CHECKPOINT_INDEX, Checkpoint, ModelDirState
 

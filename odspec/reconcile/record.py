@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from odspec.errors import BuildMissingError, RunRecordError
 from odspec.io import atomic_write
-from odspec.reconcile.errors import BuildMissingError, RunRecordError
 
 RUN_RECORD = "odspec-run.json"
 MANIFEST = "build.json"  # odspec.build.MANIFEST; not imported, so reading a record needs nothing of the build

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from odspec.reconcile.bundle import BundleFormatError, read_int_variable
-from odspec.reconcile.errors import ReconcileError
+from odspec.errors import BundleFormatError, ReconcileError
+from odspec.reconcile.bundle import read_int_variable
 from odspec.reconcile.record import RUN_RECORD, RunRecord, read_run_record
 
 CHECKPOINT_INDEX = "checkpoint"

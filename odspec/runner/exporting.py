@@ -15,24 +15,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from odspec.errors import OdspecError
+from odspec.errors import ExportError
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
     ExportOptions,
     PredictOptions,
     launcher_argv,
 )
-from odspec.runner.launcher import json_lines
+from odspec.procs import json_lines
 from odspec.runner.process import run_module
 
 EXPORT_TIMEOUT = 3600.0
 PREDICT_TIMEOUT = 900.0
 EXPORT_INFO = "odspec-export.json"
 Box = Sequence[float]  # normalised [ymin, xmin, ymax, xmax], as the exporter returns boxes
-
-
-class ExportError(OdspecError):
-    """Exporting or smoke-testing an export failed."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +123,7 @@ def current_export(output: Path) -> dict[str, Any] | None:
 def first_record(build_dir: Path, splits: Sequence[str] = ("val", "test", "train")) -> tuple[str, dict[str, Any]]:
     """The first record with boxes of the first split that has one (the split's name, the parsed record)."""
     from odspec.records.example import parse_example
-    from odspec.records.shards import shard_glob
+    from odspec.datasets.shards import shard_glob
     from odspec.records.tfrecord import read_records
 
     for split in splits:

@@ -40,18 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from odspec.errors import OdspecError
+from odspec.errors import LaunchError, OdspecError
 from odspec.io import replace_dir
 from odspec.odapi.smoke import peak_rss_mb
 from odspec.runner.argv import MAX_STEPS_PER_ITERATION
 from odspec.runner.best import checkpoint_files, link_or_copy, write_checkpoint_index
-from odspec.runner.process import json_lines
 
 STEP_VARIABLE = "step/.ATTRIBUTES/VARIABLE_VALUE"  # global_step in train_loop's tf.train.Checkpoint(step=...)
-
-
-class LaunchError(OdspecError):
-    """The launcher cannot do what it was asked (bad arguments, a missing checkpoint, a failed conversion)."""
 
 
 def steps_per_iteration(start: int, num_steps: int, every: int, requested: int | None = None) -> int:

@@ -12,8 +12,6 @@ none outlives odspec even after ``kill -9``.
 from __future__ import annotations
 
 import collections
-import contextlib
-import json
 import logging
 import os
 import shlex
@@ -22,10 +20,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from odspec.errors import RunError
 from odspec.procs import PR_SET_PDEATHSIG, _prctl, parent_death_signal
@@ -75,19 +73,6 @@ class _OutputReader:
 
     def tail(self, count: int = TAIL_LINES) -> list[str]:
         return list(collections.deque(self.lines, maxlen=count))
-
-def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """The JSON objects among a child's output lines (TensorFlow's logging is interleaved with them)."""
-    found = []
-    for line in lines:
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                value = json.loads(line)
-                if isinstance(value, dict):
-                    found.append(value)
-    return found
-
-
 
 def run_module(
     module: str,

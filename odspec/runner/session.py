@@ -33,8 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from odspec.errors import OdspecError
-from odspec.reconcile.errors import ReconcileError
+from odspec.errors import OdspecError, ReconcileError, RunInterrupted
 from odspec.reconcile.plan import Refuse, Resume, Start, plan
 from odspec.reconcile.record import (
     RunRecord,
@@ -50,7 +49,7 @@ from odspec.runner.argv import (
     launcher_argv,
 )
 from odspec.runner.early_stopping import EarlyStopper
-from odspec.runner.launcher import json_lines
+from odspec.procs import json_lines
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import Child
 
@@ -63,12 +62,6 @@ DEFAULT_METRICS = {
     "pascal_voc_detection_metrics": "PascalBoxes_Precision/mAP@0.5IOU",
     "oid_V2_detection_metrics": "OpenImagesV2_Precision/mAP@0.5IOU",
 }
-
-
-class RunInterrupted(OdspecError):
-    """Ctrl-C or a signal stopped the run; everything written so far is kept."""
-
-    exit_code = 130  # what shells report for a process stopped by Ctrl-C
 
 
 def versions() -> Versions:
@@ -380,7 +373,8 @@ def _leftovers(model_dir: Path, coordinator: Coordinator) -> list[tuple[str, int
 
 
 def _pending_step(model_dir: Path, name: str) -> int | None:
-    from odspec.reconcile.bundle import BundleFormatError, read_int_variable
+    from odspec.errors import BundleFormatError
+    from odspec.reconcile.bundle import read_int_variable
 
     try:
         return read_int_variable(model_dir / best_files.PENDING / name)

@@ -12,10 +12,9 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from odspec.catalogue import CATALOGUE, Architecture, suggest
-from odspec.compile.context import checkpoint_every
-from odspec.compile.final import blame
-from odspec.errors import Problem
+from odspec.catalogue import CATALOGUE, Architecture
+from odspec.errors import Problem, suggest
+from odspec.spec.defaults import blame, checkpoint_every
 from odspec.odapi import protos
 from odspec.spec.load import LoadedSpec
 from odspec.spec.models import CosineRate, ManualStepRate, Spec

@@ -16,8 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from odspec.catalogue import suggest
-from odspec.errors import Problem
+from odspec.errors import Problem, suggest
 from odspec.spec.models import FLOAT32_MAX, INT32_MAX, MAX_SHARDS, UINT32_MAX
 from odspec.spec.yamlsrc import Loc, SourceMap
 

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from odspec.catalogue import CATALOGUE, suggest
+from odspec.catalogue import CATALOGUE
+from odspec.errors import suggest
 from odspec.spec.names import PROJECT_NAME_RULE, valid_project_name
 
 
@@ -25,7 +26,7 @@ class Strict(BaseModel):
 INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
 FLOAT32_MAX = 3.4028234663852886e38
-MAX_SHARDS = 99_999  # = records.shards.MAX_SHARDS (five-digit shard names); a test keeps them equal
+MAX_SHARDS = 99_999  # = datasets.shards.MAX_SHARDS (five-digit shard names); a test keeps them equal
 
 PositiveInt = Annotated[int, Field(gt=0, le=INT32_MAX)]
 Count = Annotated[int, Field(gt=0, le=UINT32_MAX)]  # lands in a uint32 field

@@ -28,7 +28,7 @@ from odspec.runner.argv import (
     TrainOptions,
     launcher_argv,
 )
-from odspec.runner.launcher import json_lines
+from odspec.procs import json_lines
 from odspec.runner.process import run_module
 
 pytestmark = pytest.mark.odapi

@@ -23,7 +23,7 @@ from support import EXAMPLE, MAP, REPO, Ran, run, variant
 
 from odspec import api
 from odspec.datasets.synthetic import make_shapes
-from odspec.reconcile.errors import ReconcileError
+from odspec.errors import ReconcileError
 from odspec.reconcile.state import observe
 from odspec.resources import example_folder
 from odspec.runner.metrics import read_metrics

@@ -178,7 +178,7 @@ def zero_area_box(data: Dataset) -> str:
 
 def unknown_class(data: Dataset) -> str:
     data.add("cats.jpg", (box(), box("cats", 40, 30, 60, 44)), colour=5)
-    return "cats.jpg: box 2 has unknown class 'cats' (did you mean 'cat'?) (error)"
+    return "cats.jpg: box 2 has unknown class 'cats', did you mean 'cat'? (error)"
 
 
 def duplicate_bytes(data: Dataset) -> str:
@@ -325,10 +325,10 @@ POLICY_CASES = [
      "wide.jpg: box 1 (cat) extends past the right edge (xmax 70 > width 64)", GOOD_IMAGES,
      lambda found: "wide.jpg" not in found),
     ("unknown class", "repair", unknown_class, {}, "box dropped",
-     "cats.jpg: box 2 has unknown class 'cats' (did you mean 'cat'?)", GOOD_IMAGES + 1,
+     "cats.jpg: box 2 has unknown class 'cats', did you mean 'cat'?", GOOD_IMAGES + 1,
      lambda found: found["cats.jpg"]["image/object/class/text"] == [b"cat"]),
     ("unknown class", "skip_image", unknown_class, {}, "image skipped",
-     "cats.jpg: box 2 has unknown class 'cats' (did you mean 'cat'?)", GOOD_IMAGES,
+     "cats.jpg: box 2 has unknown class 'cats', did you mean 'cat'?", GOOD_IMAGES,
      lambda found: "cats.jpg" not in found),
     ("too many boxes", "repair", too_many_boxes, {"train": {"max_boxes": 2}}, "extra boxes dropped",
      "busy.jpg: 3 boxes, more than the model's limit of 2", GOOD_IMAGES + 1,

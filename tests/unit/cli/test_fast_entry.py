@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from support import REPO, minimal_spec, write_spec
 
-from odspec.fast import build_arguments, unchanged_line
+from odspec.build import unchanged_line
+from odspec.fast import build_arguments
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

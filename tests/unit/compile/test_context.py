@@ -7,6 +7,7 @@ from support import compiled_config, minimal_spec
 
 from odspec.catalogue import CATALOGUE
 from odspec.compile import context
+from odspec.spec import defaults
 from odspec.spec.models import CosineRate, ManualStepRate, RateStep, Spec
 
 
@@ -54,9 +55,9 @@ def test_efficientdet_crop_follows_input_size() -> None:
 
 def test_checkpoint_interval_defaults_to_run_length_when_short() -> None:
     arch = CATALOGUE["ssd_mobilenet_v2_fpnlite_320"]
-    assert context.checkpoint_every(spec(arch.name, train={"steps": 300}), arch) == 300
-    assert context.checkpoint_every(spec(arch.name), arch) == 1000
-    assert context.checkpoint_every(spec(arch.name, train={"checkpoint_every": 50}), arch) == 50
+    assert defaults.checkpoint_every(spec(arch.name, train={"steps": 300}), arch) == 300
+    assert defaults.checkpoint_every(spec(arch.name), arch) == 1000
+    assert defaults.checkpoint_every(spec(arch.name, train={"checkpoint_every": 50}), arch) == 50
 
 
 def test_gradient_clipping_can_be_turned_off() -> None:

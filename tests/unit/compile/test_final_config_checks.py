@@ -14,9 +14,9 @@ from support import REPO, minimal_spec, tree_digest, write_spec
 from odspec import api
 from odspec.compile.context import Paths
 from odspec.compile.final import final_problems
-from odspec.compile.overrides import OverrideError, apply_override
+from odspec.compile.overrides import apply_override
 from odspec.compile.render import pipeline_message
-from odspec.errors import SpecError
+from odspec.errors import OverrideError, SpecError
 from odspec.odapi import protos
 from odspec.spec.models import Spec
 

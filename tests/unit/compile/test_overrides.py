@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from odspec.compile.overrides import OverrideError, apply_override
+from odspec.compile.overrides import apply_override
+from odspec.errors import OverrideError
 from odspec.odapi import protos
 
 

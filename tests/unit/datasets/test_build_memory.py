@@ -26,7 +26,7 @@ from odspec.datasets.report import (
     split_stats,
 )
 from odspec.datasets.spill import RowSpill, read_rows
-from odspec.records.shards import assign_shards, shard_bounds, shard_count, shard_name
+from odspec.datasets.shards import assign_shards, shard_bounds, shard_count, shard_name
 
 
 def random_examples(count: int, seed: int = 0) -> list[Example]:

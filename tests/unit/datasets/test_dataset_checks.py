@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from odspec.datasets.checks import CheckedExample, DatasetCheckError, check_examples
+from odspec.datasets.checks import CheckedExample, check_examples
 from odspec.datasets.images import ImageInfo, inspect_image
 from odspec.datasets.model import Box, Example, Finding
-from odspec.errors import DatasetError
+from odspec.errors import DatasetCheckError, DatasetError
 
 POLICIES = ("stop", "skip_box", "skip_image", "repair")
 CLASSES = ("cat", "dog")
@@ -134,7 +134,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "unknown class": lambda: (
         {"b.jpg": image_bytes()},
         example("b.jpg", GOOD, Box("Cat", 30, 5, 40, 20)),
-        "box 2 has unknown class 'Cat' (did you mean 'cat'?)",
+        "box 2 has unknown class 'Cat', did you mean 'cat'?",
         BAD_BOX,
     ),
     "too many boxes": lambda: (

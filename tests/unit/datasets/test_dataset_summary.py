@@ -47,4 +47,4 @@ def test_read_dataset_dispatches_and_rejects_unknown_formats(make_tree) -> None:
     assert [e.image for e in read_dataset("csv", root, root / "ann", ["cat"]).examples] == [Path("a.jpg")]
     with pytest.raises(DatasetError) as err:
         read_dataset("yolov8", root, root, None)  # type: ignore[arg-type]
-    assert str(err.value) == "unknown dataset format 'yolov8' (did you mean 'yolo'? use one of: voc, coco, yolo, csv)"
+    assert str(err.value) == "unknown dataset format 'yolov8', did you mean 'yolo'? (use one of: voc, coco, yolo, csv)"

@@ -21,7 +21,7 @@ def judge(kept: dict[str, int], skipped: dict[str, dict[str, int]] | None = None
 def test_reasons_lose_their_per_image_details() -> None:
     assert skip_reason("box 3 (cat) extends past the right edge (xmax 700 > width 640)") == \
         "box extends past the right edge"
-    assert skip_reason("box 1 has unknown class 'dgo' (did you mean 'dog'?)") == "box has unknown class 'dgo'"
+    assert skip_reason("box 1 has unknown class 'dgo', did you mean 'dog'?") == "box has unknown class 'dgo'"
     assert skip_reason("image file is missing") == "image file is missing"
 
 

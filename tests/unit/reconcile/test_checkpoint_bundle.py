@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from reconcile_support import STEP_KEY, entry, table, write_checkpoint
 
-from odspec.reconcile.bundle import BundleFormatError, read_int_variable, table_items
+from odspec.errors import BundleFormatError
+from odspec.reconcile.bundle import read_int_variable, table_items
 
 
 def test_step_is_read_from_the_checkpoint_not_its_number(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from reconcile_support import record, spec_dict, write_checkpoint, write_index
 
-from odspec.reconcile.errors import ReconcileError, RunRecordError
+from odspec.errors import ReconcileError, RunRecordError
 from odspec.reconcile.record import write_run_record
 from odspec.reconcile.state import CheckpointIndex, observe, read_checkpoint_index
 

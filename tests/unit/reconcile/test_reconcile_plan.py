@@ -15,7 +15,7 @@ from reconcile_support import (
     write_index,
 )
 
-from odspec.reconcile.errors import ReconcileError
+from odspec.errors import ReconcileError
 from odspec.reconcile.plan import Refuse, Resume, Start, plan
 from odspec.reconcile.record import RunRecord, Versions, write_run_record
 from odspec.reconcile.state import Checkpoint, CheckpointIndex, ModelDirState, observe

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from reconcile_support import T0, VERSIONS, compiled, record, spec_dict
 
-from odspec.reconcile.errors import BuildMissingError, RunRecordError
+from odspec.errors import BuildMissingError, RunRecordError
 from odspec.reconcile.record import (
     RUN_RECORD,
     flatten,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from odspec.errors import LaunchError
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
     EvalOptions,
@@ -21,15 +22,8 @@ from odspec.runner.argv import (
     launcher_argv,
     train_argv,
 )
-from odspec.runner.launcher import (
-    LaunchError,
-    _staged,
-    build_parser,
-    json_lines,
-    main,
-    should_checkpoint,
-    steps_per_iteration,
-)
+from odspec.procs import json_lines
+from odspec.runner.launcher import _staged, build_parser, main, should_checkpoint, steps_per_iteration
 
 P = Path("build/shapes/pipeline.config")
 D = Path("runs/shapes")

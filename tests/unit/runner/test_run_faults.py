@@ -16,7 +16,7 @@ from reconcile_support import write_checkpoint, write_index  # noqa: E402
 
 from odspec import api  # noqa: E402
 from odspec.datasets.synthetic import make_shapes  # noqa: E402
-from odspec.reconcile.errors import ReconcileError  # noqa: E402
+from odspec.errors import ReconcileError  # noqa: E402
 from odspec.reconcile.record import new_run_record, write_run_record  # noqa: E402
 from odspec.runner.session import versions  # noqa: E402
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from odspec.reconcile.errors import ReconcileError
+from odspec.errors import ReconcileError
 from odspec.runner import best as best_files
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.session import Coordinator, Selection, clear, eta_seconds, locked

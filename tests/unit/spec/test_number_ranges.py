@@ -11,7 +11,7 @@ from support import REPO, minimal_spec, tree_digest, write_spec
 
 from odspec import api
 from odspec.errors import SpecError
-from odspec.records import shards
+from odspec.datasets import shards
 from odspec.spec import models
 
 ARCH = "ssd_mobilenet_v2_fpnlite_320"

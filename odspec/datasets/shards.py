@@ -24,8 +24,8 @@ def shard_count(num_examples: int, total_bytes: int, requested: int | None) -> i
     """Shards for one split: ``requested`` (spec ``dataset.shards``) if given, else one per ~100 MB of images.
 
     The automatic count stays within 1..256. Either way a split never gets more
-    shards than it has examples (an empty shard only costs a file), and an empty
-    split still gets one (empty) shard, so the config's glob matches a file.
+    shards than it has examples, and never fewer than one. An empty split gets no
+    shard at all: the build leaves it out, and refuses one that training or evaluation reads.
     """
     if num_examples < 0 or total_bytes < 0:
         raise ValueError(f"num_examples and total_bytes cannot be negative, got {num_examples}, {total_bytes}")

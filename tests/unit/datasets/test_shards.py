@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from odspec.records.shards import (
+from odspec.datasets.shards import (
     SHARD_GLOB,
     assign_shards,
     shard_count,
