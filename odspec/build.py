@@ -377,6 +377,7 @@ def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests:
         "odspec": __version__,
         "spec": str(loaded.path.resolve()),
         "spec_sections": sections,
+        "spec_resolved": spec.model_dump(mode="json"),  # every value, defaults filled in: what `odspec plan` diffs
         "architecture": spec.model.architecture,
         "outputs": outputs,
         "files": files,

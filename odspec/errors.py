@@ -105,3 +105,9 @@ class RunError(OdspecError):
     @property
     def timed_out(self) -> bool:
         return self.timeout is not None
+
+
+class PlanError(OdspecError):
+    """`odspec plan` cannot compare: a git revision or file it cannot read. Exits 1 (0 and 2 say no-op / changes)."""
+
+    exit_code = 1

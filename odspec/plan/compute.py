@@ -1,0 +1,172 @@
+"""Make a plan: compile the spec and its baseline, diff them, read the dataset, classify. Reads; writes nothing."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odspec.plan.baseline import BuildFolder, planned_entries, read_build, recorded_entries, spec_at
+from odspec.plan.classify import classify, effect_of, everything_new
+from odspec.plan.diff import config_changes, image_changes, value_changes
+from odspec.plan.model import Baseline, DatasetDiff, FieldChange, Plan
+
+
+@dataclass(frozen=True)
+class _Old:
+    """The baseline's side: its record (what the rule compares), its values and its parsed config."""
+
+    record: Any  # RunRecord
+    values: dict[str, Any] | None  # flattened resolved spec; None when the baseline kept none
+    config: Any  # TrainEvalPipelineConfig, or None
+
+
+def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,
+              base: str | None = None, workers: int | None = None) -> Plan:
+    from odspec import api
+    from odspec.reconcile.plan import classify_change
+    from odspec.reconcile.record import flatten, run_record_of
+    from odspec.reconcile.state import observe
+    from odspec.runner.session import versions
+
+    validated = api.validate(spec_path, out_dir, check_data=False)
+    loaded, out = validated.loaded, validated.out_dir
+    build = read_build(out)
+    at = spec_at(spec_path, base) if base is not None else None
+    new_spec = build is None if at is None else at.text is None
+    dataset, digest = _dataset(validated, None if new_spec else build, workers)
+    new = run_record_of(loaded.spec, out, versions(), config=validated.files["pipeline.config"],
+                        label_map=validated.files["label_map.pbtxt"], dataset_sha256=digest)
+    state = observe((model_dir or api.default_model_dir(loaded)).resolve())
+    trained = state.record is not None and state.latest is not None
+    latest_step = state.latest.step if trained and state.latest else None
+    baseline = Baseline("git" if at else "build", base, not new_spec, str(out),
+                        str(state.model_dir) if state.record is not None else None)
+    new_values = flatten(loaded.spec.model_dump(mode="json"))
+    notes = []
+    if new_spec:
+        return _everything_new(spec_path, baseline, new_values, validated.config, dataset, notes)
+    if at is not None:
+        old = _at_revision(spec_path, at.text or "", out, build, new.dataset_sha256)
+    elif trained:
+        assert build is not None
+        old = _Old(state.record, build.spec_values, _parse_config(build.pipeline_config))
+    else:
+        assert build is not None
+        old = _Old(_build_record(build, new), build.spec_values, _parse_config(build.pipeline_config))
+    change = classify_change(old.record, new, latest_step)
+    rows = _spec_rows(change, old, new_values)
+    if any(not row.old_known for row in rows):
+        notes.append("the build was made by an odspec that kept no spec values: changed fields are named without "
+                     "their old values (rebuild to see them)")
+    configs = config_changes(old.config, validated.config)
+    decided = classify(change, config_changed=bool(configs), latest_step=latest_step,
+                       has_checkpoints=bool(state.checkpoints))
+    if trained and latest_step is not None and latest_step < new.train_steps and decided.kind not in ("retrain", "rebuild-records"):
+        notes.append(f"training is not finished: `odspec run` goes on from step {latest_step} to {new.train_steps}")
+    return Plan(str(spec_path), baseline, tuple(rows), tuple(configs), dataset, decided, tuple(notes))
+
+
+def _spec_rows(change: Any, old: _Old, new_values: dict[str, Any]) -> list[FieldChange]:
+    from odspec.reconcile.record import value_hash
+
+    values = old.values or {}
+    rows = []
+    for row in value_changes(values, new_values, change.changed):
+        known = old.values is not None and (row.path not in old.record.spec_fields or row.path not in values
+                                            or value_hash(values[row.path]) == old.record.spec_fields[row.path])
+        action = row.action
+        if not known:
+            action = "added" if row.path not in old.record.spec_fields else "removed" if row.path not in new_values else "changed"
+        rows.append(FieldChange(row.path, action, row.old if known else None, row.new, effect_of(row.path, change), known))
+    return rows
+
+
+def _everything_new(spec_path: Path, baseline: Baseline, values: dict[str, Any], config: Any, dataset: DatasetDiff,
+                    notes: list[str]) -> Plan:
+    from odspec.reconcile.plan import SAFE_FIELDS, under
+
+    rows = tuple(FieldChange(path, "added", None, value, "safe" if under(path, SAFE_FIELDS) else "retrain")
+                 for path, value in sorted(values.items()))
+    where = f"at {baseline.revision}" if baseline.revision else "in the build folder (none yet)"
+    decided = everything_new()
+    notes.append(f"no baseline {where}: every field, config value and image is new")
+    return Plan(str(spec_path), baseline, rows, tuple(config_changes(None, config)), dataset, decided, tuple(notes))
+
+
+def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | None, digest: str) -> _Old:
+    from odspec import api
+    from odspec.errors import PlanError, SpecError
+    from odspec.reconcile.record import flatten, run_record_of
+    from odspec.runner.session import versions
+    from odspec.spec.load import load_spec
+
+    try:
+        loaded = load_spec(spec_path, text)
+        compiled = api.compile_loaded(loaded, out)
+    except SpecError as err:
+        raise PlanError(f"the spec at the base revision does not validate with this odspec:\n{err}") from None
+    record = run_record_of(loaded.spec, out, versions(), config=compiled.files["pipeline.config"],
+                           label_map=compiled.files["label_map.pbtxt"],
+                           dataset_sha256=build.dataset_sha256 if build else digest)
+    return _Old(record, flatten(loaded.spec.model_dump(mode="json")), compiled.config)
+
+
+def _build_record(build: BuildFolder, new: Any) -> Any:
+    """The build as a run record: what training it would have been (its spec, config, label map and records)."""
+    from odspec.reconcile.record import value_hash
+
+    import hashlib
+
+    from odspec.reconcile.record import RunRecord, train_steps_of
+
+    values = build.spec_values
+    fields = {k: value_hash(v) for k, v in values.items()} if values is not None else new.spec_fields
+    steps = train_steps_of(build.pipeline_config.decode("utf-8", errors="replace"))
+    return RunRecord(spec_fields=fields, pipeline_config_sha256=hashlib.sha256(build.pipeline_config).hexdigest(),
+                     label_map_sha256=hashlib.sha256(build.label_map).hexdigest(), dataset_sha256=build.dataset_sha256,
+                     train_steps=steps if steps and steps > 0 else new.train_steps, build_dir=new.build_dir,
+                     versions=new.versions, created=new.created, updated=new.updated)
+
+
+def _parse_config(data: bytes) -> Any:
+    from google.protobuf import text_format
+
+    from odspec.odapi import protos
+
+    message = protos.load("pipeline_pb2").TrainEvalPipelineConfig()
+    try:
+        text_format.Parse(data.decode("utf-8"), message)
+    except (text_format.ParseError, UnicodeDecodeError):
+        return None  # not a config this odspec can read: every field shows as new
+    return message
+
+
+def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> tuple[DatasetDiff, str]:
+    """The dataset as the build would read it, against the build's records; and its digest (build.json's)."""
+    from odspec import api
+    from odspec.build import RECORD_FORMAT, dataset_digest, needed_splits, no_progress, previous_splits, read_cache
+    from odspec.datasets.pipeline import default_workers, plan_dataset
+
+    loaded, out = validated.loaded, validated.out_dir
+    with tempfile.TemporaryDirectory(prefix="odspec-plan-") as workdir:
+        planned = plan_dataset(
+            loaded.root, loaded.spec.dataset, max_boxes=validated.config.train_config.max_number_of_boxes,
+            check_read=lambda most: api.check_box_limits(validated, most), cache=read_cache(out) if build else {},
+            previous_splits=previous_splits(out) if build else {}, workers=workers or min(default_workers(), 2),
+            progress=no_progress, salt=RECORD_FORMAT, workdir=Path(workdir), needed=needed_splits(loaded.spec))
+        digest = dataset_digest(planned)
+        new_count = sum(s.count for s in planned.shards)
+        if build is None:
+            images = image_changes({}, planned_entries(planned.shards))
+            return DatasetDiff(True, tuple(images), 0, new_count), digest
+        recorded = build.shards()
+        old_count = sum(int(e.get("records", 0)) for e in build.manifest.get("shards", {}).values())
+        if digest == build.dataset_sha256:
+            return DatasetDiff(True, (), old_count, new_count), digest
+        planned_digests = {s.name: s.digest for s in planned.shards}
+        changed_new = [s for s in planned.shards if recorded.get(s.name, ("", ""))[1] != s.digest]
+        changed_old = [n for n, (_, d) in recorded.items() if planned_digests.get(n) != d and (out / n).is_file()]
+        images = image_changes(recorded_entries(build, changed_old), planned_entries(changed_new))
+        return DatasetDiff(True, tuple(images), old_count, new_count), digest
