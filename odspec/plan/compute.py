@@ -13,6 +13,10 @@ from odspec.plan.diff import config_changes, image_changes, value_changes
 from odspec.plan.model import Baseline, DatasetDiff, FieldChange, Plan
 
 
+NO_BUILD = ("no build folder to compare the images with: run `odspec build` at the base revision first "
+            "(the CI recipe in the README does), then plan")
+
+
 @dataclass(frozen=True)
 class _Old:
     """The baseline's side: its record (what the rule compares), its values and its parsed config."""
@@ -35,7 +39,10 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     build = read_build(out)
     at = spec_at(spec_path, base) if base is not None else None
     new_spec = build is None if at is None else at.text is None
-    dataset, digest = _dataset(validated, None if new_spec else build, workers)
+    if at is not None and build is None and not new_spec:
+        dataset, digest = DatasetDiff(False, note=NO_BUILD), ""
+    else:
+        dataset, digest = _dataset(validated, None if new_spec else build, workers)
     new = run_record_of(loaded.spec, out, versions(), config=validated.files["pipeline.config"],
                         label_map=validated.files["label_map.pbtxt"], dataset_sha256=digest)
     state = observe((model_dir or api.default_model_dir(loaded)).resolve())
