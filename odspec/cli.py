@@ -386,7 +386,7 @@ def plan(
     output: str = typer.Option("text", "--format", help="text, markdown (a pull-request comment) or json "
                                                         "(schema odspec-plan-1)"),
 ) -> None:
-    from odspec.plan.render import FORMATS
+    from odspec.plan.render import FORMATS, colour_wanted
 
     if output not in FORMATS:
         typer.echo(f"error: --format: expected text, markdown or json, got {output!r}", err=True)
@@ -399,7 +399,7 @@ def plan(
         typer.echo(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", err=True)
         raise typer.Exit(1) from None
     render = FORMATS[output]
-    typer.echo(render(found, colour=sys.stdout.isatty()) if output == "text" else render(found), nl=output != "markdown")
+    typer.echo(render(found, colour=colour_wanted()) if output == "text" else render(found), nl=output != "markdown")
     raise typer.Exit(2 if found.changed else 0)
 
 

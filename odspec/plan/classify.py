@@ -9,7 +9,15 @@ sections changed, or no-op.
 from __future__ import annotations
 
 from odspec.plan.model import Checkpoints, Classification, Effect
-from odspec.reconcile.plan import EVAL_FIELDS, EXPORT_FIELDS, RECORDS, RECORDS_FIELDS, SAFE_FIELDS, Change, under
+from odspec.reconcile.plan import (
+    EVAL_FIELDS,
+    EXPORT_FIELDS,
+    RECORDS,
+    RECORDS_FIELDS,
+    SAFE_FIELDS,
+    Change,
+    under,
+)
 
 
 def effect_of(path: str, change: Change) -> Effect:

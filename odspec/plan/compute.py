@@ -7,11 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odspec.plan.baseline import BuildFolder, planned_entries, read_build, recorded_entries, spec_at
+from odspec.plan.baseline import (
+    BuildFolder,
+    planned_entries,
+    read_build,
+    recorded_entries,
+    spec_at,
+)
 from odspec.plan.classify import classify, effect_of, everything_new
 from odspec.plan.diff import config_changes, image_changes, value_changes
 from odspec.plan.model import Baseline, DatasetDiff, FieldChange, Plan
-
 
 NO_BUILD = ("no build folder to compare the images with: run `odspec build` at the base revision first "
             "(the CI recipe in the README does), then plan")
@@ -51,7 +56,7 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     baseline = Baseline("git" if at else "build", base, not new_spec, str(out),
                         str(state.model_dir) if state.record is not None else None)
     new_values = flatten(loaded.spec.model_dump(mode="json"))
-    notes = []
+    notes: list[str] = []
     if new_spec:
         return _everything_new(spec_path, baseline, new_values, validated.config, dataset, notes)
     if at is not None:
@@ -122,11 +127,9 @@ def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | Non
 
 def _build_record(build: BuildFolder, new: Any) -> Any:
     """The build as a run record: what training it would have been (its spec, config, label map and records)."""
-    from odspec.reconcile.record import value_hash
-
     import hashlib
 
-    from odspec.reconcile.record import RunRecord, train_steps_of
+    from odspec.reconcile.record import RunRecord, train_steps_of, value_hash
 
     values = build.spec_values
     fields = {k: value_hash(v) for k, v in values.items()} if values is not None else new.spec_fields
@@ -153,7 +156,14 @@ def _parse_config(data: bytes) -> Any:
 def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> tuple[DatasetDiff, str]:
     """The dataset as the build would read it, against the build's records; and its digest (build.json's)."""
     from odspec import api
-    from odspec.build import RECORD_FORMAT, dataset_digest, needed_splits, no_progress, previous_splits, read_cache
+    from odspec.build import (
+        RECORD_FORMAT,
+        dataset_digest,
+        needed_splits,
+        no_progress,
+        previous_splits,
+        read_cache,
+    )
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
     loaded, out = validated.loaded, validated.out_dir

@@ -45,7 +45,7 @@ def message_fields(message: Message, prefix: str = "") -> dict[str, Any]:
 
 
 def _scalar(descriptor: FieldDescriptor, value: Any) -> Any:
-    if descriptor.type == FieldDescriptor.TYPE_ENUM:
+    if descriptor.type == FieldDescriptor.TYPE_ENUM and descriptor.enum_type is not None:
         named = descriptor.enum_type.values_by_number.get(value)
         return named.name if named else value
     if descriptor.type == FieldDescriptor.TYPE_FLOAT:

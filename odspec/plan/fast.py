@@ -11,23 +11,35 @@ import sys
 from pathlib import Path
 
 from odspec.plan.model import Baseline, Classification, DatasetDiff, Plan
-from odspec.plan.render import FORMATS
+from odspec.plan.render import FORMATS, colour_wanted
 
 NOTHING = "nothing changed"  # the reason the full plan gives for a no-op too
 
 
-def plan_arguments(argv: list[str]) -> tuple[Path, str] | None:
-    """(spec, format) for exactly ``plan SPEC [--format F | --format=F]``; None for anything else."""
+def plan_arguments(argv: list[str]) -> tuple[Path, Path | None, str] | None:
+    """(spec, out, format) for exactly ``plan SPEC [--out DIR] [--format F]`` (either order, ``-o``, ``=``); else None."""
     if len(argv) < 2 or argv[0] != "plan" or argv[1].startswith("-"):
         return None
+    found: dict[str, str] = {}
     rest = argv[2:]
-    if not rest:
-        return Path(argv[1]), "text"
-    if len(rest) == 2 and rest[0] == "--format" and rest[1] in FORMATS:
-        return Path(argv[1]), rest[1]
-    if len(rest) == 1 and rest[0].startswith("--format=") and rest[0][len("--format="):] in FORMATS:
-        return Path(argv[1]), rest[0][len("--format="):]
-    return None
+    while rest:
+        option, _, attached = rest[0].partition("=")
+        name = {"--out": "out", "-o": "out", "--format": "format"}.get(option)
+        if name is None or name in found:
+            return None
+        if attached or "=" in rest[0]:
+            value, rest = attached, rest[1:]
+        elif len(rest) >= 2:
+            value, rest = rest[1], rest[2:]
+        else:
+            return None
+        if not value or value.startswith("-"):
+            return None
+        found[name] = value
+    output = found.get("format", "text")
+    if output not in FORMATS:
+        return None
+    return Path(argv[1]), Path(found["out"]) if "out" in found else None, output
 
 
 def no_op_plan(argv: list[str]) -> bool:
@@ -35,7 +47,7 @@ def no_op_plan(argv: list[str]) -> bool:
     arguments = plan_arguments(argv)
     if arguments is None:
         return False
-    spec, output = arguments
+    spec, out_dir, output = arguments
     from odspec.build import _project_name, up_to_date_for
 
     project = _project_name(spec)
@@ -45,7 +57,7 @@ def no_op_plan(argv: list[str]) -> bool:
     if model_dir.exists() and (not model_dir.is_dir() or any(model_dir.iterdir())):
         return False  # a run to compare with: the full plan reads its record
     try:
-        fresh = up_to_date_for(spec)
+        fresh = up_to_date_for(spec, out_dir)
     except Exception:  # noqa: BLE001 - the full plan reports it, with plan's exit code 1
         return False
     if fresh is None:
@@ -59,6 +71,6 @@ def no_op_plan(argv: list[str]) -> bool:
     found = Plan(str(spec), Baseline("build", None, True, str(out), None), (), (),
                  DatasetDiff(True, (), images, images), Classification("no-op", (), NOTHING))
     render = FORMATS[output]
-    text = render(found, colour=sys.stdout.isatty()) if output == "text" else render(found)
+    text = render(found, colour=colour_wanted()) if output == "text" else render(found)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +45,11 @@ def classification_text(plan: Plan) -> str:
     decided = plan.classification
     fields = f" ({', '.join(decided.fields)})" if decided.fields and decided.kind != "no-op" else ""
     return f"{decided.kind}{fields}"
+
+
+def colour_wanted() -> bool:
+    """Colours on a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 # --- terminal ------------------------------------------------------------------------------------------------------
