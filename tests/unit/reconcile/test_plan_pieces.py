@@ -11,7 +11,14 @@ from reconcile_support import record, spec_dict
 from odspec.plan.classify import classify
 from odspec.plan.diff import ImageEntry, image_changes
 from odspec.plan.fast import plan_arguments
-from odspec.plan.model import Baseline, Classification, DatasetDiff, FieldChange, ImageChange, Plan
+from odspec.plan.model import (
+    Baseline,
+    Classification,
+    DatasetDiff,
+    FieldChange,
+    ImageChange,
+    Plan,
+)
 from odspec.reconcile.plan import Refuse, Resume, classify_change, compare
 from odspec.reconcile.state import Checkpoint
 
