@@ -15,7 +15,6 @@ KINDS: tuple[Kind, ...] = ("no-op", "export-only", "eval-only", "resume", "rebui
 Action = Literal["added", "removed", "changed"]
 Effect = Literal["retrain", "records", "safe", ""]
 Checkpoints = Literal["none", "valid", "invalid"]
-ABSENT: Any = None  # the JSON form of a value on one side only (``action`` tells which)
 
 
 @dataclass(frozen=True)

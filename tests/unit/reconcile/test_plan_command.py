@@ -117,6 +117,11 @@ def test_the_fast_no_op_prints_what_the_full_plan_prints(repo: Repo) -> None:
     assert fast == full
     assert fast[0] == 0
     assert fast[1].splitlines()[-3:] == ["classification: no-op", "  nothing changed", "summary: no changes"]
+    imported = subprocess.run([sys.executable, "-X", "importtime", "-m", "odspec", "plan", "example.yaml"],
+                              cwd=repo.root, capture_output=True, text=True, check=False).stderr
+    modules = {line.rsplit("|", 1)[-1].strip() for line in imported.splitlines() if "|" in line}
+    assert "odspec.plan.fast" in modules
+    assert not modules & {"typer", "pydantic", "odspec.compile.render"}  # answered before any of them
 
 
 def test_an_export_change_is_export_only(repo: Repo) -> None:
