@@ -66,12 +66,12 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
         old = _Old(state.record, build.spec_values, _parse_config(build.pipeline_config))
     else:
         assert build is not None
-        old = _Old(_build_record(build, new), build.spec_values, _parse_config(build.pipeline_config))
+        old = _Old(_build_record(build, new, loaded.spec.model_dump(mode="json")), build.spec_values, _parse_config(build.pipeline_config))
     change = classify_change(old.record, new, latest_step)
     rows = _spec_rows(change, old, new_values)
     if any(not row.old_known for row in rows):
-        notes.append("the build was made by an odspec that kept no spec values: changed fields are named without "
-                     "their old values (rebuild to see them)")
+        notes.append("the build was made by an odspec that kept only a hash per spec section: every field of a "
+                     "changed section counts as changed, without its old value (rebuild to see them)")
     configs = config_changes(old.config, validated.config)
     decided = classify(change, config_changed=bool(configs), latest_step=latest_step,
                        has_checkpoints=bool(state.checkpoints))
@@ -86,8 +86,9 @@ def _spec_rows(change: Any, old: _Old, new_values: dict[str, Any]) -> list[Field
     values = old.values or {}
     rows = []
     for row in value_changes(values, new_values, change.changed):
-        known = old.values is not None and (row.path not in old.record.spec_fields or row.path not in values
-                                            or value_hash(values[row.path]) == old.record.spec_fields[row.path])
+        recorded = old.record.spec_fields.get(row.path)  # the rule's old side; the values must be the same
+        known = old.values is not None and (recorded is None) == (row.path not in values) and (
+            recorded is None or value_hash(values[row.path]) == recorded)
         action = row.action
         if not known:
             action = "added" if row.path not in old.record.spec_fields else "removed" if row.path not in new_values else "changed"
@@ -125,19 +126,31 @@ def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | Non
     return _Old(record, flatten(loaded.spec.model_dump(mode="json")), compiled.config)
 
 
-def _build_record(build: BuildFolder, new: Any) -> Any:
+def _build_record(build: BuildFolder, new: Any, resolved: dict[str, Any]) -> Any:
     """The build as a run record: what training it would have been (its spec, config, label map and records)."""
     import hashlib
 
     from odspec.reconcile.record import RunRecord, train_steps_of, value_hash
 
     values = build.spec_values
-    fields = {k: value_hash(v) for k, v in values.items()} if values is not None else new.spec_fields
+    fields = {k: value_hash(v) for k, v in values.items()} if values is not None else _by_section(build, new, resolved)
     steps = train_steps_of(build.pipeline_config.decode("utf-8", errors="replace"))
     return RunRecord(spec_fields=fields, pipeline_config_sha256=hashlib.sha256(build.pipeline_config).hexdigest(),
                      label_map_sha256=hashlib.sha256(build.label_map).hexdigest(), dataset_sha256=build.dataset_sha256,
                      train_steps=steps if steps and steps > 0 else new.train_steps, build_dir=new.build_dir,
                      versions=new.versions, created=new.created, updated=new.updated)
+
+
+UNRECORDED = "unrecorded"  # the hash of a field whose value an older build did not keep: it counts as changed
+
+
+def _by_section(build: BuildFolder, new: Any, resolved: dict[str, Any]) -> dict[str, str]:
+    """An older build kept one hash per section: the fields of a section whose hash differs all count as changed."""
+    from odspec.build import section_hashes
+
+    recorded, current = build.manifest.get("spec_sections", {}), section_hashes(resolved)
+    return {k: (v if recorded.get(k.split(".", 1)[0]) == current.get(k.split(".", 1)[0]) else UNRECORDED)
+            for k, v in new.spec_fields.items()}
 
 
 def _parse_config(data: bytes) -> Any:

@@ -344,3 +344,19 @@ def test_plan_never_imports_tensorflow(repo: Repo) -> None:
             "api.plan(Path('example.yaml'))\nprint('tensorflow' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=repo.root, capture_output=True, text=True, check=True)
     assert done.stdout == "False\n"
+
+
+def test_a_build_from_before_plan_counts_every_field_of_a_changed_section(repo: Repo) -> None:
+    repo.build()
+    manifest_path = repo.root / "build" / "shapes" / "build.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["spec_resolved"]  # as an odspec before `plan` wrote it: a hash per section only
+    manifest_path.write_text(json.dumps(manifest))
+    repo.edit("tflite: true", "tflite: false")
+    code, plan = repo.plan_json()
+    assert code == 2
+    assert plan["classification"]["kind"] == "export-only"
+    assert {r["path"] for r in plan["spec_fields"]} == {"export.saved_model", "export.tflite"}
+    assert {(r["old"], r.get("old_known")) for r in plan["spec_fields"]} == {(None, False)}
+    assert plan["notes"] == ["the build was made by an odspec that kept only a hash per spec section: every field of "
+                             "a changed section counts as changed, without its old value (rebuild to see them)"]
