@@ -236,7 +236,9 @@ def test_an_edited_box_rebuilds_the_records_and_invalidates_checkpoints(repo: Re
     code, plan = repo.plan_json()
     assert code == 2
     assert plan["classification"]["kind"] == "rebuild-records"
+    assert plan["classification"]["fields"] == ["dataset (records)"]
     assert plan["classification"]["checkpoints"] == "invalid"
+    assert plan["spec_fields"] == []
     assert plan["dataset"]["images"] == [{"image": "shape_0003.jpg", "what": "boxes", "old_split": "train",
                                           "new_split": "train", "detail": plan["dataset"]["images"][0]["detail"]}]
     assert plan["dataset"]["images"][0]["detail"].endswith("edited")
@@ -358,5 +360,5 @@ def test_a_build_from_before_plan_counts_every_field_of_a_changed_section(repo: 
     assert plan["classification"]["kind"] == "export-only"
     assert {r["path"] for r in plan["spec_fields"]} == {"export.saved_model", "export.tflite"}
     assert {(r["old"], r.get("old_known")) for r in plan["spec_fields"]} == {(None, False)}
-    assert plan["notes"] == ["the build was made by an odspec that kept only a hash per spec section: every field of "
-                             "a changed section counts as changed, without its old value (rebuild to see them)"]
+    assert plan["notes"] == [("the build was made by an odspec that kept only a hash per spec section: every field of "
+                             "a changed section counts as changed, without its old value (rebuild to see them)")]

@@ -101,3 +101,16 @@ def test_the_summary_line_counts_by_effect() -> None:
                 Classification("retrain", ("model.input_size",), "why"))
     assert plan.summary() == "1 retrain-forcing change, 2 safe changes"
     assert plan.to_json()["format"] == "odspec-plan-1"
+
+
+def test_colours_only_when_asked() -> None:
+    from odspec.plan.render import to_text
+
+    rows = (FieldChange("train.steps", "changed", 500, 900, "safe"),)
+    plan = Plan("s.yaml", Baseline("build", None, True, "/b", None), rows, (), DatasetDiff(True, (), 1, 1),
+                Classification("resume", ("train.steps",), "safe"))
+    plain, coloured = to_text(plan), to_text(plan, colour=True)
+    assert "\033[" not in plain
+    assert "  \033[33m~\033[0m train.steps: 500 -> 900  [safe]" in coloured.splitlines()
+    assert "classification: \033[32;1mresume (train.steps)\033[0m" in coloured.splitlines()
+    assert plain.splitlines()[-1] == "summary: 1 safe change"
