@@ -8,6 +8,9 @@ through the records they produce, so they may change as long as the records did 
 (``RECORDS_FIELDS``). Every other field refuses, and is named. What the trainer reads is
 fingerprinted as well, so a pipeline.config or label map that differs while no spec
 field explains it (a new odspec rendering it differently, an edited build) refuses too.
+
+:func:`classify_change` is that rule, on two run records; ``odspec run`` (:func:`compare`) and
+``odspec plan`` (:mod:`odspec.plan.classify`) both decide by it.
 """
 
 from __future__ import annotations
