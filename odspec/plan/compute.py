@@ -22,6 +22,20 @@ NO_BUILD = ("no build folder to compare the images with: run `odspec build` at t
             "(the CI recipe in the README does), then plan")
 
 
+NO_BUILD_FOR_RUN = ("no build folder: the images are compared with the run's records only through their digest "
+                    "(run `odspec build` to see each image)")
+OLD_BUILD = ("the build was made by an odspec that kept only a hash per spec section: every field of a changed "
+             "section counts as changed, without its old value (rebuild to see them)")
+RUN_ONLY = "the run record keeps a hash of each spec field, not its value: old values are not recorded"
+UNRECORDED_VALUES = "old values shown as (not recorded) are those the build does not share with the run"
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass(frozen=True)
 class _Old:
     """The baseline's side: its record (what the rule compares), its values and its parsed config."""
@@ -43,16 +57,18 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     loaded, out = validated.loaded, validated.out_dir
     build = read_build(out)
     at = spec_at(spec_path, base) if base is not None else None
-    new_spec = build is None if at is None else at.text is None
+    state = observe((model_dir or api.default_model_dir(loaded)).resolve())
+    trained = state.record is not None and state.latest is not None
+    latest_step = state.latest.step if trained and state.latest else None
+    new_spec = (build is None and not trained) if at is None else at.text is None
     if at is not None and build is None and not new_spec:
         dataset, digest = DatasetDiff(False, note=NO_BUILD), ""
     else:
         dataset, digest = _dataset(validated, None if new_spec else build, workers)
+        if build is None and not new_spec:  # a run, but its build is gone: only the records' digest compares
+            dataset = DatasetDiff(False, new_count=dataset.new_count, note=NO_BUILD_FOR_RUN)
     new = run_record_of(loaded.spec, out, versions(), config=validated.files["pipeline.config"],
                         label_map=validated.files["label_map.pbtxt"], dataset_sha256=digest)
-    state = observe((model_dir or api.default_model_dir(loaded)).resolve())
-    trained = state.record is not None and state.latest is not None
-    latest_step = state.latest.step if trained and state.latest else None
     baseline = Baseline("git" if at else "build", base, not new_spec, str(out),
                         str(state.model_dir) if state.record is not None else None)
     new_values = flatten(loaded.spec.model_dump(mode="json"))
@@ -62,20 +78,24 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     if at is not None:
         old = _at_revision(spec_path, at.text or "", out, build, new.dataset_sha256)
     elif trained:
-        assert build is not None
-        old = _Old(state.record, build.spec_values, _parse_config(build.pipeline_config))
+        assert state.record is not None
+        old = _Old(state.record, build.spec_values if build else None,
+                   _parse_config(build.pipeline_config) if build else None)
+        if build and _sha256(build.pipeline_config) != state.record.pipeline_config_sha256:
+            notes.append(f"the build in {out} is not the one these checkpoints were trained on: the spec fields are "
+                         "compared with the run, pipeline.config and the images with the build")
     else:
         assert build is not None
-        old = _Old(_build_record(build, new, loaded.spec.model_dump(mode="json")), build.spec_values, _parse_config(build.pipeline_config))
+        old = _Old(_build_record(build, new, loaded.spec.model_dump(mode="json")), build.spec_values,
+                   _parse_config(build.pipeline_config))
     change = classify_change(old.record, new, latest_step)
     rows = _spec_rows(change, old, new_values)
     if any(not row.old_known for row in rows):
-        notes.append("the build was made by an odspec that kept only a hash per spec section: every field of a "
-                     "changed section counts as changed, without its old value (rebuild to see them)")
+        notes.append(RUN_ONLY if build is None else OLD_BUILD if build.spec_values is None else UNRECORDED_VALUES)
     configs = config_changes(old.config, validated.config)
     decided = classify(change, config_changed=bool(configs), latest_step=latest_step,
                        has_checkpoints=bool(state.checkpoints))
-    if trained and latest_step is not None and latest_step < new.train_steps and decided.kind not in ("retrain", "rebuild-records"):
+    if latest_step is not None and latest_step < new.train_steps and decided.kind in ("no-op", "eval-only", "export-only"):
         notes.append(f"training is not finished: `odspec run` goes on from step {latest_step} to {new.train_steps}")
     return Plan(str(spec_path), baseline, tuple(rows), tuple(configs), dataset, decided, tuple(notes))
 
@@ -128,15 +148,14 @@ def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | Non
 
 def _build_record(build: BuildFolder, new: Any, resolved: dict[str, Any]) -> Any:
     """The build as a run record: what training it would have been (its spec, config, label map and records)."""
-    import hashlib
 
     from odspec.reconcile.record import RunRecord, train_steps_of, value_hash
 
     values = build.spec_values
     fields = {k: value_hash(v) for k, v in values.items()} if values is not None else _by_section(build, new, resolved)
     steps = train_steps_of(build.pipeline_config.decode("utf-8", errors="replace"))
-    return RunRecord(spec_fields=fields, pipeline_config_sha256=hashlib.sha256(build.pipeline_config).hexdigest(),
-                     label_map_sha256=hashlib.sha256(build.label_map).hexdigest(), dataset_sha256=build.dataset_sha256,
+    return RunRecord(spec_fields=fields, pipeline_config_sha256=_sha256(build.pipeline_config),
+                     label_map_sha256=_sha256(build.label_map), dataset_sha256=build.dataset_sha256,
                      train_steps=steps if steps and steps > 0 else new.train_steps, build_dir=new.build_dir,
                      versions=new.versions, created=new.created, updated=new.updated)
 

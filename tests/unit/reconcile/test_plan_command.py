@@ -362,3 +362,28 @@ def test_a_build_from_before_plan_counts_every_field_of_a_changed_section(repo: 
     assert {(r["old"], r.get("old_known")) for r in plan["spec_fields"]} == {(None, False)}
     assert plan["notes"] == [("the build was made by an odspec that kept only a hash per spec section: every field of "
                              "a changed section counts as changed, without its old value (rebuild to see them)")]
+
+
+def test_a_run_whose_build_is_gone_is_still_classified_by_its_record(repo: Repo) -> None:
+    repo.build()
+    repo.trained(step=300)
+    shutil.rmtree(repo.root / "build")
+    repo.edit("steps: 500", "steps: 700")
+    code, plan = repo.plan_json()
+    assert code == 2
+    assert plan["classification"]["kind"] == "resume"
+    assert (plan["classification"]["fields"], plan["classification"]["resume_step"]) == (["train.steps"], 300)
+    assert spec_paths(plan) == {"train.steps": (None, 700, "safe")}
+    assert plan["spec_fields"][0]["old_known"] is False
+    assert plan["dataset"]["compared"] is False
+    assert plan["notes"][-1] == "the run record keeps a hash of each spec field, not its value: old values are not recorded"
+
+
+def test_an_unfinished_run_with_nothing_changed_is_a_no_op_with_a_note(repo: Repo) -> None:
+    repo.build()
+    repo.trained(step=300)
+    code, plan = repo.plan_json()
+    assert code == 0
+    assert plan["classification"] == {"kind": "no-op", "fields": [], "reason": "nothing changed", "resume_step": 300,
+                                      "checkpoints": "valid"}
+    assert plan["notes"] == ["training is not finished: `odspec run` goes on from step 300 to 500"]
