@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from odspec.runner.exporting import ExportResult
     from odspec.runner.metrics import MetricsRow
     from odspec.runner.session import RunOutcome
+    from odspec.plan.model import Plan
 
 
 
@@ -53,9 +54,6 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
 
     ``check_data`` also reads the annotations (not the images) to check the box limits against the dataset.
     """
-    from odspec.compile.context import Paths
-    from odspec.compile.render import label_map_text, pipeline_message, pipeline_text
-    from odspec.errors import CompileFailed
     from odspec.folders import check_glob_safe
     from odspec.spec.checks import check, dataset_paths
 
@@ -65,13 +63,24 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
         raise SpecError(problems)
     out = (out_dir or default_out_dir(loaded)).resolve()
     check_glob_safe(out)
+    validated = compile_loaded(loaded, out)
+    if check_data:
+        check_box_limits(validated, summarize_dataset(loaded).max_boxes_per_image)
+    return validated
+
+
+def compile_loaded(loaded: LoadedSpec, out: Path) -> Validated:
+    """Compile a loaded spec in memory for the build folder ``out``; raises SpecError when it does not compile."""
+    from odspec.compile.context import Paths
+    from odspec.compile.render import CompileFailed, label_map_text, pipeline_message, pipeline_text
+
     pretrained = loaded.spec.model.pretrained
     checkpoint = (loaded.root / pretrained.checkpoint).resolve() if pretrained else None
     try:
         config, header = pipeline_message(loaded.spec, Paths(out, checkpoint))
     except CompileFailed as failed:
         raise SpecError([loaded.problem(p.loc, p.message) for p in failed.problems]) from None
-    validated = Validated(
+    return Validated(
         loaded,
         CATALOGUE[loaded.spec.model.architecture],
         {
@@ -81,9 +90,6 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
         out,
         config,
     )
-    if check_data:
-        check_box_limits(validated, summarize_dataset(loaded).max_boxes_per_image)
-    return validated
 
 
 def check_box_limits(validated: Validated, max_boxes_per_image: int) -> None:
@@ -558,6 +564,15 @@ def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
     best_step = found.best.get("step") if found.best else None
     history = load_history(found.model_dir, metric=found.metric, best_step=best_step, stopped_step=stopped_step)
     return write_report(history, folder)
+
+
+def plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, base: str | None = None,
+         workers: int | None = None) -> Plan:
+    """What building and running the spec would change, against the build and model directory (or ``base``,
+    a git revision of the spec file), classified by the rule `odspec run` resumes or refuses by. Writes nothing."""
+    from odspec.plan.compute import make_plan
+
+    return make_plan(spec_path, out_dir, model_dir=model_dir, base=base, workers=workers)
 
 
 def doctor() -> Report:

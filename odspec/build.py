@@ -371,8 +371,7 @@ def _write_cache(members: Path, path: Path) -> None:
 def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests: dict[str, str]) -> dict[str, Any]:
     """What produced this build: the spec per section, each output's hash, each shard's inputs digest."""
     spec = loaded.spec
-    sections = {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-                for name, value in spec.model_dump(mode="json").items()}
+    sections = section_hashes(spec.model_dump(mode="json"))
     files = {}
     for name in outputs:
         if name != MANIFEST:
@@ -382,12 +381,19 @@ def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests:
         "odspec": __version__,
         "spec": str(loaded.path.resolve()),
         "spec_sections": sections,
+        "spec_resolved": spec.model_dump(mode="json"),  # every value, defaults filled in: what `odspec plan` diffs
         "architecture": spec.model.architecture,
         "outputs": outputs,
         "files": files,
         "shards": {s.name: {"split": s.split, "records": s.count, "digest": s.digest} for s in plan.shards},
         "dataset_sha256": dataset_digest(plan),
     }
+
+
+def section_hashes(resolved: dict[str, Any]) -> dict[str, str]:
+    """build.json's ``spec_sections``: one hash per top-level section of the resolved spec."""
+    return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+            for name, value in resolved.items()}
 
 
 def dataset_digest(plan: Any) -> str:

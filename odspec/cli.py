@@ -365,6 +365,44 @@ def schema() -> None:
     typer.echo(json.dumps(api.schema(), indent=2))
 
 
+PLAN_HELP = """Show what building and running the spec would change, Terraform-style, and classify it.
+
+Compares the spec with the build folder and the model directory (default), or with the spec file at a git
+revision (--base REV, read with `git show`, nothing checked out): each spec field old -> new, each
+pipeline.config field it changes, each image added / removed / changed / moving split, and one
+classification: no-op, export-only, eval-only, resume, rebuild-records or retrain.
+
+Exit codes (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes, 1 error.
+"""
+
+
+@app.command(help=PLAN_HELP)
+def plan(
+    spec: Path = SpecArg,
+    out: Optional[Path] = OutOpt,
+    model_dir: Optional[Path] = ModelDirOpt,
+    base: Optional[str] = typer.Option(None, "--base", help="compare with the spec file at this git revision "
+                                                            "(e.g. origin/main) instead of the build"),
+    output: str = typer.Option("text", "--format", help="text, markdown (a pull-request comment) or json "
+                                                        "(schema odspec-plan-1)"),
+) -> None:
+    from odspec.plan.render import FORMATS, colour_wanted
+
+    if output not in FORMATS:
+        typer.echo(f"error: --format: expected text, markdown or json, got {output!r}", err=True)
+        raise typer.Exit(1)
+    from odspec import api
+
+    try:
+        found = api.plan(spec, out, model_dir=model_dir, base=base)
+    except OdspecError as err:  # 2 means "changes" here: every error exits 1
+        typer.echo(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", err=True)
+        raise typer.Exit(1) from None
+    render = FORMATS[output]
+    typer.echo(render(found, colour=colour_wanted()) if output == "text" else render(found), nl=output != "markdown")
+    raise typer.Exit(2 if found.changed else 0)
+
+
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """What a bug report needs: versions, stack and pins, active shims, devices; problems with their fixes (exit 1)."""
@@ -379,6 +417,9 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="machine-readable 
 def main() -> None:
     """Entry point: every OdspecError is printed once, with its fix, and exits 2."""
     try:
+        if sys.argv[1:2] == ["plan"]:
+            _plan_app()
+            return
         app()
     except OdspecError as err:
         typer.echo(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", err=True)
@@ -390,6 +431,23 @@ def main() -> None:
         from odspec.crash import report_crash
 
         report_crash(err)
+
+
+def _plan_app() -> None:
+    """`odspec plan`, whose exit code 2 means "changes": a usage error exits 1 instead of click's 2."""
+    from typer._click.exceptions import ClickException  # typer's own click, there is no other
+
+    try:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except ClickException as err:
+        err.show()
+        sys.exit(1)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

@@ -254,3 +254,7 @@ class BundleFormatError(ValueError):
     A ``ValueError``, not an :class:`OdspecError`: whoever reads a checkpoint's step treats such a
     checkpoint as having none.
     """
+class PlanError(OdspecError):
+    """`odspec plan` cannot compare: a git revision or file it cannot read. Exits 1 (0 and 2 say no-op / changes)."""
+
+    exit_code = 1

@@ -3,7 +3,8 @@
 A no-op ``odspec build SPEC [--out DIR]`` (nothing changed since the last build) is
 answered from the build's input signature; importing typer (and through it
 pydantic) would cost more than the answer, so :func:`main` tries that first and
-only then loads :mod:`odspec.cli`. Anything else goes to the CLI unchanged.
+only then loads :mod:`odspec.cli`. A no-op ``odspec plan SPEC [--format F]`` is answered
+the same way (:mod:`odspec.plan.fast`). Anything else goes to the CLI unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def no_op_build(argv: list[str]) -> bool:
 def main() -> None:
     try:
         if no_op_build(sys.argv[1:]):
+            return
+        from odspec.plan.fast import no_op_plan
+
+        if no_op_plan(sys.argv[1:]):
             return
     except Exception as err:  # noqa: BLE001 - the CLI's guarantee holds on the fast path too
         from odspec.errors import OdspecError

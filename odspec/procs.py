@@ -1,4 +1,5 @@
-"""Children that die with odspec: Linux's parent-death signal, looked up without importing anything heavy."""
+"""The one module that spawns processes: children that die with odspec (Linux's parent-death signal, looked up
+without importing anything heavy), and git, for `odspec plan --base REV`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 _prctl: list[Callable[..., int] | None] = []  # libc's prctl, looked up once in the parent
@@ -67,3 +70,43 @@ def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
                 if isinstance(value, dict):
                     found.append(value)
     return found
+def git(folder: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``git -C folder ARGS`` with its output captured; PlanError when git is not installed."""
+    from odspec.errors import PlanError
+
+    try:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False)
+    except FileNotFoundError:
+        raise PlanError("git is not installed, so --base cannot read a revision", "install git, or drop --base") from None
+
+
+def git_toplevel(folder: Path) -> Path:
+    """The root of the git work tree ``folder`` is in; PlanError when it is in none."""
+    from odspec.errors import PlanError
+
+    done = git(folder, "rev-parse", "--show-toplevel")
+    if done.returncode != 0:
+        raise PlanError(f"{folder}: not in a git repository, so --base has no revision to read",
+                        "run odspec plan inside the repository, or drop --base")
+    return Path(done.stdout.decode().strip())
+
+
+def git_show(top: Path, revision: str, path: str) -> bytes | None:
+    """The bytes of ``path`` (relative to the work tree root ``top``) at ``revision``; None when it did not exist.
+
+    PlanError when the revision itself is unknown. Nothing is checked out.
+    """
+    from odspec.errors import PlanError
+
+    resolved = git(top, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    if resolved.returncode != 0:
+        raise PlanError(f"git revision {revision!r} not found in {top}",
+                        "fetch it first (e.g. `git fetch origin main`), or name a branch, tag or commit")
+    commit = resolved.stdout.decode().strip()
+    listed = git(top, "ls-tree", "--name-only", commit, "--", path)
+    if listed.returncode != 0 or not listed.stdout.strip():
+        return None
+    shown = git(top, "show", f"{commit}:{path}")
+    if shown.returncode != 0:
+        raise PlanError(f"git show {revision}:{path} failed: {shown.stderr.decode(errors='replace').strip()}")
+    return shown.stdout

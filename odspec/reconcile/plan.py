@@ -8,6 +8,9 @@ through the records they produce, so they may change as long as the records did 
 (``RECORDS_FIELDS``). Every other field refuses, and is named. What the trainer reads is
 fingerprinted as well, so a pipeline.config or label map that differs while no spec
 field explains it (a new odspec rendering it differently, an edited build) refuses too.
+
+:func:`classify_change` is that rule, on two run records; ``odspec run`` (:func:`compare`) and
+``odspec plan`` (:mod:`odspec.plan.classify`) both decide by it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ SAFE_FIELDS = (
     "export",
     "runtime.accelerator",
 )
+# Safe fields that touch only one stage: a change of these alone needs no training (``odspec plan``'s kinds).
+EVAL_FIELDS = ("eval",)
+EXPORT_FIELDS = ("export",)
 RECORDS_FIELDS = (
     "dataset.path",
     "dataset.format",
@@ -98,13 +104,36 @@ def plan(state: ModelDirState, new: RunRecord) -> Plan:
     return compare(state.record, new, state.latest, str(state.model_dir))
 
 
-def compare(old: RunRecord, new: RunRecord, latest: Checkpoint, where: str) -> Resume | Refuse:
-    """Resume from ``latest`` (written under ``old``) to train ``new``, or refuse naming what changed."""
+@dataclass(frozen=True)
+class Change:
+    """How a training problem changed between two run records: the one rule ``run`` and ``plan`` share.
+
+    ``unsafe`` names what refuses a resume (spec fields, RECORDS, pipeline.config, label_map.pbtxt);
+    ``safe`` the changed fields checkpoints survive; ``records`` whether the records differ.
+    """
+
+    changed: list[str]  # every dotted spec path that differs, raw
+    safe: list[str]  # named, sorted
+    unsafe: list[str]  # named, sorted
+    records: bool  # the dataset digest differs: the records are rebuilt
+    too_short: bool  # train.steps is below the latest checkpoint's step
+    config: bool  # pipeline.config differs while no spec field explains it
+    labels: bool  # label_map.pbtxt differs while dataset.classes did not change
+
+    @property
+    def retrain_fields(self) -> list[str]:
+        """What forces training from scratch other than the records themselves."""
+        return [k for k in self.unsafe if k != RECORDS and not under(k, RECORDS_FIELDS)]
+
+
+def classify_change(old: RunRecord, new: RunRecord, latest_step: int | None) -> Change:
+    """Compare what trained ``old`` with ``new``; ``latest_step``: the checkpoint to resume from, if known."""
     changed = changed_fields(old.spec_fields, new.spec_fields)
-    unsafe = [k for k in changed if not _under(k, SAFE_FIELDS + RECORDS_FIELDS)]
-    if old.dataset_sha256 != new.dataset_sha256:
-        unsafe += [RECORDS, *(k for k in changed if _under(k, RECORDS_FIELDS))]
-    too_short = latest.step is not None and new.train_steps < latest.step
+    unsafe = [k for k in changed if not under(k, SAFE_FIELDS + RECORDS_FIELDS)]
+    records = old.dataset_sha256 != new.dataset_sha256
+    if records:
+        unsafe += [RECORDS, *(k for k in changed if under(k, RECORDS_FIELDS))]
+    too_short = latest_step is not None and new.train_steps < latest_step
     if too_short:
         unsafe.append("train.steps")
     config = _config_unexplained(old, new, changed)
@@ -113,13 +142,19 @@ def compare(old: RunRecord, new: RunRecord, latest: Checkpoint, where: str) -> R
     labels = old.label_map_sha256 != new.label_map_sha256 and "dataset.classes" not in changed
     if labels:
         unsafe.append("label_map.pbtxt")
-    if unsafe:
-        names = named(unsafe)
-        details = _details(old, new, latest, too_short=too_short, config=config, labels=labels)
-        message = (f"{where}: refusing to resume: {', '.join(names)} changed since these checkpoints were written "
-                   f"({_at(latest)}).{details} {WHAT_TO_DO}")
-        return Refuse(names, message)
-    return Resume(latest, new.train_steps, named(changed), _warnings(old, new, latest))
+    names = named(unsafe)
+    return Change(changed, [k for k in named(changed) if k not in names], names, records, too_short, config, labels)
+
+
+def compare(old: RunRecord, new: RunRecord, latest: Checkpoint, where: str) -> Resume | Refuse:
+    """Resume from ``latest`` (written under ``old``) to train ``new``, or refuse naming what changed."""
+    change = classify_change(old, new, latest.step)
+    if change.unsafe:
+        details = _details(old, new, latest, too_short=change.too_short, config=change.config, labels=change.labels)
+        message = (f"{where}: refusing to resume: {', '.join(change.unsafe)} changed since these checkpoints were "
+                   f"written ({_at(latest)}).{details} {WHAT_TO_DO}")
+        return Refuse(change.unsafe, message)
+    return Resume(latest, new.train_steps, named(change.changed), _warnings(old, new, latest))
 
 
 def changed_fields(old: dict[str, str], new: dict[str, str]) -> list[str]:
@@ -131,17 +166,17 @@ def named(keys: Iterable[str]) -> list[str]:
     """Changed paths as a user names them: a union whose ``type`` changed, or a section set or unset, as one."""
     keys = set(keys)
     roots = keys | {k[: -len(".type")] for k in keys if k.endswith(".type")}
-    return sorted(k for k in roots if not any(k != r and _under(k, (r,)) for r in roots))
+    return sorted(k for k in roots if not any(k != r and under(k, (r,)) for r in roots))
 
 
-def _under(key: str, prefixes: Iterable[str]) -> bool:
+def under(key: str, prefixes: Iterable[str]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def _config_unexplained(old: RunRecord, new: RunRecord, changed: list[str]) -> bool:
     if old.pipeline_config_sha256 == new.pipeline_config_sha256 or old.build_dir != new.build_dir:
         return False  # the config names the build folder's files, so a moved build changes it
-    return all(_under(k, CONFIG_NEUTRAL) for k in changed)
+    return all(under(k, CONFIG_NEUTRAL) for k in changed)
 
 
 def _details(old: RunRecord, new: RunRecord, latest: Checkpoint, *, too_short: bool, config: bool, labels: bool) -> str:

@@ -78,7 +78,7 @@ def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None
     spec = write_spec(tmp_path, minimal_spec("efficientdet_d0"))
     for args in (["--help"], ["--version"], ["doctor", "--help"], ["validate", str(spec)], ["build", str(spec)],
                  ["validate", str(spec), "--data"], ["validate", str(spec), "--data", "--json"],
-                 ["models"]):
+                 ["models"], ["plan", str(spec)], ["plan", str(spec), "--format", "json"]):
         modules = imported_modules(*args)
         assert "odspec" in modules and "typer" in modules
         assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules), args
