@@ -9,11 +9,13 @@ inspected again and unchanged shards are hard-linked, not rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,12 @@ from odspec.spec.names import valid_project_name
 from odspec.staging import (
     Staging,
     build_lock,
+    current_build,
     out_of_space,
     recover,
     remove_leftovers,
     try_build_lock,
+    watch_build_lock,
     work_folder,
 )
 
@@ -106,18 +110,23 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def up_to_date(spec_path: Path, out: Path) -> list[FileChange] | None:
-    """Every output as unchanged when nothing the build depends on changed since it was made, else None."""
-    recover(out)
-    inputs = _read_json(out / SIGNATURE)
-    manifest = _read_json(out / MANIFEST)
+def up_to_date(spec_path: Path, out: Path, *, write: bool = True) -> list[FileChange] | None:
+    """Every output as unchanged when nothing the build depends on changed since it was made, else None.
+
+    ``write`` False (a dry run) does not recover an interrupted swap; it reads the backup the recovery would restore.
+    """
+    if write:
+        recover(out)
+    current = current_build(out)
+    inputs = _read_json(current / SIGNATURE)
+    manifest = _read_json(current / MANIFEST)
     if not inputs or not manifest:
         return None
     try:
         signature = input_signature(spec_path, out, inputs["annotations"], inputs["root"], inputs["image_rels"])
     except (KeyError, OSError, TypeError):
         return None
-    if signature != inputs.get("signature") or not all((out / n).is_file() for n in manifest.get("outputs", [])):
+    if signature != inputs.get("signature") or not all((current / n).is_file() for n in manifest.get("outputs", [])):
         return None
     return _unchanged(out, manifest["outputs"])
 
@@ -183,18 +192,27 @@ def _unchanged(out: Path, names: list[str]) -> list[FileChange]:
 def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
                   check_read: Callable[[int], None], dry_run: bool = False,
                   progress: Progress = no_progress, workers: int | None = None, wait: bool = True) -> BuildOutcome:
-    """Build ``out`` from the validated spec ``loaded`` and its compiled ``files``, holding the folder's lock."""
-    with build_lock(out, wait=wait):
-        remove_leftovers(out)
+    """Build ``out`` from the validated spec ``loaded`` and its compiled ``files``, holding the folder's lock.
+
+    ``dry_run`` takes the same path with writing turned off (:class:`Staging` with
+    ``write=False``): the same decisions, the same list of changes, nothing written
+    in or beside ``out`` (no lock file: it only waits for a build that is running; no
+    cache, no work folder; its scratch is a private temporary folder, removed).
+    """
+    write = not dry_run
+    with build_lock(out, wait=wait) if write else watch_build_lock(out, wait=wait):
+        if write:
+            remove_leftovers(out)
         try:
-            return _build_locked(loaded, files, out, max_boxes=max_boxes, check_read=check_read, dry_run=dry_run,
+            return _build_locked(loaded, files, out, max_boxes=max_boxes, check_read=check_read, write=write,
                                  progress=progress, workers=workers)
         except OSError as failed:
             if out_of_space(failed):
                 raise _no_space(out, failed, loaded) from None
             raise
         finally:
-            remove_leftovers(out)
+            if write:
+                remove_leftovers(out)
 
 
 def _no_space(out: Path, failed: OSError, loaded: Any) -> BuildError:
@@ -209,36 +227,46 @@ def _no_space(out: Path, failed: OSError, loaded: Any) -> BuildError:
 
 
 def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
-                  check_read: Callable[[int], None], dry_run: bool, progress: Progress,
+                  check_read: Callable[[int], None], write: bool, progress: Progress,
                   workers: int | None) -> BuildOutcome:
-    unchanged = up_to_date(loaded.path, out)
+    unchanged = up_to_date(loaded.path, out, write=write)
     if unchanged is not None:
         return BuildOutcome(unchanged, [], None, True)
     dataset = loaded.spec.dataset
     annotations = [loaded.root / a for a in dataset.annotation_list]
     root = loaded.root / dataset.images_root
-    manifest = _read_json(out / MANIFEST) or {}
-    cache = read_cache(out)
+    current = current_build(out)
+    manifest = _read_json(current / MANIFEST) or {}
+    cache = read_cache(current)
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
     workers = workers or default_workers()
-    workdir = work_folder(out)
-    workdir.mkdir()
     from odspec.timings import phase
 
-    with _Helpers(workers, draw=not dry_run) as helpers, phase("build"):
+    with _work_folder(out, write) as workdir, _Helpers(workers) as helpers, phase("build"):
         with phase("inspect"):
             plan = plan_dataset(
                 loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
-                previous_splits=previous_splits(out), workers=workers,
-                progress=progress, salt=RECORD_FORMAT, workdir=Path(workdir), pool=helpers.pool,
+                previous_splits=previous_splits(current), workers=workers,
+                progress=progress, salt=RECORD_FORMAT, workdir=workdir, pool=helpers.pool,
                 needed=needed_splits(loaded.spec),
             )
         del cache
-        if dry_run:
-            return BuildOutcome(_dry_run_changes(out, files, plan, manifest.get("shards", {})),
-                                list(plan.findings), None, False, dataset_digest(plan))
-        return _write(loaded, files, out, plan, manifest, annotations, root, progress, workers, helpers)
+        return _write(loaded, files, Staging(out, write=write), plan, manifest, annotations, root, progress,
+                      workers, helpers)
+
+
+@contextlib.contextmanager
+def _work_folder(out: Path, write: bool) -> Iterator[Path]:
+    """The plan's spill files: beside the build (a kill leaves them for the next build to remove), or, for a
+    dry run, in a private temporary folder removed on return."""
+    if not write:
+        with tempfile.TemporaryDirectory(prefix="odspec-dry-run-work-") as scratch:
+            yield Path(scratch)
+        return
+    workdir = work_folder(out)
+    workdir.mkdir()
+    yield workdir
 
 
 def needed_splits(spec: Any) -> tuple[str, ...]:
@@ -254,7 +282,7 @@ class _Helpers:
     grow with the dataset (the renderer only ever receives the report).
     """
 
-    def __init__(self, workers: int, *, draw: bool) -> None:
+    def __init__(self, workers: int) -> None:
         from multiprocessing import get_context
 
         from odspec.procs import default_sigterm, die_with_parent, parent_death_signal
@@ -265,11 +293,10 @@ class _Helpers:
         self.drawer = None
         with default_sigterm():
             self.pool = context.Pool(workers, die_with_parent, (os.getpid(),)) if workers > 1 else None
-            if draw:
-                self._send, receive = context.Pipe()
-                self.drawer = context.Process(target=_draw_when_told, args=(receive, os.getpid()), daemon=True)
-                self.drawer.start()
-                receive.close()
+            self._send, receive = context.Pipe()
+            self.drawer = context.Process(target=_draw_when_told, args=(receive, os.getpid()), daemon=True)
+            self.drawer.start()
+            receive.close()
 
     def __enter__(self) -> _Helpers:  # noqa: PYI034
         return self
@@ -306,46 +333,49 @@ def _draw_when_told(receive: Any, parent: int) -> None:
     report.to_png(path)
 
 
-def _dry_run_changes(out: Path, files: dict[str, bytes], plan: Any, previous: dict[str, Any]) -> list[FileChange]:
-    from odspec.io import planned_change
-
-    changes = [FileChange(out / name, planned_change(out / name, data)) for name, data in files.items()]
-    for shard in plan.shards:
-        same = previous.get(shard.name, {}).get("digest") == shard.digest and (out / shard.name).is_file()
-        changes.append(FileChange(out / shard.name, "unchanged" if same else ("updated" if (out / shard.name).exists() else "created")))
-    return changes
-
-
-def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, previous: dict[str, Any],
+def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, previous: dict[str, Any],
            annotations: list[Path], root: Path, progress: Progress, workers: int, helpers: _Helpers) -> BuildOutcome:
+    """Stage every output and commit; a pretend ``stage`` decides each the same way and writes none of them.
+
+    The one difference: a pretend build does not write the shards whose inputs
+    changed (that is the slow part). A shard's digest covers every byte of its
+    records, so it is unchanged exactly when its digest is and the file is there.
+    """
     from odspec.records import writer
 
-    stage = Staging(out).open()
+    out = stage.target
+    stage.open()
     try:
         for name, data in files.items():
             stage.put(name, data)
         old_shards, old_files = previous.get("shards", {}), previous.get("files", {})
-        reuse = {s.name for s in plan.shards
-                 if old_shards.get(s.name, {}).get("digest") == s.digest and (out / s.name).is_file() and s.name in old_files}
+        same = {s.name for s in plan.shards
+                if old_shards.get(s.name, {}).get("digest") == s.digest and (stage.current / s.name).is_file()}
+        reuse = same & set(old_files) if stage.write else same
         for name in sorted(reuse):
             stage.link(name)
         report = plan.report
         helpers.draw(report, stage.folder / "report.png")
         todo = [s for s in plan.shards if s.name not in reuse]
-        advance = progress("writing records", sum(s.count for s in todo))
-        digests = {name: old_files[name] for name in reuse}
+        digests = {name: old_files[name] for name in reuse if name in old_files}
         from odspec.timings import phase
 
-        with phase("write"):
-            digests.update(writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool))
-        for name in sorted(set(digests) - reuse):
-            stage.adopt(name)
+        if stage.write:
+            advance = progress("writing records", sum(s.count for s in todo))
+            with phase("write"):
+                digests.update(writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool))
+            for name in sorted(set(digests) - reuse):
+                stage.adopt(name)
+        else:
+            for name in sorted(s.name for s in todo):
+                stage.rewrite(name)
+            digests.update(_expected_digests(todo, old_shards, old_files))
         helpers.finish_drawing(report, stage.folder / "report.png")
         stage.adopt("report.png")
         stage.put("report.json", report.to_json())
         stage.put(SPLITS_FILE, _dump(plan.splits))
         outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
-        stage.put(MANIFEST, _dump(_manifest(loaded, stage.folder, plan, outputs, digests)))
+        stage.put(MANIFEST, _dump(_manifest(loaded, stage.sha256, plan, outputs, digests)))
         inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels}
         inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], plan.image_rels)
         _write_cache(plan.cache_file, stage.folder / CACHE)
@@ -356,7 +386,18 @@ def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, previous:
         stage.abandon()
         raise
     changes = [c for c in stage.changes if c.path.name not in (CACHE, SIGNATURE)]
-    return BuildOutcome(changes, list(plan.findings) + report.class_warnings(), report.to_table(), False)
+    return BuildOutcome(changes, list(plan.findings) + report.class_warnings(), report.to_table(), False,
+                        dataset_digest(plan))
+
+
+def _expected_digests(todo: list[Any], old_shards: dict[str, Any], old_files: dict[str, str]) -> dict[str, str]:
+    """The file hash build.json would record for each shard a dry run does not write.
+
+    Same inputs digest, same bytes: the old hash. A changed digest changes build.json's
+    ``shards`` entry anyway, so its file hash only needs to be new (a placeholder no hash equals).
+    """
+    return {s.name: old_files[s.name] if old_shards.get(s.name, {}).get("digest") == s.digest and s.name in old_files
+            else f"not written by a dry run: {s.digest}" for s in todo}
 
 
 def _write_cache(members: Path, path: Path) -> None:
@@ -368,14 +409,15 @@ def _write_cache(members: Path, path: Path) -> None:
         cache.write("}}")
 
 
-def _manifest(loaded: Any, folder: Path, plan: Any, outputs: list[str], digests: dict[str, str]) -> dict[str, Any]:
+def _manifest(loaded: Any, sha256: Callable[[str], str], plan: Any, outputs: list[str],
+              digests: dict[str, str]) -> dict[str, Any]:
     """What produced this build: the spec per section, each output's hash, each shard's inputs digest."""
     spec = loaded.spec
     sections = section_hashes(spec.model_dump(mode="json"))
     files = {}
     for name in outputs:
         if name != MANIFEST:
-            files[name] = digests.get(name) or hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            files[name] = digests.get(name) or sha256(name)
     return {
         "format": BUILD_FORMAT,
         "odspec": __version__,

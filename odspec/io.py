@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Change = Literal["created", "updated", "unchanged"]
+Change = Literal["created", "updated", "unchanged", "removed"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,6 @@ def follow_umask(fd: int) -> None:
     mask = os.umask(0)
     os.umask(mask)
     os.fchmod(fd, 0o666 & ~mask)
-
-
-def planned_change(path: Path, data: bytes) -> Change:
-    if not path.exists():
-        return "created"
-    return "unchanged" if path.read_bytes() == data else "updated"
 
 
 def replace_dir(new: Path, target: Path, aside_prefix: str | None = None) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,18 +28,41 @@ from odspec.io import FileChange, atomic_write
 
 @dataclass
 class Staging:
+    """The next build of ``target``, file by file; with ``write`` False, a pretend one (``odspec build --dry-run``).
+
+    Both modes decide every file the same way (by comparing bytes with the current
+    build) and record the same changes; only a real one writes. A pretend staging
+    folder is a private temporary folder (for what must be rendered to be compared,
+    e.g. report.png), removed when done: nothing is written in or beside ``target``.
+    """
+
     target: Path
+    write: bool = True
     changes: list[FileChange] = field(default_factory=list)
+    staged: set[str] = field(default_factory=set)
+    _scratch: Path | None = None
+    _hashes: dict[str, str] = field(default_factory=dict)  # sha256 of what a pretend staging did not keep
 
     @property
     def folder(self) -> Path:
+        if not self.write:
+            assert self._scratch is not None, "open() the staging first"
+            return self._scratch
         return self.target.with_name(f".{self.target.name}.staging")
 
     @property
     def backup(self) -> Path:
         return self.target.with_name(f".{self.target.name}.old")
 
+    @property
+    def current(self) -> Path:
+        """The build this one is compared with (a pretend one reads an interrupted swap's backup, unrecovered)."""
+        return self.target if self.write else current_build(self.target)
+
     def open(self) -> Staging:
+        if not self.write:
+            self._scratch = Path(tempfile.mkdtemp(prefix="odspec-dry-run-"))
+            return self
         recover(self.target)
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
@@ -45,38 +70,66 @@ class Staging:
 
     def put(self, name: str, data: bytes) -> None:
         """Stage ``name``: linked from the current build when identical, written otherwise."""
-        current = self.target / name
+        current = self.current / name
         if current.is_file() and current.stat().st_size == len(data) and current.read_bytes() == data:
             self.link(name)
             return
-        atomic_write(self.folder / name, data)
-        self.changes.append(FileChange(current, "updated" if current.exists() else "created"))
+        if self.write:
+            atomic_write(self.folder / name, data)
+        else:
+            self._hashes[name] = hashlib.sha256(data).hexdigest()
+        self._changed(name)
 
     def link(self, name: str) -> None:
         """Stage the current build's ``name`` unchanged."""
-        os.link(self.target / name, self.folder / name)
+        if self.write:
+            os.link(self.target / name, self.folder / name)
+        self.staged.add(name)
         self.changes.append(FileChange(self.target / name, "unchanged"))
 
     def adopt(self, name: str) -> None:
         """Take ``name``, written straight into the staging folder; identical to the build's means unchanged."""
-        staged, current = self.folder / name, self.target / name
+        staged, current = self.folder / name, self.current / name
         if current.is_file() and _same_bytes(staged, current):
             staged.unlink()
             self.link(name)
             return
-        self.changes.append(FileChange(current, "updated" if current.exists() else "created"))
+        if not self.write:
+            self._hashes[name] = _sha256(staged)
+            staged.unlink()
+        self._changed(name)
+
+    def rewrite(self, name: str) -> None:
+        """A pretend staging's record of a file the real build would write anew (it is not made, to stay fast)."""
+        assert not self.write, "a real build writes the file, then adopts it"
+        self._changed(name)
+
+    def _changed(self, name: str) -> None:
+        self.staged.add(name)
+        self.changes.append(FileChange(self.target / name, "updated" if (self.current / name).exists() else "created"))
+
+    def sha256(self, name: str) -> str:
+        """The hash of the staged ``name``, whether it was written, linked or (pretending) only compared."""
+        if name in self._hashes:
+            return self._hashes[name]
+        return _sha256((self.folder if self.write else self.current) / name)
 
     def removed(self) -> list[Path]:
-        if not self.target.is_dir():
+        if not self.current.is_dir():
             return []
-        staged = {p.name for p in self.folder.iterdir()}
-        return sorted(p for p in self.target.iterdir() if p.name not in staged)
+        return sorted(self.target / p.name for p in self.current.iterdir() if p.name not in self.staged)
 
     def commit(self) -> bool:
-        """Replace the build with the staging folder; False (and nothing touched) when nothing changed."""
-        if all(c.change == "unchanged" for c in self.changes) and not self.removed():
+        """Replace the build with the staging folder; False (and nothing touched) when nothing changed.
+
+        The files the new build no longer has are recorded as removed. A pretend
+        staging touches nothing either way: it answers whether the real one would replace the build.
+        """
+        gone = self.removed()
+        self.changes.extend(FileChange(path, "removed") for path in gone)
+        if all(c.change == "unchanged" for c in self.changes) or not self.write:
             self.abandon()
-            return False
+            return not all(c.change == "unchanged" for c in self.changes)
         flush_folder(self.folder)  # every staged byte on disk before the swap makes it the build
         if self.target.exists():
             os.replace(self.target, self.backup)
@@ -85,7 +138,16 @@ class Staging:
         return True
 
     def abandon(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.write or self._scratch is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def current_build(target: Path) -> Path:
+    """The folder a build of ``target`` starts from, without recovering: an interrupted swap's backup, else ``target``."""
+    backup = target.with_name(f".{target.name}.old")
+    if not target.exists() and backup.is_dir() and is_build_folder(backup):
+        return backup
+    return target
 
 
 def flush_folder(folder: Path) -> None:
@@ -106,6 +168,14 @@ def flush_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
@@ -215,6 +285,32 @@ def build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
 def _release(fd: int, target: Path) -> None:
     try:
         _lock_path(target).unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def watch_build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
+    """A dry run's lock: waits for a build of ``target`` that is running, creates nothing.
+
+    A build's lock file exists only while it runs, so without one there is nothing
+    to wait for; with one, a shared flock on it (opened read-only) waits for its holder.
+    """
+    try:
+        fd = os.open(_lock_path(target), os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise BuildError(f"another odspec build of {target} is running (pid {_holder(fd)})",
+                                 "wait for it to finish, or leave out --no-wait to wait for it") from None
+            print(f"waiting for another odspec build of {target} (pid {_holder(fd)})…", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
     finally:
         os.close(fd)
 

@@ -170,22 +170,6 @@ def _follow_input_size(op: str, params: dict[str, Any], size: int) -> dict[str, 
     return params
 
 
-def header(spec: Spec, arch: Architecture) -> list[str]:
-    """Comment lines stating where the compiled config departs from the published zoo config."""
-    lines = [
-        f"Compiled by odspec from project {spec.project!r}: {arch.title}.",
-        f"Defaults reproduce the published TF2 zoo config {arch.zoo_config}, except:",
-        f"- batch size {batch_size(spec, arch)} instead of the zoo's {arch.train.zoo_batch_size} (a TPU-pod batch);"
-        " when the spec sets no learning rate, the zoo's rates are scaled by that ratio"
-        " and its step counts by the ratio of training steps;",
-        "- use_bfloat16 is " + ("on (the spec targets a TPU)" if spec.runtime.bfloat16 else "off (it only works on TPU)") + ";",
-        "- the TF1-only fields sync_replicas and replicas_to_aggregate are not emitted.",
-    ]
-    if arch.derived:
-        lines.append(f"Derived: {arch.derived}")
-    return lines
-
-
 def train_config(spec: Spec, arch: Architecture, paths: Paths) -> dict[str, Any]:
     config: dict[str, Any] = {
         "batch_size": batch_size(spec, arch),
@@ -223,7 +207,6 @@ def template_context(spec: Spec, paths: Paths) -> dict[str, Any]:
     size = input_size(spec, arch)
     model = {**arch.model, "num_classes": len(spec.dataset.classes), "image_resizer": resizer(arch, size)}
     return {
-        "header": header(spec, arch),
         "model_template": f"model/{arch.template}",
         "model": model,
         "train_config": train_config(spec, arch, paths),

@@ -13,8 +13,10 @@ import jinja2
 from google.protobuf import text_format
 from google.protobuf.message import Message
 
+from odspec.catalogue import CATALOGUE
 from odspec.compile.context import Paths, template_context
 from odspec.compile.final import final_problems
+from odspec.compile.header import header
 from odspec.compile.overrides import apply_override, owner
 from odspec.errors import BuildError, CompileFailed, OverrideError
 from odspec.odapi import protos
@@ -118,14 +120,14 @@ def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
 
 
 def pipeline_message(spec: Spec, paths: Paths) -> tuple[Message, list[str]]:
-    """The compiled ``TrainEvalPipelineConfig`` and its header comment lines."""
+    """The compiled ``TrainEvalPipelineConfig`` and its header comment lines, read from the final config."""
     context = template_context(spec, paths)
     config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(), "pipeline.config")
     problems = set_model_options(spec, config) + apply_overrides(spec, config)
     problems += [CompileProblem(loc, message) for loc, message in final_problems(spec, config, paths)]
     if problems:
         raise CompileFailed(problems)
-    return config, context["header"]
+    return config, header(spec, CATALOGUE[spec.model.architecture], config)
 
 
 def pipeline_text(config: Message, header: list[str]) -> str:

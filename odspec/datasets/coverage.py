@@ -3,7 +3,7 @@
 Training reads train and evaluation reads ``eval.split``; pipeline.config names
 their shards, so either being empty would be a build that looks successful and
 a run that fails (or, worse, evaluates nothing). Such a build stops, naming the
-split and why it is empty. A split nothing reads may be empty: that is said as
+split, why it is empty and how many images each split holds. A split nothing reads may be empty: that is said as
 a finding, and no config points at it (only train and ``eval.split`` are named).
 """
 
@@ -52,11 +52,17 @@ def judge_splits(kept: Mapping[str, int], skipped: Mapping[str, Mapping[str, int
     if refused:
         lines = [why_empty(split, skipped.get(split, {}), policy=policy, from_source=from_source,
                            source_splits=source_splits, share=ratios[SPLITS.index(split)]) for split in refused]
-        raise EmptySplitError("nothing to build: " + "; ".join(lines), _hint(refused, skipped, from_source))
+        raise EmptySplitError(f"nothing to build: {'; '.join(lines)}. {counts_text(kept)}",
+                              _hint(refused, skipped, from_source))
     return [Finding(f"{split} split", why_empty(split, skipped.get(split, {}), policy=policy,
                                                from_source=from_source, source_splits=source_splits,
                                                share=ratios[SPLITS.index(split)]),
                     "no shards written: nothing reads this split") for split in empty]
+
+
+def counts_text(kept: Mapping[str, int]) -> str:
+    """``Images per split: train 30, val 0, test 0``: every split, in order, empty ones too."""
+    return "Images per split: " + ", ".join(f"{split} {kept.get(split, 0)}" for split in SPLITS)
 
 
 def why_empty(split: str, skipped: Mapping[str, int], *, policy: str, from_source: bool,

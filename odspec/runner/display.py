@@ -127,8 +127,13 @@ def export_summary(event: dict[str, Any]) -> str:
         lines.append(f"TFLite: {event['tflite']}")
     smoke = event.get("smoke")
     if smoke:
+        from odspec.runner.verdict import warning_text
+
         iou = smoke.get("best_iou")
         lines.append(f"smoke test on {smoke['image']}: {smoke['detections']} detections, top score "
                      f"{number(smoke.get('top_score'), 3)}, best IoU with ground truth {number(iou, 3)}"
                      + {True: " (class right)", False: " (class wrong)"}.get(smoke.get("class_agrees"), ""))
+        warning = warning_text(smoke)
+        if warning:
+            lines.append(warning)
     return "\n".join(lines)

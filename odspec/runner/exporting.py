@@ -28,6 +28,7 @@ from odspec.runner.process import run_module
 EXPORT_TIMEOUT = 3600.0
 PREDICT_TIMEOUT = 900.0
 EXPORT_INFO = "odspec-export.json"
+SMOKE_MIN_SCORE = 0.05
 Box = Sequence[float]  # normalised [ymin, xmin, ymax, xmax], as the exporter returns boxes
 
 
@@ -51,6 +52,10 @@ class Smoke:
     top_score: float | None
     best_iou: float | None  # see best_overlap
     class_agrees: bool | None  # the class of that best-overlapping detection is the ground truth's
+    truth_class: str | None = None  # the ground-truth box of that best overlap, by name
+    found_class: str | None = None  # the detection of that best overlap, by name
+    min_score: float = 0.05  # detections below it were not counted
+    verdict: str = "nothing"  # odspec.runner.verdict.judge of the above
 
 
 @dataclass(frozen=True)
@@ -79,12 +84,31 @@ def best_overlap(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[f
     """How well the top-scoring detections (twice as many as there are ground-truth boxes) cover the ground truth:
     the highest IoU of one of them with a ground-truth box, and whether their classes agree. None when there was
     nothing to compare."""
+    match = best_match(found, truth)
+    return None if match is None else (match[0], match[1] == match[2])
+
+
+def best_match(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[float, int, int] | None:
+    """``best_overlap`` with the labels of its pair: (IoU, ground-truth label, detected label)."""
     if not truth or not found.scores:
         return None
     ranked = sorted(zip(found.scores, found.boxes, found.classes), key=lambda item: -item[0])[: 2 * len(truth)]
-    overlap, agrees = max(((iou(box, gt_box), label == gt_label) for _, box, label in ranked
-                           for gt_label, gt_box in truth), key=lambda pair: (pair[0], pair[1]))
-    return overlap, agrees
+    return max(((iou(box, gt_box), gt_label, label) for _, box, label in ranked for gt_label, gt_box in truth),
+               key=lambda pair: (pair[0], pair[1] == pair[2]))
+
+
+def label_names(build_dir: Path) -> dict[int, str]:
+    """Class id -> name from the build's label_map.pbtxt, read as the OD API reads it; empty when unreadable."""
+    from google.protobuf import text_format
+
+    from odspec.odapi import protos
+
+    try:
+        label_map = text_format.Parse((build_dir / "label_map.pbtxt").read_text(encoding="utf-8"),
+                                      protos.load("string_int_label_map_pb2").StringIntLabelMap())
+    except (OSError, text_format.ParseError):
+        return {}
+    return {item.id: item.name for item in label_map.item}
 
 
 def launch(options: ExportOptions | PredictOptions, timeout: float) -> dict[str, Any]:
@@ -149,11 +173,21 @@ def smoke_test(saved_model: Path, build_dir: Path) -> Smoke:
         buffer = io.BytesIO()
         decode_image(record).save(buffer, format="PNG")
         image.write_bytes(buffer.getvalue())
-        found = predict_detections(saved_model, [image], Path(folder) / "detections.json", min_score=0.05)[0]
-    overlap = best_overlap(found, truth)
-    return Smoke(image=f"{split}: {name}", ground_truth=len(truth), detections=len(found.scores),
-                 top_score=max(found.scores, default=None), best_iou=overlap[0] if overlap else None,
-                 class_agrees=overlap[1] if overlap else None)
+        found = predict_detections(saved_model, [image], Path(folder) / "detections.json", min_score=SMOKE_MIN_SCORE)[0]
+    return judged_smoke(f"{split}: {name}", found, truth, label_names(build_dir))
+
+
+def judged_smoke(image: str, found: Detections, truth: Sequence[tuple[int, Box]], names: dict[int, str]) -> Smoke:
+    """The smoke result of ``found`` against ``truth``, with its verdict (pure)."""
+    from odspec.runner.verdict import judge
+
+    match = best_match(found, truth)
+    overlap, agrees = (match[0], match[1] == match[2]) if match else (None, None)
+    return Smoke(image=image, ground_truth=len(truth), detections=len(found.scores),
+                 top_score=max(found.scores, default=None), best_iou=overlap, class_agrees=agrees,
+                 truth_class=names.get(match[1], f"class {match[1]}") if match else None,
+                 found_class=names.get(match[2], f"class {match[2]}") if match else None,
+                 min_score=SMOKE_MIN_SCORE, verdict=judge(len(found.scores), overlap, agrees))
 
 
 def predict_detections(saved_model: Path, images: Sequence[Path], output: Path, *,

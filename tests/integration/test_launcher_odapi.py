@@ -144,3 +144,17 @@ def test_export_writes_the_named_checkpoint_and_it_detects(build: Path, trained:
     interpreter.invoke()  # TFLite_Detection_PostProcess runs with the stock interpreter
     shapes = sorted(tuple(d["shape"]) for d in interpreter.get_output_details())
     assert shapes == [(1,), (1, 20), (1, 20), (1, 20, 4)]  # max_detections: 20 in the example spec
+
+
+def test_the_smoke_test_of_an_export_judges_it_with_class_names(build: Path, trained: tuple[Path, Launched]) -> None:
+    from odspec.runner.exporting import smoke_test
+    from odspec.runner.verdict import judge
+
+    model_dir, _ = trained
+    output = build.parent / "exported-smoke"
+    launch(ExportOptions(build / "pipeline.config", model_dir / "ckpt-3", output, tflite=False))
+    smoke = smoke_test(output / "saved_model", build)
+    assert smoke.image.startswith("val: ")
+    assert smoke.verdict == judge(smoke.detections, smoke.best_iou, smoke.class_agrees)
+    if smoke.detections:
+        assert {smoke.truth_class, smoke.found_class} <= {"circle", "square"}

@@ -17,7 +17,7 @@ SCENARIO = textwrap.dedent("""
     signal.signal(signal.SIGTERM, swallow)
     for attempt in range(5):  # the failure comes right after the fork, before a child could change anything
         try:
-            with _Helpers(2, draw=True):
+            with _Helpers(2):
                 raise RuntimeError("build failed")
         except RuntimeError:
             pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,7 @@ def test_a_build_whose_val_images_were_all_skipped_fails_and_keeps_the_previous_
     again = odspec("build", str(spec))
     assert again.returncode == 2
     assert (f"error: nothing to build: all {VAL} images of val were skipped: {VAL} box extends past the right edge "
-            "(dataset.on_bad_annotation: skip_image)") in again.stderr
+            f"(dataset.on_bad_annotation: skip_image). Images per split: train {TRAIN}, val 0, test 0") in again.stderr
     assert tree_digest(out) == {k[len("build/test/"):]: v for k, v in before.items() if k.startswith("build/test/")}
     assert tree_digest(tmp_path) == changed  # nothing staged or left behind either
 
@@ -94,14 +95,16 @@ def test_a_source_split_without_val_is_refused_before_anything_is_written(tmp_pa
     spec = project(tmp_path)
     built = odspec("build", str(spec))
     assert built.returncode == 2
-    assert "error: nothing to build: val holds no images: the source split gives only train" in built.stderr
+    assert (f"error: nothing to build: val holds no images: the source split gives only train. "
+            f"Images per split: train {TRAIN + VAL}, val 0, test 0") in built.stderr
     assert list((tmp_path / "build").iterdir()) == []  # no build folder, no lock or staging left
     before = tree_digest(tmp_path)
     checked = odspec("validate", str(spec), "--data", "--json")
     assert checked.returncode == 1
     data = json.loads(checked.stdout)
     assert data["ok"] is False
-    assert data["error"]["message"] == "nothing to build: val holds no images: the source split gives only train"
+    assert data["error"]["message"] == ("nothing to build: val holds no images: the source split gives only train. "
+                                        f"Images per split: train {TRAIN + VAL}, val 0, test 0")
     assert tree_digest(tmp_path) == before
 
 
@@ -125,3 +128,22 @@ def test_validate_data_reports_what_the_build_would_and_writes_nothing(tmp_path:
     assert data["build_cache_used"] is False
     again = json.loads(odspec("validate", str(spec), "--data", "--json").stdout)
     assert again["build_cache_used"] is True and again["report"] == report
+
+
+def test_evaluating_on_a_test_split_with_no_share_fails_the_build_naming_the_counts(tmp_path: Path) -> None:
+    devkit(tmp_path)
+    spec = write_spec(tmp_path, {**minimal_spec("ssd_mobilenet_v2_fpnlite_320", ["cat", "dog"]),
+                                 "dataset": {"format": "voc", "images": "VOC2012/JPEGImages",
+                                             "annotations": "VOC2012/Annotations", "classes": ["cat", "dog"],
+                                             "split": {"train": 0.7, "val": 0.3, "test": 0.0}},
+                                 "eval": {"split": "test"}})
+    built = odspec("build", str(spec))
+    assert built.returncode == 2, built.stderr
+    errors = [line for line in built.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    counts = re.fullmatch(r"error: nothing to build: test holds no images: split\.test is 0\. "
+                          r"Images per split: train (\d+), val (\d+), test 0 \(give the split a share "
+                          r"\(split\.train/val/test\) or add images; the previous build is left as it was\)", errors[0])
+    assert counts, errors[0]
+    assert int(counts[1]) + int(counts[2]) == TRAIN + VAL and int(counts[1]) and int(counts[2])
+    assert list((tmp_path / "build").iterdir()) == []

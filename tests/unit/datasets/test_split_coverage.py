@@ -31,14 +31,15 @@ def test_a_needed_split_whose_images_were_all_skipped_is_refused_with_the_reason
         judge({"train": 30, "val": 0, "test": 0}, skipped)
     assert refused.value.message == (
         "nothing to build: all 40 images of val were skipped: 28 box extends past the right edge, "
-        "12 image file is missing (dataset.on_bad_annotation: skip_image)")
+        "12 image file is missing (dataset.on_bad_annotation: skip_image). Images per split: train 30, val 0, test 0")
     assert "on_bad_annotation" in (refused.value.hint or "") and "previous build" in (refused.value.hint or "")
 
 
 def test_a_source_split_without_the_evaluated_split_is_refused_naming_what_the_source_gives() -> None:
     with pytest.raises(DatasetError) as refused:
         judge({"train": 9}, from_source=True, source_splits={"train"})
-    assert refused.value.message == "nothing to build: val holds no images: the source split gives only train"
+    assert refused.value.message == ("nothing to build: val holds no images: the source split gives only train. "
+                                     "Images per split: train 9, val 0, test 0")
     assert "split.from_source: false" in (refused.value.hint or "")
 
 
@@ -68,3 +69,25 @@ def test_skipped_images_are_counted_per_split_by_their_finding() -> None:
                 Finding("c.jpg", "box 1 (cat) extends past the left edge (xmin -1 < 0)", "clipped")]
     tally = tally_skipped({"a.jpg": "val", "b.jpg": "val", "c.jpg": "train"}, findings, "image skipped")
     assert tally == {"val": {"image file is missing": 1, "box has no area": 1}, "train": {"skipped": 1}}
+
+
+def test_evaluating_on_a_test_split_with_no_share_is_refused_with_the_counts() -> None:
+    with pytest.raises(DatasetError) as refused:
+        judge({"train": 8, "val": 2}, needed=("train", "test"), ratios=(0.8, 0.2, 0.0))
+    assert refused.value.message == ("nothing to build: test holds no images: split.test is 0. "
+                                     "Images per split: train 8, val 2, test 0")
+    assert refused.value.hint == "give the split a share (split.train/val/test) or add images; the previous build is left as it was"
+
+
+def test_a_split_the_fractions_leave_empty_is_refused_with_the_counts() -> None:
+    with pytest.raises(DatasetError) as refused:
+        judge({"train": 3}, ratios=(0.9, 0.1, 0.0))
+    assert refused.value.message == ("nothing to build: val holds no images: no image fell in its share (0.1) of the split. "
+                                     "Images per split: train 3, val 0, test 0")
+
+
+def test_an_empty_train_split_is_refused_too() -> None:
+    with pytest.raises(DatasetError) as refused:
+        judge({"val": 4}, {"train": {"image file is missing": 5}})
+    assert refused.value.message == ("nothing to build: all 5 images of train were skipped: 5 image file is missing "
+                                     "(dataset.on_bad_annotation: skip_image). Images per split: train 0, val 4, test 0")

@@ -1,0 +1,41 @@
+"""The header comment of the compiled ``pipeline.config``, read from the final config.
+
+It is made after the overrides are applied, from the parsed
+``TrainEvalPipelineConfig`` itself, so it can never contradict the body it sits
+on (templates only lay values out; they compute nothing). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from odspec.catalogue import Architecture
+from odspec.compile.context import batch_size
+from odspec.spec.models import Spec
+
+
+def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
+    """Comment lines stating where the final ``config`` departs from the published zoo config."""
+    train = config.train_config
+    lines = [
+        f"Compiled by odspec from project {spec.project!r}: {arch.title}.",
+        f"Defaults reproduce the published TF2 zoo config {arch.zoo_config}, except:",
+        _batch_line(train.batch_size, batch_size(spec, arch), arch.train.zoo_batch_size),
+        "- use_bfloat16 is " + ("on (the spec targets a TPU)" if train.use_bfloat16 else "off (it only works on TPU)") + ";",
+        "- the TF1-only fields sync_replicas and replicas_to_aggregate are not emitted.",
+    ]
+    if spec.overrides:
+        lines.append("Set by overrides, after the defaults: " + ", ".join(spec.overrides) + ".")
+    if arch.derived:
+        lines.append(f"Derived: {arch.derived}")
+    return lines
+
+
+def _batch_line(final: int, scaled_for: int, zoo: int) -> str:
+    """The batch size the config trains with; when an override changed it, the one the rates were scaled for."""
+    scaling = (" when the spec sets no learning rate, the zoo's rates are scaled by that ratio"
+               if final == scaled_for else
+               f" when the spec sets no learning rate, the zoo's rates are scaled by the ratio of batch size {scaled_for}"
+               " (the spec's, before the overrides) to the zoo's")
+    return (f"- batch size {final} instead of the zoo's {zoo} (a TPU-pod batch);"
+            f"{scaling} and its step counts by the ratio of training steps;")

@@ -1,0 +1,59 @@
+"""The pipeline.config header is read from the final config (after the overrides), so it cannot contradict the body."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePath
+
+import pytest
+from support import REPO, minimal_spec
+
+from odspec import api
+from odspec.catalogue import CATALOGUE
+from odspec.compile.context import Paths
+from odspec.compile.header import header
+from odspec.compile.render import pipeline_message
+from odspec.spec.models import Spec
+
+ARCH = "ssd_mobilenet_v2_fpnlite_320"
+NMS = "model.ssd.post_processing.batch_non_max_suppression"
+SPECS = sorted((REPO / "specs").glob("*.yaml"))
+
+
+def test_the_header_states_the_final_batch_size_not_the_specs() -> None:
+    """Whatever set the body's batch size (here: the final config edited after compiling), the header says it."""
+    spec = Spec.model_validate(minimal_spec(ARCH, train={"batch_size": 4}))
+    config, _ = pipeline_message(spec, Paths(PurePath("/build")))
+    config.train_config.batch_size = 3
+    lines = header(spec, CATALOGUE[ARCH], config)
+    assert lines[2] == ("- batch size 3 instead of the zoo's 128 (a TPU-pod batch); when the spec sets no learning rate,"
+                        " the zoo's rates are scaled by the ratio of batch size 4 (the spec's, before the overrides)"
+                        " to the zoo's and its step counts by the ratio of training steps;")
+
+
+def test_the_header_states_the_final_bfloat16() -> None:
+    spec = Spec.model_validate(minimal_spec(ARCH))
+    config, before = pipeline_message(spec, Paths(PurePath("/build")))
+    assert before[3] == "- use_bfloat16 is off (it only works on TPU);"
+    config.train_config.use_bfloat16 = True
+    assert header(spec, CATALOGUE[ARCH], config)[3] == "- use_bfloat16 is on (the spec targets a TPU);"
+
+
+def test_the_header_names_the_overrides_applied() -> None:
+    spec = Spec.model_validate(minimal_spec(ARCH, overrides={f"{NMS}.score_threshold": 0.05, "eval_config.max_evals": 2}))
+    _, lines = pipeline_message(spec, Paths(PurePath("/build")))
+    assert lines[-1] == f"Set by overrides, after the defaults: {NMS}.score_threshold, eval_config.max_evals."
+
+
+def test_no_overrides_no_overrides_line() -> None:
+    _, lines = pipeline_message(Spec.model_validate(minimal_spec(ARCH)), Paths(PurePath("/build")))
+    assert not any(line.startswith("Set by overrides") for line in lines)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_header_and_body_agree_in_every_bundled_spec(spec: Path) -> None:
+    text = api.validate(spec, Path("/odspec-header") / spec.stem, check_data=False).files["pipeline.config"].decode()
+    said = re.search(r"^# - batch size (\d+) ", text, re.MULTILINE)
+    body = re.search(r"^  batch_size: (\d+)$", text, re.MULTILINE)
+    assert said and body and said.group(1) == body.group(1)
+    assert ("use_bfloat16 is on" in text) == ("use_bfloat16: true" in text)
