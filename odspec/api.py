@@ -549,10 +549,8 @@ def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
 def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,
            output: Path | None = None) -> list[Path]:
     """PNG plots of training losses and validation metrics over steps, the best and the early stop marked."""
-    from odspec.runner.plots import load_history, write_report
-
     from odspec.folders import only_entries
-    from odspec.runner.plots import LOSSES_PNG, METRICS_PNG
+    from odspec.runner.plots import LOSSES_PNG, METRICS_PNG, load_history, write_report
 
     found = status(spec_path, out_dir, model_dir=model_dir)
     validated = validate(spec_path, out_dir, check_data=False)

@@ -91,7 +91,7 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
         return os.readlink(path) if os.path.islink(path) else None
 
     spec_bytes = spec_path.read_bytes()
-    files = []
+    files: list[tuple[str, list[int] | None, str | None]] = []
     for path in map(Path, annotation_paths):
         members = sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
         files.extend((member, _ident(member), link_target(member)) for member in members)
@@ -148,7 +148,7 @@ def _project_name(spec_path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     project = data.get("project") if isinstance(data, dict) else None
-    return project if valid_project_name(project) else None  # no path from an unchecked spec
+    return project if isinstance(project, str) and valid_project_name(project) else None  # no path from an unchecked spec
 
 
 def _cache_format() -> str:

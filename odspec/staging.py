@@ -176,7 +176,8 @@ def _acquire(target: Path, *, wait: bool, told: list[bool]) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if not wait:
-                return _busy(fd)
+                os.close(fd)
+                return None
             if not told:
                 print(f"waiting for another odspec build of {target} (pid {_holder(fd)})…", file=sys.stderr, flush=True)
                 told.append(True)
@@ -184,11 +185,6 @@ def _acquire(target: Path, *, wait: bool, told: list[bool]) -> int | None:
         if _still_the_lock(fd, target):
             return fd
         os.close(fd)
-
-
-def _busy(fd: int) -> None:
-    os.close(fd)
-    return None
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from google.protobuf import text_format
@@ -18,10 +18,15 @@ from odspec.compile.final import final_problems
 from odspec.compile.overrides import OverrideError, apply_override, owner
 from odspec.errors import BuildError
 from odspec.odapi import protos
-from odspec.odapi.protos import is_repeated
 from odspec.odapi.pbtext import fields, literal
+from odspec.odapi.protos import is_repeated
 from odspec.resources import templates_folder
 from odspec.spec.models import Spec
+
+# The OD API's messages are classes built at run time from its .proto files (odapi/protos.py): the type checker
+# cannot know their fields, so code that reads fields by name takes an OdapiMessage.
+OdapiMessage = Any
+_M = TypeVar("_M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def render(template: str, context: dict[str, Any]) -> str:
     return environment().get_template(template).render(**context)
 
 
-def parse(text: str, message: Message, what: str) -> Message:
+def parse(text: str, message: _M, what: str) -> _M:
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as err:
@@ -65,7 +70,7 @@ def parse(text: str, message: Message, what: str) -> Message:
     return message
 
 
-def _messages_of_type(message: Message, type_name: str) -> list[Message]:
+def _messages_of_type(message: OdapiMessage, type_name: str) -> list[OdapiMessage]:
     """Every set sub-message of ``message`` whose proto type is ``type_name``."""
     found = []
     for field, value in message.ListFields():
@@ -82,7 +87,7 @@ def _messages_of_type(message: Message, type_name: str) -> list[Message]:
 _DETECTION_LIMITS = ("max_detections_per_class", "max_total_detections", "max_box_predictions")
 
 
-def set_model_options(spec: Spec, config: Message) -> list[CompileProblem]:
+def set_model_options(spec: Spec, config: OdapiMessage) -> list[CompileProblem]:
     """Spec options that apply wherever the architecture has the field: batch-norm decay, detection limits."""
     problems = []
     if spec.model.batch_norm_decay is not None:
@@ -98,16 +103,16 @@ def set_model_options(spec: Spec, config: Message) -> list[CompileProblem]:
     return problems
 
 
-def _limit_owners(model: Message) -> list[tuple[Message, str]]:
+def _limit_owners(model: OdapiMessage) -> list[tuple[Message, str]]:
     """(message, field) of every per-image detection limit: NMS limits and CenterNet's box predictions."""
-    owners = []
+    owners: list[tuple[Message, str]] = []
     for type_name in ("BatchNonMaxSuppression", "ObjectCenterParams"):
         for message in _messages_of_type(model, type_name):
             owners.extend((message, name) for name in _DETECTION_LIMITS if name in message.DESCRIPTOR.fields_by_name)
     return owners
 
 
-def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
+def apply_overrides(spec: Spec, config: OdapiMessage) -> list[CompileProblem]:
     """Apply each override, refusing those of fields a spec field sets (located at the override's own line)."""
     problems = []
     family = config.model.WhichOneof("model") or ""
@@ -139,7 +144,7 @@ def pipeline_text(config: Message, header: list[str]) -> str:
     return comments + text_format.MessageToString(config, as_utf8=True)
 
 
-def label_map_message(classes: list[str]) -> Message:
+def label_map_message(classes: list[str]) -> OdapiMessage:
     text = render("label_map.pbtxt.j2", {"classes": classes})
     label_map = parse(text, protos.load("string_int_label_map_pb2").StringIntLabelMap(), "label map")
     names = [item.name for item in label_map.item]

@@ -17,6 +17,7 @@ from odspec.datasets.model import Finding
 from odspec.datasets.split import SPLITS
 from odspec.errors import DatasetError
 
+
 class EmptySplitError(DatasetError):
     """A split that training or evaluation reads would hold no image; ``findings``: the build's, for the report."""
 

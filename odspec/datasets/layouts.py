@@ -223,7 +223,7 @@ def detect_layout(path: Path, format: str | None = None) -> Layout:
         kinds = "; ".join(f"{f}: {layout.kind}" for f, layout in sorted(found.items()))
         raise DatasetError(f"{root} holds more than one export layout ({kinds})",
                            hint=f"say which with dataset.format: one of {', '.join(sorted(found))}")
-    wanted = [k for k in _LOOKED_FOR if format is None or k.lower().find(format) >= 0 or format == "voc" and "VOC" in k]
+    wanted = [k for k in _LOOKED_FOR if format is None or k.lower().find(format) >= 0 or (format == "voc" and "VOC" in k)]
     raise DatasetError(f"no {format + ' ' if format else ''}export layout recognised in {root}; looked for: "
                        + "; ".join(wanted or _LOOKED_FOR),
                        hint="point dataset.path at the export's root folder, or give format + images + annotations")
@@ -249,8 +249,8 @@ def layout_for(spec_root: Path, dataset: Dataset) -> Layout:
 def names_from_labelmap(text: str) -> tuple[str, ...]:
     """Class names of a CVAT ``labelmap.txt`` (``# label:color_rgb:parts:actions`` then ``name:r,g,b::``), in order."""
     names = []
-    for line in text.lstrip("\ufeff").splitlines():
-        line = line.strip()
+    for raw in text.lstrip("\ufeff").splitlines():
+        line = raw.strip()
         if line and not line.startswith("#"):
             names.append(line.split(":", 1)[0].strip())
     return ordered_unique(n for n in names if n)
@@ -265,7 +265,7 @@ def _read_part(part: Part, classes: Sequence[str] | None, compact: bool) -> Read
         from odspec.datasets.yolo import read_yolo
 
         extra: dict[str, Any] = {"image_list": part.image_list} if part.image_list is not None else {}
-        return read_yolo(part.images, annotations, wanted, names_file=part.names, **extra)  # type: ignore[call-arg]
+        return read_yolo(part.images, annotations, wanted, names_file=part.names, **extra)
     reader = (COMPACT_READERS if compact else READERS).get(part.format) or READERS[part.format]
     return reader(part.images, annotations, wanted)
 
@@ -285,11 +285,12 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
     declared: list[str] = []
     if layout.names_file is not None and layout.names_file.name.lower() == "labelmap.txt":
         declared.extend(names_from_labelmap(layout.names_file.read_text(encoding="utf-8-sig")))
-    candidates = {_roboflow_dataset_category(read, part) for part, read in results if part.format == "coco"}
-    used = set().union(*(box_labels(read.examples) for part, read in results if part.format == "coco")) \
-        if candidates - {None} else set()
-    extra = next((c for c in sorted(candidates - {None}) if c not in used and c not in (classes or ())), None)
-    if len(candidates - {None}) > 1:
+    found = {_roboflow_dataset_category(read, part) for part, read in results if part.format == "coco"}
+    candidates = sorted(c for c in found if c is not None)
+    used: set[str] = set().union(*(box_labels(read.examples) for part, read in results if part.format == "coco")) \
+        if candidates else set()
+    extra = next((c for c in candidates if c not in used and c not in (classes or ())), None)
+    if len(candidates) > 1:
         extra = None  # the parts disagree on their first category: not Roboflow's project category
     for part, read in results:
         if extra is not None and extra in read.classes_seen[:1]:
@@ -316,8 +317,9 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
             image = Path(prefix, example.image) if prefix else example.image
             split = part.split if part.split is not None or not part.reader_split else example.split
             if image != example.image or split != example.split:
-                example = replace(example, image=image, split=split)
-            merged.append(example)
+                merged.append(replace(example, image=image, split=split))
+            else:
+                merged.append(example)
     examples: Sequence[Example] = as_compact(merged) if compact else merged
     return ReadResult(examples, findings, seen)
 

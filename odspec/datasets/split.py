@@ -47,7 +47,7 @@ def base_split(key: str, *, seed: int, ratios: Ratios) -> str:
     u = unit_hash(seed, key)
     edge = 0.0
     chosen = "train"
-    for name, share in zip(SPLITS, ratios):
+    for name, share in zip(SPLITS, ratios, strict=True):
         if share <= 0:
             continue
         edge += share
@@ -74,7 +74,7 @@ def assign_splits(
     """
     _check_ratios(ratios)
     classes, sources = _merge_duplicates(items)
-    kept = {name for name, share in zip(SPLITS, ratios) if share > 0}
+    kept = {name for name, share in zip(SPLITS, ratios, strict=True) if share > 0}
     assignment: dict[str, str] = {}
     movable: set[str] = set()
     for key in classes:
@@ -156,7 +156,7 @@ def _stratify(
     for cls in sorted(holders):
         if len(holders[cls]) < MIN_IMAGES_TO_STRATIFY:
             continue
-        for split, share in zip(SPLITS[1:], ratios[1:]):
+        for split, share in zip(SPLITS[1:], ratios[1:], strict=True):
             if share <= 0 or tally[(split, cls)] > 0:
                 continue
             pick = _pick_move(holders[cls], assignment, classes, movable, tally, seed=seed)

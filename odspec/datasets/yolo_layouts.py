@@ -59,8 +59,8 @@ def _data_yaml(root: Path) -> Layout | None:
     parts: list[Part] = []
     for key in SPLIT_KEYS:
         entries = data.get(key)
-        for entry in (entries if isinstance(entries, list) else [entries] if entries else []):
-            parts.append(_yaml_part(found, base, key, str(entry)))
+        listed = entries if isinstance(entries, list) else [entries] if entries else []
+        parts.extend(_yaml_part(found, base, key, str(entry)) for entry in listed)
     if not parts:
         raise DatasetError(f"{found} names no train:, val: or test: images",
                            hint="write e.g. train: train/images and val: valid/images in data.yaml")

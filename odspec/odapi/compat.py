@@ -42,7 +42,7 @@ def apply() -> tuple[str, ...]:
     Later calls do nothing and return the same names, so every entry point can
     call it without coordinating with the others.
     """
-    global _applied
+    global _applied  # noqa: PLW0603 (once per process, under _lock)
     with _lock:
         if _applied is None:
             try:
@@ -137,7 +137,7 @@ def _stub_estimator() -> bool:
         pass
     stub = _EstimatorStub("tensorflow.compat.v1.estimator")
     sys.modules["tensorflow.compat.v1.estimator"] = stub
-    setattr(tf.compat.v1, "estimator", stub)
+    tf.compat.v1.estimator = stub
     return True
 
 
@@ -230,7 +230,7 @@ def _patch_pillow_getsize() -> bool:
     patched = False
     for cls in (ImageFont.FreeTypeFont, ImageFont.ImageFont, ImageFont.TransposedFont):
         if not hasattr(cls, "getsize") and hasattr(cls, "getbbox"):
-            cls.getsize = _getsize  # type: ignore[attr-defined]
+            setattr(cls, "getsize", _getsize)  # noqa: B010 (a method Pillow 10 removed: no stub declares it)
             patched = True
     return patched
 

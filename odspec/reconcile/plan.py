@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from odspec.reconcile.errors import ReconcileError
 from odspec.reconcile.record import RUN_RECORD, RunRecord
@@ -81,7 +81,7 @@ class Refuse:
         return ReconcileError(self.message)
 
 
-Plan = Union[Start, Resume, Refuse]
+Plan = Start | Resume | Refuse
 
 
 def plan(state: ModelDirState, new: RunRecord) -> Plan:

@@ -85,7 +85,7 @@ def best_overlap(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[f
     nothing to compare."""
     if not truth or not found.scores:
         return None
-    ranked = sorted(zip(found.scores, found.boxes, found.classes), key=lambda item: -item[0])[: 2 * len(truth)]
+    ranked = sorted(zip(found.scores, found.boxes, found.classes, strict=False), key=lambda item: -item[0])[: 2 * len(truth)]
     overlap, agrees = max(((iou(box, gt_box), label == gt_label) for _, box, label in ranked
                            for gt_label, gt_box in truth), key=lambda pair: (pair[0], pair[1]))
     return overlap, agrees
@@ -146,7 +146,7 @@ def smoke_test(saved_model: Path, build_dir: Path) -> Smoke:
     split, record = first_record(build_dir)
     truth = list(zip(record["image/object/class/label"],
                      ([a, b, c, d] for a, b, c, d in zip(*(record[f"image/object/bbox/{k}"]
-                                                          for k in ("ymin", "xmin", "ymax", "xmax"))))))
+                                                          for k in ("ymin", "xmin", "ymax", "xmax")), strict=False)), strict=False))
     name = record["image/filename"][0].decode("utf-8", "replace")
     with tempfile.TemporaryDirectory(prefix="odspec-smoke-") as folder:
         image = Path(folder) / "image.png"
@@ -177,7 +177,7 @@ def draw_predictions(found: Detections, classes: Sequence[str], target: Path) ->
 
     colours = class_colours(list(classes))
     boxes, label_colours = [], {}
-    for (ymin, xmin, ymax, xmax), label, score in zip(found.boxes, found.classes, found.scores):
+    for (ymin, xmin, ymax, xmax), label, score in zip(found.boxes, found.classes, found.scores, strict=False):
         name = classes[label - 1] if 1 <= label <= len(classes) else f"class {label}"
         text = f"{name} {score:.2f}"
         label_colours[text] = colours.get(name, (0, 0, 0))

@@ -15,12 +15,12 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from odspec.catalogue import suggest
 from odspec.errors import Problem
 from odspec.spec.models import FLOAT32_MAX, INT32_MAX, MAX_SHARDS, UINT32_MAX
 from odspec.spec.yamlsrc import Loc, SourceMap
-
 
 TYPE_LIMITS = (INT32_MAX, UINT32_MAX, FLOAT32_MAX, MAX_SHARDS)
 
@@ -78,7 +78,8 @@ def _step(tp: Any, part: str | int, given: Any) -> tuple[Any, FieldInfo | None, 
 
 def _with_metadata(info: FieldInfo) -> Any:
     if info.metadata:
-        return typing.Annotated[(info.annotation, *info.metadata)]
+        arguments = (info.annotation, *info.metadata)
+        return typing.Annotated[arguments]
     return info.annotation
 
 
@@ -195,7 +196,7 @@ def _given(value: Any) -> str:
 
 def problems_from(err: ValidationError, root: type[BaseModel], data: Any, source: SourceMap) -> list[Problem]:
     """One problem per distinct location (pydantic reports each union member separately)."""
-    grouped: dict[Loc, tuple[Target, list[dict[str, Any]]]] = {}
+    grouped: dict[Loc, tuple[Target, list[ErrorDetails]]] = {}
     for item in err.errors():
         loc = tuple(item["loc"])
         if item["type"] == "extra_forbidden":
@@ -208,7 +209,7 @@ def problems_from(err: ValidationError, root: type[BaseModel], data: Any, source
     return [_problem(target, items, source) for target, items in grouped.values()]
 
 
-def _problem(target: Target, items: list[dict[str, Any]], source: SourceMap) -> Problem:
+def _problem(target: Target, items: list[ErrorDetails], source: SourceMap) -> Problem:
     key = ".".join(str(p) for p in target.loc)
     item = items[0]
     kind, given = item["type"], item.get("input")
