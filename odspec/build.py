@@ -148,7 +148,8 @@ def _project_name(spec_path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     project = data.get("project") if isinstance(data, dict) else None
-    return project if isinstance(project, str) and valid_project_name(project) else None  # no path from an unchecked spec
+    valid = isinstance(project, str) and valid_project_name(project)
+    return project if valid else None  # no path from an unchecked spec
 
 
 def _cache_format() -> str:
@@ -307,7 +308,8 @@ def _dry_run_changes(out: Path, files: dict[str, bytes], plan: Any, previous: di
     changes = [FileChange(out / name, planned_change(out / name, data)) for name, data in files.items()]
     for shard in plan.shards:
         same = previous.get(shard.name, {}).get("digest") == shard.digest and (out / shard.name).is_file()
-        changes.append(FileChange(out / shard.name, "unchanged" if same else ("updated" if (out / shard.name).exists() else "created")))
+        changes.append(FileChange(out / shard.name,
+                                  "unchanged" if same else ("updated" if (out / shard.name).exists() else "created")))
     return changes
 
 
@@ -321,7 +323,8 @@ def _write(loaded: Any, files: dict[str, bytes], out: Path, plan: Any, previous:
             stage.put(name, data)
         old_shards, old_files = previous.get("shards", {}), previous.get("files", {})
         reuse = {s.name for s in plan.shards
-                 if old_shards.get(s.name, {}).get("digest") == s.digest and (out / s.name).is_file() and s.name in old_files}
+                 if old_shards.get(s.name, {}).get("digest") == s.digest
+                 and (out / s.name).is_file() and s.name in old_files}
         for name in sorted(reuse):
             stage.link(name)
         report = plan.report

@@ -68,7 +68,8 @@ def _validate_data(spec: Path, out: Path | None, as_json: bool) -> None:
             "spec": str(spec), "ok": stopped is None, "build_cache_used": found.cache_used,
             "error": None if stopped is None else {"message": stopped.message, "hint": stopped.hint},
             "findings": [{"file": f.file, "line": f.line, "what": f.what, "action": f.action} for f in found.findings],
-            "report": None if found.report is None else json.loads(found.report.to_json())}, indent=2, ensure_ascii=False))
+            "report": None if found.report is None else json.loads(found.report.to_json())}, indent=2,
+                              ensure_ascii=False))
     else:
         by_action: dict[str, list[Any]] = {}
         for finding in found.findings:
@@ -115,7 +116,8 @@ def build(
     dry_run: bool = typer.Option(False, "--dry-run", help="report what would change, write nothing"),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="processes [default: up to 2 cores]"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list unchanged files and every finding"),
-    no_wait: bool = typer.Option(False, "--no-wait", help="refuse, instead of waiting, while another build of the folder runs"),
+    no_wait: bool = typer.Option(False, "--no-wait",
+                                 help="refuse, instead of waiting, while another build of the folder runs"),
 ) -> None:
     """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
     from odspec.build import up_to_date_for
@@ -149,7 +151,8 @@ def preview(
     out: Path | None = OutOpt,
     split: str = typer.Option("train", "--split", help="train, val or test"),
     count: int = typer.Option(16, "--count", "-n", min=1, help="how many images"),
-    image: Path | None = typer.Option(None, "--image", help="where to write the PNG [default: beside the build folder]"),
+    image: Path | None = typer.Option(None, "--image",
+                                      help="where to write the PNG [default: beside the build folder]"),
 ) -> None:
     """Draw images with their boxes, read back from the written TFRecords: what training will see."""
     from odspec import api
@@ -157,7 +160,8 @@ def preview(
     typer.echo(str(api.preview(spec, out, split=split, count=count, image=image)))
 
 
-ModelDirOpt = typer.Option(None, "--model-dir", "-m", help="checkpoints and metrics [default: runs/<project> beside the spec]")
+ModelDirOpt = typer.Option(None, "--model-dir", "-m",
+                           help="checkpoints and metrics [default: runs/<project> beside the spec]")
 DisplayOpt = typer.Option(None, "--output", help="live (a status line on a terminal), plain or json "
                                                 "[default: live on a terminal, else plain]")
 
@@ -280,7 +284,8 @@ def predict_command(
     images: list[Path] = typer.Argument(..., help="images to run the exported model on"),
     out: Path | None = OutOpt,
     model_dir: Path | None = ModelDirOpt,
-    target: Path | None = typer.Option(None, "--to", help="folder for the drawn images [default: <model dir>/predictions]"),
+    target: Path | None = typer.Option(None, "--to",
+                                       help="folder for the drawn images [default: <model dir>/predictions]"),
     min_score: float = typer.Option(0.3, "--min-score", min=0.0, max=1.0, help="draw detections scoring at least this"),
 ) -> None:
     """Write the images with the exported model's detections drawn (class and score)."""
@@ -323,7 +328,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="machine-readable 
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    headers = {"name": "ARCHITECTURE", "family": "FAMILY", "input": "INPUT", "speed": "SPEED", "coco_map": "COCO mAP", "tflite": "TFLITE"}
+    headers = {"name": "ARCHITECTURE", "family": "FAMILY", "input": "INPUT", "speed": "SPEED", "coco_map": "COCO mAP",
+               "tflite": "TFLITE"}
     widths = {k: max(len(headers[k]), *(len(str(r[k])) for r in rows)) for k in headers}
     typer.echo("  ".join(headers[k].ljust(widths[k]) for k in headers).rstrip())
     for row in rows:

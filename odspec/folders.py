@@ -30,7 +30,8 @@ def is_build_folder(folder: Path) -> bool:
         return False
     if not isinstance(manifest, dict):
         return False
-    return manifest.get("format") == BUILD_FORMAT or ("format" not in manifest and "outputs" in manifest and "odspec" in manifest)
+    legacy = "format" not in manifest and "outputs" in manifest and "odspec" in manifest
+    return manifest.get("format") == BUILD_FORMAT or legacy
 
 
 def has_marker(marker: str) -> Callable[[Path], bool]:

@@ -112,7 +112,8 @@ def scale_rate(rate: LearningRate, by: float, steps_by: float) -> LearningRate:
         )
     if isinstance(rate, ExponentialRate):
         return rate.model_copy(
-            update={"initial": rate.initial * by, "decay_steps": _steps(rate.decay_steps, steps_by), "min_rate": rate.min_rate * by}
+            update={"initial": rate.initial * by, "decay_steps": _steps(rate.decay_steps, steps_by),
+                    "min_rate": rate.min_rate * by}
         )
     schedule = [RateStep(step=_steps(s.step, steps_by), rate=s.rate * by) for s in rate.schedule]
     return rate.model_copy(update={"initial": rate.initial * by, "schedule": schedule})
@@ -144,7 +145,8 @@ def rate_message(rate: LearningRate, total_steps: int) -> dict[str, Any]:
         return {"exponential_decay_learning_rate": exponential}
     assert isinstance(rate, ManualStepRate)
     schedule = [{"step": s.step, "learning_rate": s.rate} for s in rate.schedule]
-    return {"manual_step_learning_rate": {"initial_learning_rate": rate.initial, "schedule": schedule, "warmup": rate.warmup}}
+    return {"manual_step_learning_rate": {"initial_learning_rate": rate.initial, "schedule": schedule,
+                                          "warmup": rate.warmup}}
 
 
 def optimizer_message(spec: Spec, arch: Architecture) -> dict[str, Any]:
@@ -158,7 +160,8 @@ def optimizer_message(spec: Spec, arch: Architecture) -> dict[str, Any]:
         body = {"learning_rate": rate, "epsilon": chosen.epsilon}
         name = "adam_optimizer"
     else:
-        body = {"learning_rate": rate, "momentum_optimizer_value": chosen.momentum, "decay": chosen.decay, "epsilon": chosen.epsilon}
+        body = {"learning_rate": rate, "momentum_optimizer_value": chosen.momentum, "decay": chosen.decay,
+                "epsilon": chosen.epsilon}
         name = "rms_prop_optimizer"
     return {name: body, **arch.train.optimizer_extra}
 
@@ -186,7 +189,8 @@ def header(spec: Spec, arch: Architecture) -> list[str]:
         f"- batch size {batch_size(spec, arch)} instead of the zoo's {arch.train.zoo_batch_size} (a TPU-pod batch);"
         " when the spec sets no learning rate, the zoo's rates are scaled by that ratio"
         " and its step counts by the ratio of training steps;",
-        "- use_bfloat16 is " + ("on (the spec targets a TPU)" if spec.runtime.bfloat16 else "off (it only works on TPU)") + ";",
+        "- use_bfloat16 is " + ("on (the spec targets a TPU)" if spec.runtime.bfloat16
+                                else "off (it only works on TPU)") + ";",
         "- the TF1-only fields sync_replicas and replicas_to_aggregate are not emitted.",
     ]
     if arch.derived:

@@ -66,7 +66,8 @@ def parse(text: str, message: _M, what: str) -> _M:
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as err:
-        raise BuildError(f"odspec rendered a {what} the OD API cannot parse: {err}", "this is a bug in odspec; please report it") from None
+        raise BuildError(f"odspec rendered a {what} the OD API cannot parse: {err}",
+                         "this is a bug in odspec; please report it") from None
     return message
 
 
@@ -93,7 +94,8 @@ def set_model_options(spec: Spec, config: OdapiMessage) -> list[CompileProblem]:
     if spec.model.batch_norm_decay is not None:
         norms = _messages_of_type(config.model, "BatchNorm")
         if not norms:
-            problems.append(CompileProblem(("model", "batch_norm_decay"), "this architecture has no configurable batch norm"))
+            problems.append(CompileProblem(("model", "batch_norm_decay"),
+                                           "this architecture has no configurable batch norm"))
         for norm in norms:
             norm.decay = spec.model.batch_norm_decay
     if spec.model.max_detections is not None:
@@ -131,7 +133,8 @@ def apply_overrides(spec: Spec, config: OdapiMessage) -> list[CompileProblem]:
 def pipeline_message(spec: Spec, paths: Paths) -> tuple[Message, list[str]]:
     """The compiled ``TrainEvalPipelineConfig`` and its header comment lines."""
     context = template_context(spec, paths)
-    config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(), "pipeline.config")
+    config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(),
+                   "pipeline.config")
     problems = set_model_options(spec, config) + apply_overrides(spec, config)
     problems += [CompileProblem(loc, message) for loc, message in final_problems(spec, config, paths)]
     if problems:
@@ -149,7 +152,8 @@ def label_map_message(classes: list[str]) -> OdapiMessage:
     label_map = parse(text, protos.load("string_int_label_map_pb2").StringIntLabelMap(), "label map")
     names = [item.name for item in label_map.item]
     if names != list(classes) or [item.id for item in label_map.item] != list(range(1, len(classes) + 1)):
-        raise BuildError("the rendered label map does not match the class list", "this is a bug in odspec; please report it")
+        raise BuildError("the rendered label map does not match the class list",
+                         "this is a bug in odspec; please report it")
     return label_map
 
 

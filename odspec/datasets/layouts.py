@@ -41,7 +41,7 @@ class Part:
     split: str | None = None  # "train" | "val" | "test" as the layout names it; None: the reader's own answer
     names: Path | None = None  # class-names file, for formats whose labels carry only ids (YOLO)
     image_list: Path | None = None  # a file listing this part's images (Ultralytics / CVAT train.txt)
-    reader_split: bool = True  # False: the layout alone decides the split (a reader's guess from folder names is not used)
+    reader_split: bool = True  # False: the layout alone decides the split (no reader's guess from folder names)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,8 @@ def _voc_beside(root: Path) -> Layout | None:
         return Layout("voc", "Roboflow Pascal VOC (XML beside the images, a folder per split)", root, parts,
                       split_sources=tuple(f"the folder name {d.name}/" for d in folders))
     if _files(root, ".xml"):
-        return Layout("voc", "LabelImg (XML beside the images)", root, (Part("voc", (root,), root, reader_split=False),),
+        return Layout("voc", "LabelImg (XML beside the images)", root,
+                      (Part("voc", (root,), root, reader_split=False),),
                       split_sources=("nothing: LabelImg writes no split",))
     annotations = child(root, "annotations")
     images = child(root, "images")
@@ -207,7 +208,8 @@ def detect_layout(path: Path, format: str | None = None) -> Layout:
 
     root = Path(path).absolute()
     if not root.is_dir():
-        raise DatasetError(f"dataset.path {root} is not a folder", hint="give the export's root folder, relative to the spec file")
+        raise DatasetError(f"dataset.path {root} is not a folder",
+                           hint="give the export's root folder, relative to the spec file")
     found: dict[str, Layout] = {}
     for detector in _DETECTORS:
         layout = detector(root)
@@ -223,7 +225,8 @@ def detect_layout(path: Path, format: str | None = None) -> Layout:
         kinds = "; ".join(f"{f}: {layout.kind}" for f, layout in sorted(found.items()))
         raise DatasetError(f"{root} holds more than one export layout ({kinds})",
                            hint=f"say which with dataset.format: one of {', '.join(sorted(found))}")
-    wanted = [k for k in _LOOKED_FOR if format is None or k.lower().find(format) >= 0 or (format == "voc" and "VOC" in k)]
+    wanted = [k for k in _LOOKED_FOR if format is None or k.lower().find(format) >= 0
+              or (format == "voc" and "VOC" in k)]
     raise DatasetError(f"no {format + ' ' if format else ''}export layout recognised in {root}; looked for: "
                        + "; ".join(wanted or _LOOKED_FOR),
                        hint="point dataset.path at the export's root folder, or give format + images + annotations")
@@ -352,7 +355,7 @@ def _prefix(layout: Layout, part: Part) -> str | None:
 
 
 def refuse_missing_source_splits(layout: Layout, examples: Sequence[Example]) -> None:
-    """``split.from_source``: every image must have a split from the source, or the build stops saying where it looked."""
+    """``split.from_source``: every image must have a split from the source, else the build stops, saying where."""
     missing = [e.image.as_posix() for e in examples if e.split is None]
     if not missing:
         return

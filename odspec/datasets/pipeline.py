@@ -407,11 +407,13 @@ class _Checked:
 
 
 def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], names: Sequence[str],
-                  read_findings: Sequence[Finding], cache: Mapping[str, Any], previous_splits: Mapping[str, str], *, max_boxes: int, workers: int,
+                  read_findings: Sequence[Finding], cache: Mapping[str, Any], previous_splits: Mapping[str, str], *,
+                  max_boxes: int, workers: int,
                   progress: Progress, workdir: Path, pool: Any) -> _Checked:
     """Inspect and check every example in image-path order, spilling the ones kept."""
     order = sorted(range(len(names)), key=names.__getitem__)
-    rels = [names[i] for i, previous in zip(order, [-1, *order], strict=False) if previous == -1 or names[previous] != names[i]]
+    rels = [names[i] for i, previous in zip(order, [-1, *order], strict=False)
+            if previous == -1 or names[previous] != names[i]]
     inspected = iter_inspected(root, rels, cache, verify=dataset.verify_pixels, workers=workers,
                                progress=progress, pool=pool)
     checker = ExampleChecker(dataset.classes, policy=dataset.on_bad_annotation, max_boxes=max_boxes,
@@ -457,7 +459,8 @@ def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], nam
     try:
         found = checker.finish()
     except DatasetCheckError as failed:
-        raise DatasetCheckError([*_errors(reader_findings), *failed.errors], [*reader_findings, *failed.findings]) from None
+        raise DatasetCheckError([*_errors(reader_findings), *failed.errors],
+                                [*reader_findings, *failed.findings]) from None
     if _errors(reader_findings):
         raise DatasetCheckError(_errors(reader_findings), [*reader_findings, *found])
     out.findings = [*reader_findings, *found]

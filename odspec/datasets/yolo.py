@@ -47,7 +47,7 @@ def read_yolo(
     names_file: Path | None = None,
     image_list: Path | None = None,
 ) -> ReadResult:
-    """Read YOLO label files under ``annotations`` (recursively), or those of ``image_list``'s images, under ``root``."""
+    """Read the YOLO label files under ``annotations`` (recursively), or those of ``image_list``'s images."""
     if not root.is_dir():
         raise DatasetError(
             f"images folder {root} does not exist",
@@ -71,7 +71,9 @@ def read_yolo(
     return ReadResult(examples + negatives, findings + found, tuple(names))
 
 
-def unlabelled_images(root: Path, index: ImageIndex, examples: Sequence[Example]) -> tuple[list[Example], list[Finding]]:
+def unlabelled_images(
+    root: Path, index: ImageIndex, examples: Sequence[Example]
+) -> tuple[list[Example], list[Finding]]:
     """Images without a label file, in a folder whose other images have one: negatives, as Ultralytics counts them.
 
     One finding per folder says how many. Folders with no labelled image are left out
@@ -130,7 +132,10 @@ def _read_image_list(root: Path, listing: Path, names: Sequence[str]) -> ReadRes
 
 
 def listed_image(root: Path, listing: Path, name: str) -> Path | None:
-    """A list line as an image relative to ``root``: from the list's folder (``./`` stripped); CVAT's ``data/`` is the root."""
+    """A list line as an image relative to ``root``: from the list's folder (``./`` stripped).
+
+    CVAT's ``data/`` prefix is the root.
+    """
     cleaned = name.replace("\\", "/")
     cleaned = cleaned[2:] if cleaned.startswith("./") else cleaned
     candidates = [Path(cleaned) if os.path.isabs(cleaned) else listing.parent / cleaned]
@@ -144,7 +149,7 @@ def listed_image(root: Path, listing: Path, name: str) -> Path | None:
 
 
 def label_of_image(image: Path) -> Path | None:
-    """Ultralytics' ``img2label_paths`` (last ``images`` -> ``labels``, suffix ``.txt``), else the ``.txt`` beside it."""
+    """Ultralytics' ``img2label_paths`` (last ``images`` -> ``labels``, suffix ``.txt``), else the ``.txt`` beside."""
     parts = list(image.parts)
     candidates = []
     if "images" in parts[:-1]:
@@ -192,13 +197,17 @@ def parse_yolo_labels(
         else:
             findings.append(Finding(source, parsed, "line skipped", number))
     if polygons:
-        what = f"{len(polygons)} lines are segmentation polygons (Ultralytics' segment format), lines {_lines(polygons)}"
+        what = (f"{len(polygons)} lines are segmentation polygons (Ultralytics' segment format), "
+                f"lines {_lines(polygons)}")
         findings.append(Finding(source, what, "box taken from each polygon's extent, as Ultralytics' segments2boxes"))
     return boxes, findings
 
 
 def polygon_as_box(words: Sequence[str]) -> str:
-    """``class x1 y1 x2 y2 ...`` as ``class cx cy w h`` of its extent; unreadable numbers are left for the line's check."""
+    """``class x1 y1 x2 y2 ...`` as ``class cx cy w h`` of its extent.
+
+    Unreadable numbers are left for the line's own check.
+    """
     read = [finite_float(w) for w in words[1:]]
     values = [v for v in read if v is not None]
     if len(values) < len(read):

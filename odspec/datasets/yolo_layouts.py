@@ -197,7 +197,8 @@ def _labelimg(root: Path) -> Layout | None:
     if names is None or not any(p.name != names.name for p in root.glob("*.txt")):
         return None
     return Layout("yolo", "LabelImg YOLO (classes.txt beside the labels)", root,
-                  (Part("yolo", (root,), root, None, names, reader_split=False),), names, ("(none: this layout has no split)",))
+                  (Part("yolo", (root,), root, None, names, reader_split=False),), names,
+                  ("(none: this layout has no split)",))
 
 
 def _names_in(root: Path) -> Path | None:

@@ -31,7 +31,8 @@ import numpy
 from odspec.errors import EnvironmentProblem
 from odspec.odapi import TENSORFLOW_DISTRIBUTIONS, protos
 
-_INSTALL_HINT = "reinstall a pinned stack: ./setup.sh (TF 2.20) or ./setup.sh --stack tf2.15; `odspec doctor` shows what is installed"
+_INSTALL_HINT = ("reinstall a pinned stack: ./setup.sh (TF 2.20) or ./setup.sh --stack tf2.15; "
+                 "`odspec doctor` shows what is installed")
 _lock = threading.Lock()
 _applied: tuple[str, ...] | None = None
 
@@ -95,7 +96,8 @@ def _use_legacy_keras() -> bool:
         raise EnvironmentProblem("TensorFlow >= 2.16 needs tf-keras for the OD API, and it is not installed",
                                  "pip install tf-keras matching TensorFlow's minor version (e.g. tf-keras==2.20.*)")
     if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
-        raise EnvironmentProblem("TensorFlow was imported before odspec could select legacy Keras (TF_USE_LEGACY_KERAS=1)",
+        raise EnvironmentProblem("TensorFlow was imported before odspec could select legacy Keras "
+                                 "(TF_USE_LEGACY_KERAS=1)",
                                  "set TF_USE_LEGACY_KERAS=1 in the environment, or call odspec.odapi.compat.apply() "
                                  "before importing TensorFlow")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"

@@ -85,7 +85,8 @@ def best_overlap(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[f
     nothing to compare."""
     if not truth or not found.scores:
         return None
-    ranked = sorted(zip(found.scores, found.boxes, found.classes, strict=False), key=lambda item: -item[0])[: 2 * len(truth)]
+    ranked = sorted(zip(found.scores, found.boxes, found.classes, strict=False),
+                    key=lambda item: -item[0])[: 2 * len(truth)]
     overlap, agrees = max(((iou(box, gt_box), label == gt_label) for _, box, label in ranked
                            for gt_label, gt_box in truth), key=lambda pair: (pair[0], pair[1]))
     return overlap, agrees
@@ -144,9 +145,8 @@ def smoke_test(saved_model: Path, build_dir: Path) -> Smoke:
     from odspec.datasets.preview import decode_image
 
     split, record = first_record(build_dir)
-    truth = list(zip(record["image/object/class/label"],
-                     ([a, b, c, d] for a, b, c, d in zip(*(record[f"image/object/bbox/{k}"]
-                                                          for k in ("ymin", "xmin", "ymax", "xmax")), strict=False)), strict=False))
+    edges = zip(*(record[f"image/object/bbox/{k}"] for k in ("ymin", "xmin", "ymax", "xmax")), strict=False)
+    truth = list(zip(record["image/object/class/label"], ([a, b, c, d] for a, b, c, d in edges), strict=False))
     name = record["image/filename"][0].decode("utf-8", "replace")
     with tempfile.TemporaryDirectory(prefix="odspec-smoke-") as folder:
         image = Path(folder) / "image.png"

@@ -105,12 +105,18 @@ def resolve(root: type[BaseModel], loc: Loc, data: Any) -> Target:
             owner = models[0] if models and isinstance(part, str) else None
             clean.append(part)
             info = step_info
-            data = data.get(part) if isinstance(data, dict) else (data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None)
+            if isinstance(data, dict):
+                data = data.get(part)
+            else:
+                data = data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None
     return Target(tuple(clean), tp, info, owner)
 
 
 def describe(tp: Any, *, ranged: bool = False) -> str:
-    """A phrase for what a type accepts: 'a positive integer', "one of 'a', 'b'"; ``ranged`` names the type's ceiling."""
+    """A phrase for what a type accepts: 'a positive integer', "one of 'a', 'b'".
+
+    ``ranged`` names the type's ceiling.
+    """
     phrases = []
     for member in _members(tp):
         base, metadata = _unwrap(member)
@@ -232,7 +238,8 @@ def _problem(target: Target, items: list[ErrorDetails], source: SourceMap) -> Pr
         tags = [t for t in tags if t is not None]
         wanted = ", ".join(repr(t) for t in tags)
         if kind == "union_tag_not_found":
-            return Problem(source.file, line, col, key, f"missing `type`: expected one of {wanted}", f"e.g. type: {tags[0]}")
+            return Problem(source.file, line, col, key, f"missing `type`: expected one of {wanted}",
+                           f"e.g. type: {tags[0]}")
         tag = str(item.get("ctx", {}).get("tag", ""))
         message = f"expected one of {wanted}, got {tag!r}{suggest(tag, tags)}"
         return Problem(source.file, line, col, key + ".type", message, f"e.g. type: {tags[0]}")

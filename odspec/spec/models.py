@@ -41,7 +41,8 @@ class Split(Strict):
     val: Fraction = Field(0.1, examples=[0.1])
     test: Fraction = Field(0.1, examples=[0.1])
     seed: int = Field(0, examples=[42])
-    from_source: bool = Field(False, description="keep the split the annotations give (COCO files, VOC ImageSets)", examples=[True])
+    from_source: bool = Field(False, description="keep the split the annotations give (COCO files, VOC ImageSets)",
+                              examples=[True])
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> Split:
@@ -63,7 +64,8 @@ class Dataset(Strict):
     format: Literal["voc", "coco", "yolo", "csv"] | None = Field(
         None, description="annotation format; with path it is detected when left out", examples=["voc"]
     )
-    images: str | None = Field(None, description="folder of images, relative to the spec file", examples=["data/images"])
+    images: str | None = Field(None, description="folder of images, relative to the spec file",
+                               examples=["data/images"])
     annotations: str | list[str] | None = Field(
         None,
         description="annotation folder (voc, yolo) or file(s) (coco, csv), relative to the spec file",
@@ -79,14 +81,16 @@ class Dataset(Strict):
     split: Split = Field(default_factory=Split)
     on_bad_annotation: Literal["stop", "skip_box", "skip_image", "repair"] = Field("stop", examples=["skip_box"])
     keep_empty_images: bool = Field(True, description="images without boxes stay in as negatives", examples=[False])
-    shards: Annotated[int, Field(gt=0, le=MAX_SHARDS)] | None = Field(None, description="TFRecord shards per split; default follows the size", examples=[4])
+    shards: Annotated[int, Field(gt=0, le=MAX_SHARDS)] | None = Field(
+        None, description="TFRecord shards per split; default follows the size", examples=[4])
     orientation_fallback: Literal["rotated", "raw"] = Field(
         "rotated",
         description="for EXIF-rotated images whose annotation size cannot tell: were boxes drawn on the image as "
         "displayed (rotated) or as stored (raw)?",
         examples=["raw"],
     )
-    verify_pixels: bool = Field(False, description="fully decode every image to find corrupt pixel data (slower)", examples=[True])
+    verify_pixels: bool = Field(False, description="fully decode every image to find corrupt pixel data (slower)",
+                                examples=[True])
 
     @property
     def annotation_list(self) -> list[str]:
@@ -135,7 +139,8 @@ class Pretrained(Strict):
     )
     kind: Literal["detection", "classification", "full", "fine_tune"] = Field(
         "detection",
-        description="detection: a zoo detection checkpoint (backbone + box tower); classification: an ImageNet backbone",
+        description="detection: a zoo detection checkpoint (backbone + box tower); "
+                    "classification: an ImageNet backbone",
         examples=["detection"],
     )
 
@@ -144,7 +149,8 @@ class Model(Strict):
     architecture: str = Field(examples=["ssd_mobilenet_v2_fpnlite_320"])
     input_size: PositiveInt | list[PositiveInt] | None = Field(
         None,
-        description="square size, or [height, width] (fixed-shape resizers) / [min, max] dimension (keep-aspect resizers)",
+        description="square size, or [height, width] (fixed-shape resizers) / "
+                    "[min, max] dimension (keep-aspect resizers)",
         examples=[320],
     )
     pretrained: Pretrained | None = None
@@ -247,7 +253,8 @@ class Train(Strict):
         description="OD API preprocessing steps in order, each `op: {param: value}`; [] for none; unset for the zoo's",
         examples=[[{"random_horizontal_flip": {}}]],
     )
-    checkpoint_every: PositiveInt | None = Field(None, description="default: 1000, or the run's length if shorter", examples=[500])
+    checkpoint_every: PositiveInt | None = Field(None, description="default: 1000, or the run's length if shorter",
+                                                 examples=[500])
     keep_checkpoints: PositiveInt = Field(7, examples=[10])
     max_boxes: PositiveInt | None = Field(None, description="max_number_of_boxes per image", examples=[100])
     gradient_clipping: PositiveFloat | Literal[False] | None = Field(
@@ -260,7 +267,8 @@ class Eval(Strict):
         "coco_detection_metrics", examples=["coco_detection_metrics"]
     )
     split: Literal["val", "test"] = Field("val", examples=["val"])
-    every: PositiveInt | None = Field(None, description="evaluate every N steps; default: every checkpoint", examples=[1000])
+    every: PositiveInt | None = Field(None, description="evaluate every N steps; default: every checkpoint",
+                                      examples=[1000])
     visualizations: StepCount = Field(10, description="eval images drawn in TensorBoard", examples=[10])
 
 
@@ -278,7 +286,8 @@ class Export(Strict):
 
 class Runtime(Strict):
     accelerator: Literal["cpu", "gpu", "tpu"] = Field("gpu", examples=["gpu"])
-    replicas: PositiveInt = Field(1, description="devices training in sync; the batch is split across them", examples=[1])
+    replicas: PositiveInt = Field(1, description="devices training in sync; the batch is split across them",
+                                  examples=[1])
     bfloat16: bool = Field(False, description="mixed precision; TPU only", examples=[False])
 
 

@@ -141,7 +141,8 @@ class _Builder:
         tag = getattr(node, "odspec_tag", None)
         if tag is None:
             return
-        by_kind: dict[type[yaml.Node], set[str]] = {yaml.MappingNode: {_CORE + "map"}, yaml.SequenceNode: {_CORE + "seq"}}
+        by_kind: dict[type[yaml.Node], set[str]] = {yaml.MappingNode: {_CORE + "map"},
+                                                    yaml.SequenceNode: {_CORE + "seq"}}
         allowed = by_kind.get(type(node), _SCALAR_TAGS)
         if tag not in allowed:
             self._fail(node, loc, f"YAML tag {_short_tag(tag)!r} is not supported", "write the value itself")
@@ -200,7 +201,8 @@ class _Builder:
         for source_node in sources:
             self.nodes += 1
             if self.nodes > MAX_NODES or len(loc) + self.merging > MAX_DEPTH:
-                self._fail(source_node, (*loc, "<<"), f"merges nested deeper than {MAX_DEPTH} levels (a recursive alias?)")
+                self._fail(source_node, (*loc, "<<"),
+                           f"merges nested deeper than {MAX_DEPTH} levels (a recursive alias?)")
             if not isinstance(source_node, yaml.MappingNode):
                 self._fail(source_node, (*loc, "<<"), "'<<' merges mappings only, e.g. <<: *defaults")
             self._check_tag(source_node, (*loc, "<<"))
