@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from odspec.doctor import Report
     from odspec.errors import DatasetError
     from odspec.initspec import Survey
+    from odspec.plan.model import Plan
     from odspec.runner.exporting import ExportResult
     from odspec.runner.metrics import MetricsRow
     from odspec.runner.session import RunOutcome
-    from odspec.plan.model import Plan
 
 
 
@@ -72,7 +72,8 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
 def compile_loaded(loaded: LoadedSpec, out: Path) -> Validated:
     """Compile a loaded spec in memory for the build folder ``out``; raises SpecError when it does not compile."""
     from odspec.compile.context import Paths
-    from odspec.compile.render import CompileFailed, label_map_text, pipeline_message, pipeline_text
+    from odspec.compile.render import label_map_text, pipeline_message, pipeline_text
+    from odspec.errors import CompileFailed
 
     pretrained = loaded.spec.model.pretrained
     checkpoint = (loaded.root / pretrained.checkpoint).resolve() if pretrained else None
@@ -206,7 +207,8 @@ def protected_paths(loaded: LoadedSpec) -> list[Path]:
     dataset = loaded.spec.dataset
     if dataset.path is not None:  # the export's root holds everything it has; detecting is not needed
         return [loaded.path.resolve().parent, loaded.root / dataset.path]
-    return [loaded.path.resolve().parent, loaded.root / dataset.images_root, *(loaded.root / a for a in dataset.annotation_list)]
+    return [loaded.path.resolve().parent, loaded.root / dataset.images_root,
+            *(loaded.root / a for a in dataset.annotation_list)]
 
 
 def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | None = None,
@@ -228,10 +230,10 @@ def preview(spec_path: Path, out_dir: Path | None = None, *, split: str = "train
             image: Path | None = None) -> Path:
     """A contact sheet of ``count`` records of ``split``, decoded from the shards as written."""
     from odspec.datasets.preview import save_preview
+    from odspec.datasets.shards import SHARD_GLOB
     from odspec.errors import BuildError
     from odspec.folders import claim_file
     from odspec.records.example import parse_example
-    from odspec.datasets.shards import SHARD_GLOB
     from odspec.records.tfrecord import read_records
 
     loaded = load_spec(spec_path)
@@ -297,10 +299,10 @@ def _selection(validated: Validated) -> Any:
 
 
 def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any) -> Any:
-    from odspec.spec.defaults import checkpoint_every
     from odspec.reconcile.plan import Resume
     from odspec.reconcile.record import read_run_record
     from odspec.runner.session import RunSetup
+    from odspec.spec.defaults import checkpoint_every
 
     spec = validated.loaded.spec
     every = checkpoint_every(spec, validated.architecture)
@@ -369,7 +371,8 @@ def _record_for(validated: Validated, dataset_sha256: str) -> Any:
     from odspec.reconcile.record import run_record_of
     from odspec.runner.session import versions
 
-    return run_record_of(validated.loaded.spec, validated.out_dir, versions(), config=validated.files["pipeline.config"],
+    return run_record_of(validated.loaded.spec, validated.out_dir, versions(),
+                         config=validated.files["pipeline.config"],
                          label_map=validated.files["label_map.pbtxt"], dataset_sha256=dataset_sha256)
 
 
@@ -397,9 +400,11 @@ def claim_model_dir(validated: Validated, model_dir: Path) -> Path:
 
     def owned(folder: Path) -> bool:
         return (folder / RUN_RECORD).is_file() or all(
-            p.name in OWN_ENTRIES or p.name.startswith(("ckpt-", ".pending", ".best-", ".odspec.")) for p in folder.iterdir())
+            p.name in OWN_ENTRIES or p.name.startswith(("ckpt-", ".pending", ".best-", ".odspec."))
+            for p in folder.iterdir())
 
-    return claim(model_dir, owned=owned, kind="model", protected=[*protected_paths(validated.loaded), validated.out_dir])
+    return claim(model_dir, owned=owned, kind="model",
+                 protected=[*protected_paths(validated.loaded), validated.out_dir])
 
 
 def _claim_output(validated: Validated, folder: Path, owned: Any) -> Path:
@@ -428,7 +433,8 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
     state = observe(model_dir)
     record = read_run_record(model_dir)
     if record is None:
-        raise ReconcileError(f"{model_dir}: no run here to export", f"train it first: `odspec run {validated.loaded.path}`")
+        raise ReconcileError(f"{model_dir}: no run here to export",
+                             f"train it first: `odspec run {validated.loaded.path}`")
     build_dir = Path(record.build_dir)
     if step is None:
         prefix = best_prefix(model_dir, state.best)
@@ -443,14 +449,16 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
         elif found:
             prefix = found[0].prefix
         else:
-            have = sorted({c.step for c in state.checkpoints if c.step} | ({state.best["step"]} if state.best else set()))
+            best = {state.best["step"]} if state.best else set()
+            have = sorted({c.step for c in state.checkpoints if c.step} | best)
             raise ReconcileError(f"{model_dir}: no checkpoint of step {step}",
                                  f"steps on disk: {', '.join(map(str, have)) or 'none'}")
     assert prefix is not None
     config = build_dir / "pipeline.config"
     if not config.is_file() or hashlib.sha256(config.read_bytes()).hexdigest() != record.pipeline_config_sha256:
         raise ReconcileError(f"{config}: not the pipeline.config these checkpoints were trained with",
-                             f"rebuild with the spec they were trained with, or run `odspec run {validated.loaded.path}`")
+                             "rebuild with the spec they were trained with, or run `odspec run "
+                             f"{validated.loaded.path}`")
     spec = validated.loaded.spec
     wants_tflite = spec.export.tflite if tflite is None else tflite
     return export_checkpoint(config, prefix, output or model_dir / "export", tflite=wants_tflite,
@@ -532,7 +540,8 @@ def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
         dataset = read_manifest(validated.out_dir)["dataset_sha256"]
     except BuildMissingError:
         dataset = state.record.dataset_sha256 if state.record else ""
-    record = run_record_of(validated.loaded.spec, validated.out_dir, versions(), config=validated.files["pipeline.config"],
+    record = run_record_of(validated.loaded.spec, validated.out_dir, versions(),
+                           config=validated.files["pipeline.config"],
                            label_map=validated.files["label_map.pbtxt"], dataset_sha256=dataset)
     decided = plan(state, record)
     if isinstance(decided, Refuse):
@@ -541,7 +550,8 @@ def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
         verdict = "stopped" if stopped else "complete" if decided.complete else "resume"
         changes = f" (changed, safe to resume: {', '.join(decided.changed)})" if decided.changed else ""
         message = (stopped or f"the spec matches these checkpoints{changes}; `odspec run` "
-                   + ("has nothing left to train" if decided.complete else f"resumes from step {decided.checkpoint.step}"))
+                   + ("has nothing left to train" if decided.complete
+                      else f"resumes from step {decided.checkpoint.step}"))
     else:
         verdict, message = "new", "no checkpoints yet; `odspec run` starts training here"
     return RunStatus(target, bool(state.entries), record.train_steps, state.latest.step if state.latest else None,
@@ -552,14 +562,13 @@ def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
 def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,
            output: Path | None = None) -> list[Path]:
     """PNG plots of training losses and validation metrics over steps, the best and the early stop marked."""
-    from odspec.runner.plots import load_history, write_report
-
     from odspec.folders import only_entries
-    from odspec.runner.plots import LOSSES_PNG, METRICS_PNG
+    from odspec.runner.plots import LOSSES_PNG, METRICS_PNG, load_history, write_report
 
     found = status(spec_path, out_dir, model_dir=model_dir)
     validated = validate(spec_path, out_dir, check_data=False)
-    folder = _claim_output(validated, output or found.model_dir / "report", only_entries(LOSSES_PNG, METRICS_PNG, ".*.tmp"))
+    folder = _claim_output(validated, output or found.model_dir / "report",
+                           only_entries(LOSSES_PNG, METRICS_PNG, ".*.tmp"))
     stopped_step = found.metrics[-1].step if found.stopped_early and found.metrics else None
     best_step = found.best.get("step") if found.best else None
     history = load_history(found.model_dir, metric=found.metric, best_step=best_step, stopped_step=stopped_step)

@@ -100,7 +100,7 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
         return os.readlink(path) if os.path.islink(path) else None
 
     spec_bytes = spec_path.read_bytes()
-    files = []
+    files: list[tuple[str, list[int] | None, str | None]] = []
     for path in map(Path, annotation_paths):
         members = sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
         files.extend((member, _ident(member), link_target(member)) for member in members)
@@ -162,7 +162,8 @@ def _project_name(spec_path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     project = data.get("project") if isinstance(data, dict) else None
-    return project if valid_project_name(project) else None  # no path from an unchecked spec
+    valid = isinstance(project, str) and valid_project_name(project)
+    return project if valid else None  # no path from an unchecked spec
 
 
 def _cache_format() -> str:
@@ -363,7 +364,8 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         if stage.write:
             advance = progress("writing records", sum(s.count for s in todo))
             with phase("write"):
-                digests.update(writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool))
+                written = writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool)
+                digests.update(written)
             for name in sorted(set(digests) - reuse):
                 stage.adopt(name)
         else:
@@ -386,8 +388,9 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         stage.abandon()
         raise
     changes = [c for c in stage.changes if c.path.name not in (CACHE, SIGNATURE)]
-    return BuildOutcome(changes, list(plan.findings) + report.class_warnings(), report.to_table(), False,
-                        dataset_digest(plan))
+    return BuildOutcome(
+        changes, list(plan.findings) + report.class_warnings(), report.to_table(), False, dataset_digest(plan)
+    )
 
 
 def _expected_digests(todo: list[Any], old_shards: dict[str, Any], old_files: dict[str, str]) -> dict[str, str]:
@@ -396,8 +399,12 @@ def _expected_digests(todo: list[Any], old_shards: dict[str, Any], old_files: di
     Same inputs digest, same bytes: the old hash. A changed digest changes build.json's
     ``shards`` entry anyway, so its file hash only needs to be new (a placeholder no hash equals).
     """
-    return {s.name: old_files[s.name] if old_shards.get(s.name, {}).get("digest") == s.digest and s.name in old_files
-            else f"not written by a dry run: {s.digest}" for s in todo}
+    return {
+        s.name: old_files[s.name]
+        if old_shards.get(s.name, {}).get("digest") == s.digest and s.name in old_files
+        else f"not written by a dry run: {s.digest}"
+        for s in todo
+    }
 
 
 def _write_cache(members: Path, path: Path) -> None:
@@ -409,8 +416,9 @@ def _write_cache(members: Path, path: Path) -> None:
         cache.write("}}")
 
 
-def _manifest(loaded: Any, sha256: Callable[[str], str], plan: Any, outputs: list[str],
-              digests: dict[str, str]) -> dict[str, Any]:
+def _manifest(
+    loaded: Any, sha256: Callable[[str], str], plan: Any, outputs: list[str], digests: dict[str, str]
+) -> dict[str, Any]:
     """What produced this build: the spec per section, each output's hash, each shard's inputs digest."""
     spec = loaded.spec
     sections = section_hashes(spec.model_dump(mode="json"))
@@ -434,8 +442,10 @@ def _manifest(loaded: Any, sha256: Callable[[str], str], plan: Any, outputs: lis
 
 def section_hashes(resolved: dict[str, Any]) -> dict[str, str]:
     """build.json's ``spec_sections``: one hash per top-level section of the resolved spec."""
-    return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-            for name, value in resolved.items()}
+    return {
+        name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+        for name, value in resolved.items()
+    }
 
 
 def dataset_digest(plan: Any) -> str:

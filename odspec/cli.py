@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -26,7 +26,7 @@ def _print_version(value: bool) -> None:
         from odspec import __version__
 
         typer.echo(__version__)
-        raise typer.Exit()
+        raise typer.Exit
 
 
 @app.callback()
@@ -42,7 +42,7 @@ OutOpt = typer.Option(None, "--out", "-o", help="build folder [default: build/<p
 @app.command()
 def validate(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
+    out: Path | None = OutOpt,
     data: bool = typer.Option(False, "--data", help="also check every image and annotation as the build would "
                                                    "(exit 1 when it would stop); writes nothing"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output (with --data)"),
@@ -58,7 +58,7 @@ def validate(
     typer.echo(f"{spec}: ok ({arch.title}, {len(result.loaded.spec.dataset.classes)} classes)")
 
 
-def _validate_data(spec: Path, out: Optional[Path], as_json: bool) -> None:
+def _validate_data(spec: Path, out: Path | None, as_json: bool) -> None:
     from odspec import api
 
     found = api.check_data(spec, out, progress=_progress)
@@ -68,7 +68,8 @@ def _validate_data(spec: Path, out: Optional[Path], as_json: bool) -> None:
             "spec": str(spec), "ok": stopped is None, "build_cache_used": found.cache_used,
             "error": None if stopped is None else {"message": stopped.message, "hint": stopped.hint},
             "findings": [{"file": f.file, "line": f.line, "what": f.what, "action": f.action} for f in found.findings],
-            "report": None if found.report is None else json.loads(found.report.to_json())}, indent=2, ensure_ascii=False))
+            "report": None if found.report is None else json.loads(found.report.to_json())}, indent=2,
+                              ensure_ascii=False))
     else:
         by_action: dict[str, list[Any]] = {}
         for finding in found.findings:
@@ -111,15 +112,15 @@ def _progress(label: str, total: int):  # type: ignore[no-untyped-def]
 @app.command()
 def build(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
+    out: Path | None = OutOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="report what would change, write nothing"),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="processes [default: up to 2 cores]"),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="processes [default: up to 2 cores]"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list unchanged files and every finding"),
-    no_wait: bool = typer.Option(False, "--no-wait", help="refuse, instead of waiting, while another build of the folder runs"),
+    no_wait: bool = typer.Option(False, "--no-wait",
+                                 help="refuse, instead of waiting, while another build of the folder runs"),
 ) -> None:
     """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
-    from odspec.build import up_to_date_for
-    from odspec.build import unchanged_line
+    from odspec.build import unchanged_line, up_to_date_for
 
     fresh = None if dry_run else up_to_date_for(spec, out)
     if fresh is not None:  # nothing changed: answered without validating or importing the compiler
@@ -146,10 +147,11 @@ def build(
 @app.command()
 def preview(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
+    out: Path | None = OutOpt,
     split: str = typer.Option("train", "--split", help="train, val or test"),
     count: int = typer.Option(16, "--count", "-n", min=1, help="how many images"),
-    image: Optional[Path] = typer.Option(None, "--image", help="where to write the PNG [default: beside the build folder]"),
+    image: Path | None = typer.Option(None, "--image",
+                                      help="where to write the PNG [default: beside the build folder]"),
 ) -> None:
     """Draw images with their boxes, read back from the written TFRecords: what training will see."""
     from odspec import api
@@ -157,12 +159,13 @@ def preview(
     typer.echo(str(api.preview(spec, out, split=split, count=count, image=image)))
 
 
-ModelDirOpt = typer.Option(None, "--model-dir", "-m", help="checkpoints and metrics [default: runs/<project> beside the spec]")
+ModelDirOpt = typer.Option(None, "--model-dir", "-m",
+                           help="checkpoints and metrics [default: runs/<project> beside the spec]")
 DisplayOpt = typer.Option(None, "--output", help="live (a status line on a terminal), plain or json "
                                                 "[default: live on a terminal, else plain]")
 
 
-def _display(choice: Optional[str]):  # type: ignore[no-untyped-def]
+def _display(choice: str | None):  # type: ignore[no-untyped-def]
     from odspec.runner.display import RunDisplay
 
     if choice not in (None, "live", "plain", "json"):
@@ -183,11 +186,11 @@ def _display(choice: Optional[str]):  # type: ignore[no-untyped-def]
 @app.command()
 def run(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
-    model_dir: Optional[Path] = ModelDirOpt,
+    out: Path | None = OutOpt,
+    model_dir: Path | None = ModelDirOpt,
     restart: bool = typer.Option(False, "--restart", help="delete this model directory's checkpoints and start over"),
     no_export: bool = typer.Option(False, "--no-export", help="do not export the best checkpoint at the end"),
-    output: Optional[str] = DisplayOpt,
+    output: str | None = DisplayOpt,
 ) -> None:
     """Build what is stale, train, evaluate every checkpoint, stop early, keep the best, export it."""
     import signal
@@ -216,8 +219,8 @@ def run(
 @app.command()
 def status(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
-    model_dir: Optional[Path] = ModelDirOpt,
+    out: Path | None = OutOpt,
+    model_dir: Path | None = ModelDirOpt,
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Steps done, checkpoints, metrics per checkpoint, the best, and whether the spec still matches."""
@@ -258,11 +261,11 @@ def status(
 @app.command("export")
 def export_command(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
-    model_dir: Optional[Path] = ModelDirOpt,
-    step: Optional[int] = typer.Option(None, "--step", min=1, help="export this step's checkpoint [default: the best]"),
-    tflite: Optional[bool] = typer.Option(None, "--tflite/--no-tflite", help="[default: the spec's export.tflite]"),
-    target: Optional[Path] = typer.Option(None, "--to", help="export folder [default: <model dir>/export]"),
+    out: Path | None = OutOpt,
+    model_dir: Path | None = ModelDirOpt,
+    step: int | None = typer.Option(None, "--step", min=1, help="export this step's checkpoint [default: the best]"),
+    tflite: bool | None = typer.Option(None, "--tflite/--no-tflite", help="[default: the spec's export.tflite]"),
+    target: Path | None = typer.Option(None, "--to", help="export folder [default: <model dir>/export]"),
 ) -> None:
     """Export the best checkpoint (or --step N) as a SavedModel (+ TFLite), then test it on a validation image."""
     from odspec import api
@@ -278,9 +281,10 @@ def export_command(
 def predict_command(
     spec: Path = SpecArg,
     images: list[Path] = typer.Argument(..., help="images to run the exported model on"),
-    out: Optional[Path] = OutOpt,
-    model_dir: Optional[Path] = ModelDirOpt,
-    target: Optional[Path] = typer.Option(None, "--to", help="folder for the drawn images [default: <model dir>/predictions]"),
+    out: Path | None = OutOpt,
+    model_dir: Path | None = ModelDirOpt,
+    target: Path | None = typer.Option(None, "--to",
+                                       help="folder for the drawn images [default: <model dir>/predictions]"),
     min_score: float = typer.Option(0.3, "--min-score", min=0.0, max=1.0, help="draw detections scoring at least this"),
 ) -> None:
     """Write the images with the exported model's detections drawn (class and score)."""
@@ -293,9 +297,9 @@ def predict_command(
 @app.command("report")
 def report_command(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
-    model_dir: Optional[Path] = ModelDirOpt,
-    target: Optional[Path] = typer.Option(None, "--to", help="folder for the PNGs [default: <model dir>/report]"),
+    out: Path | None = OutOpt,
+    model_dir: Path | None = ModelDirOpt,
+    target: Path | None = typer.Option(None, "--to", help="folder for the PNGs [default: <model dir>/report]"),
 ) -> None:
     """Plot training losses and validation metrics over steps, marking the best checkpoint and the early stop."""
     from odspec import api
@@ -323,7 +327,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="machine-readable 
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    headers = {"name": "ARCHITECTURE", "family": "FAMILY", "input": "INPUT", "speed": "SPEED", "coco_map": "COCO mAP", "tflite": "TFLITE"}
+    headers = {"name": "ARCHITECTURE", "family": "FAMILY", "input": "INPUT", "speed": "SPEED", "coco_map": "COCO mAP",
+               "tflite": "TFLITE"}
     widths = {k: max(len(headers[k]), *(len(str(r[k])) for r in rows)) for k in headers}
     typer.echo("  ".join(headers[k].ljust(widths[k]) for k in headers).rstrip())
     for row in rows:
@@ -346,8 +351,8 @@ def example_command(folder: Path = typer.Argument(..., help="a new or empty fold
 @app.command("init")
 def init_command(
     data_dir: Path = typer.Argument(..., file_okay=False, help="the dataset folder (an export's root)"),
-    spec: Optional[Path] = typer.Option(None, "--spec", help="where to write the spec [default: ./<project>.yaml]"),
-    architecture: Optional[str] = typer.Option(None, "--architecture", help="[default: ssd_mobilenet_v2_fpnlite_320]"),
+    spec: Path | None = typer.Option(None, "--spec", help="where to write the spec [default: ./<project>.yaml]"),
+    architecture: str | None = typer.Option(None, "--architecture", help="[default: ssd_mobilenet_v2_fpnlite_320]"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing spec file"),
 ) -> None:
     """Write a starting spec for an existing dataset folder: its format, classes and split detected."""
@@ -379,9 +384,9 @@ Exit codes (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes, 1 
 @app.command(help=PLAN_HELP)
 def plan(
     spec: Path = SpecArg,
-    out: Optional[Path] = OutOpt,
-    model_dir: Optional[Path] = ModelDirOpt,
-    base: Optional[str] = typer.Option(None, "--base", help="compare with the spec file at this git revision "
+    out: Path | None = OutOpt,
+    model_dir: Path | None = ModelDirOpt,
+    base: str | None = typer.Option(None, "--base", help="compare with the spec file at this git revision "
                                                             "(e.g. origin/main) instead of the build"),
     output: str = typer.Option("text", "--format", help="text, markdown (a pull-request comment) or json "
                                                         "(schema odspec-plan-1)"),

@@ -190,7 +190,8 @@ def probe_problems(packages: Mapping[str, str | None], probe: Mapping[str, Any])
                                 f"pip install 'tf-keras=={tensorflow[0]}.{tensorflow[1]}.*'"))
     keras = probe.get("tf_keras_is") or {}
     if probe.get("shims") is not None and (minor(keras.get("version")) or (0, 0)) >= (3, 0):
-        problems.append(Finding(f"tf.keras is Keras {keras['version']} ({keras['module']}), but the OD API needs Keras 2",
+        problems.append(Finding(f"tf.keras is Keras {keras['version']} ({keras['module']}), "
+                                "but the OD API needs Keras 2",
                                 "pip install tf-keras matching TensorFlow's minor version; odspec then sets "
                                 "TF_USE_LEGACY_KERAS=1 in its OD API processes"))
     return problems

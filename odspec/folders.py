@@ -30,7 +30,8 @@ def is_build_folder(folder: Path) -> bool:
         return False
     if not isinstance(manifest, dict):
         return False
-    return manifest.get("format") == BUILD_FORMAT or ("format" not in manifest and "outputs" in manifest and "odspec" in manifest)
+    legacy = "format" not in manifest and "outputs" in manifest and "odspec" in manifest
+    return manifest.get("format") == BUILD_FORMAT or legacy
 
 
 def has_marker(marker: str) -> Callable[[Path], bool]:
@@ -49,8 +50,8 @@ def claim(path: Path, *, owned: Callable[[Path], bool], protected: Iterable[Path
     _refuse_below_file(target, verb)
     if target.exists() and not target.is_dir():
         raise BuildError(f"refusing to {verb} {target}: it is a file, not a folder", "choose a new folder")
-    for kept in protected:
-        kept = kept.expanduser().resolve()
+    for folder in protected:
+        kept = folder.expanduser().resolve()
         if target == kept or target in kept.parents:
             raise BuildError(f"refusing to {verb} {target}: it holds {kept}, which odspec must not replace",
                              "choose a new folder, e.g. build/<project> beside the spec")

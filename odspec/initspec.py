@@ -120,7 +120,7 @@ def spec_values(found: Survey, spec_path: Path, architecture: str) -> dict[str, 
         "format": found.format, "classes": [json.dumps(c, ensure_ascii=False) for c in found.classes],
         "classes_from": found.classes_from, "from_source": from_source, "split_comment": split_comment,
         "eval_split": evaluated if from_source and evaluated != "val" else None,
-        "architecture": architecture, "ratios": dict(zip(SPLITS, RATIOS)), "seed": seed or 0,
+        "architecture": architecture, "ratios": dict(zip(SPLITS, RATIOS, strict=True)), "seed": seed or 0,
     }
 
 

@@ -11,8 +11,8 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 _prctl: list[Callable[..., int] | None] = []  # libc's prctl, looked up once in the parent
@@ -77,7 +77,9 @@ def git(folder: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False)
     except FileNotFoundError:
-        raise PlanError("git is not installed, so --base cannot read a revision", "install git, or drop --base") from None
+        raise PlanError(
+            "git is not installed, so --base cannot read a revision", "install git, or drop --base"
+        ) from None
 
 
 def git_toplevel(folder: Path) -> Path:
@@ -86,8 +88,10 @@ def git_toplevel(folder: Path) -> Path:
 
     done = git(folder, "rev-parse", "--show-toplevel")
     if done.returncode != 0:
-        raise PlanError(f"{folder}: not in a git repository, so --base has no revision to read",
-                        "run odspec plan inside the repository, or drop --base")
+        raise PlanError(
+            f"{folder}: not in a git repository, so --base has no revision to read",
+            "run odspec plan inside the repository, or drop --base",
+        )
     return Path(done.stdout.decode().strip())
 
 
@@ -100,8 +104,10 @@ def git_show(top: Path, revision: str, path: str) -> bytes | None:
 
     resolved = git(top, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if resolved.returncode != 0:
-        raise PlanError(f"git revision {revision!r} not found in {top}",
-                        "fetch it first (e.g. `git fetch origin main`), or name a branch, tag or commit")
+        raise PlanError(
+            f"git revision {revision!r} not found in {top}",
+            "fetch it first (e.g. `git fetch origin main`), or name a branch, tag or commit",
+        )
     commit = resolved.stdout.decode().strip()
     listed = git(top, "ls-tree", "--name-only", commit, "--", path)
     if listed.returncode != 0 or not listed.stdout.strip():

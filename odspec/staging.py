@@ -143,7 +143,8 @@ class Staging:
 
 
 def current_build(target: Path) -> Path:
-    """The folder a build of ``target`` starts from, without recovering: an interrupted swap's backup, else ``target``."""
+    """The folder a build of ``target`` starts from, without recovering: an interrupted swap's backup,
+    else ``target``."""
     backup = target.with_name(f".{target.name}.old")
     if not target.exists() and backup.is_dir() and is_build_folder(backup):
         return backup
@@ -221,8 +222,10 @@ def _open_lock(target: Path) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         return os.open(_lock_path(target), os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as failed:
-        raise BuildError(f"cannot write the build folder {target}: {failed.strerror} ({target.parent})",
-                         "build into a folder you can write to, with --out") from None
+        raise BuildError(
+            f"cannot write the build folder {target}: {failed.strerror} ({target.parent})",
+            "build into a folder you can write to, with --out",
+        ) from None
 
 
 def _holder(fd: int) -> str:
@@ -246,7 +249,8 @@ def _acquire(target: Path, *, wait: bool, told: list[bool]) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if not wait:
-                return _busy(fd)
+                os.close(fd)
+                return None
             if not told:
                 print(f"waiting for another odspec build of {target} (pid {_holder(fd)})…", file=sys.stderr, flush=True)
                 told.append(True)
@@ -254,11 +258,6 @@ def _acquire(target: Path, *, wait: bool, told: list[bool]) -> int | None:
         if _still_the_lock(fd, target):
             return fd
         os.close(fd)
-
-
-def _busy(fd: int) -> None:
-    os.close(fd)
-    return None
 
 
 @contextlib.contextmanager
@@ -272,8 +271,10 @@ def build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
         fd = _open_lock(target)
         pid = _holder(fd)
         os.close(fd)
-        raise BuildError(f"another odspec build of {target} is running (pid {pid})",
-                         "wait for it to finish, or leave out --no-wait to wait for it")
+        raise BuildError(
+            f"another odspec build of {target} is running (pid {pid})",
+            "wait for it to finish, or leave out --no-wait to wait for it",
+        )
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -306,8 +307,10 @@ def watch_build_lock(target: Path, *, wait: bool = True) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             if not wait:
-                raise BuildError(f"another odspec build of {target} is running (pid {_holder(fd)})",
-                                 "wait for it to finish, or leave out --no-wait to wait for it") from None
+                raise BuildError(
+                    f"another odspec build of {target} is running (pid {_holder(fd)})",
+                    "wait for it to finish, or leave out --no-wait to wait for it",
+                ) from None
             print(f"waiting for another odspec build of {target} (pid {_holder(fd)})…", file=sys.stderr, flush=True)
             fcntl.flock(fd, fcntl.LOCK_SH)
         yield

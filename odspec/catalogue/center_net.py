@@ -58,7 +58,8 @@ _COSINE = {"type": "cosine", "base": 1e-3, "warmup_rate": 2.5e-4, "warmup_steps"
 _EVAL: dict[str, Any] = {"use_moving_averages": False}
 
 
-def _train(batch_size: int, num_steps: int, rate: dict[str, Any], augmentation: tuple[AugmentationStep, ...]) -> TrainDefaults:
+def _train(batch_size: int, num_steps: int, rate: dict[str, Any],
+           augmentation: tuple[AugmentationStep, ...]) -> TrainDefaults:
     return TrainDefaults(
         zoo_batch_size=128,
         batch_size=batch_size,
@@ -90,7 +91,8 @@ def _hourglass(size: int, speed_ms: int, coco_map: float, train: TrainDefaults) 
     )
 
 
-def _resnet(backbone: str, extractor: str, title: str, speed_ms: int, coco_map: float, train: TrainDefaults) -> Architecture:
+def _resnet(backbone: str, extractor: str, title: str, speed_ms: int, coco_map: float,
+            train: TrainDefaults) -> Architecture:
     return Architecture(
         name=f"centernet_{backbone}_512",
         family="center_net",
@@ -112,7 +114,8 @@ ENTRIES = (
     _hourglass(512, 70, 41.9, _train(4, 140000, _MANUAL_STEP, _CROP_AND_PAD)),
     _hourglass(1024, 197, 44.5, _train(1, 50000, _COSINE, _SQUARE_CROP)),
     replace(
-        _resnet("resnet50_v1_fpn", "resnet_v1_50_fpn", "ResNet50 V1 FPN", 27, 31.2, _train(8, 250000, _COSINE, _CROP_AND_PAD)),
+        _resnet("resnet50_v1_fpn", "resnet_v1_50_fpn", "ResNet50 V1 FPN", 27, 31.2,
+                _train(8, 250000, _COSINE, _CROP_AND_PAD)),
         eval_extra={**_EVAL, "max_num_boxes_to_visualize": 20, "min_score_threshold": 0.2},
         derived=(
             "No detection-only CenterNet ResNet50 V1 FPN 512x512 config is published, so this is the published"
@@ -120,7 +123,8 @@ ENTRIES = (
             " and keypoint eval fields removed."
         ),
     ),
-    _resnet("resnet101_v1_fpn", "resnet_v1_101_fpn", "ResNet101 V1 FPN", 34, 34.2, _train(8, 140000, _MANUAL_STEP, _CROP_AND_PAD)),
+    _resnet("resnet101_v1_fpn", "resnet_v1_101_fpn", "ResNet101 V1 FPN", 34, 34.2,
+            _train(8, 140000, _MANUAL_STEP, _CROP_AND_PAD)),
     replace(
         _resnet("resnet50_v2", "resnet_v2_50", "ResNet50 V2", 27, 29.5, _train(8, 250000, _COSINE, _CROP_AND_PAD)),
         zoo_config="centernet_resnet50_v2_512x512_fixed.config",

@@ -48,7 +48,7 @@ BIFPN_INPUT_MULTIPLE = 128
 
 
 def _model(scale: _Scale) -> dict[str, Any]:
-    swish = {"activation": "SWISH", "force_use_bias": True, "l2": 0.00004, "bn_decay": 0.99}
+    swish: dict[str, Any] = {"activation": "SWISH", "force_use_bias": True, "l2": 0.00004, "bn_decay": 0.99}
     return {
         **SSD_HEAD,
         "add_background_class": False,

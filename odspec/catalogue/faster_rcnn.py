@@ -59,7 +59,8 @@ _FPN = {
         "bn_epsilon": 0.001,
     },
 }
-_FPN_ANCHORS = {"min_level": 2, "max_level": 6, "anchor_scale": 4.0, "aspect_ratios": [1.0, 2.0, 0.5], "scales_per_octave": 2}
+_FPN_ANCHORS = {"min_level": 2, "max_level": 6, "anchor_scale": 4.0, "aspect_ratios": [1.0, 2.0, 0.5],
+                "scales_per_octave": 2}
 
 _FLIP: tuple[AugmentationStep, ...] = (("random_horizontal_flip", {}),)
 _FLIP_COLOUR_SCALE: tuple[AugmentationStep, ...] = (
@@ -114,7 +115,8 @@ class _Resolution:
 _RESOLUTIONS = {
     "640": _Resolution("640x640", (640, 640), "keep_aspect_ratio", _MODEL, _tpu_train(4, 25000, _FLIP)),
     "1024": _Resolution("1024x1024", (1024, 1024), "fixed_shape", _MODEL, _tpu_train(2, 100000, _FLIP_COLOUR_SCALE)),
-    "800x1333": _Resolution("800x1333", (800, 1333), "keep_aspect_ratio", _GPU_MODEL, _gpu_train(2, 0.01, _FLIP_COLOUR_SCALE)),
+    "800x1333": _Resolution("800x1333", (800, 1333), "keep_aspect_ratio", _GPU_MODEL,
+                            _gpu_train(2, 0.01, _FLIP_COLOUR_SCALE)),
 }
 
 

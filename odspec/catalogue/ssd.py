@@ -106,7 +106,8 @@ _RANDOM_CROP: AugmentationStep = (
 _MOBILENET_FPN_HYPERPARAMS = conv_hyperparams(l2=0.00004, stddev=0.01, bn_decay=0.997)
 
 
-def _fpn_model(extractor: str, depth: int, predictor: dict[str, Any], backbone: dict[str, Any], lite: bool) -> dict[str, Any]:
+def _fpn_model(extractor: str, depth: int, predictor: dict[str, Any], backbone: dict[str, Any],
+               lite: bool) -> dict[str, Any]:
     """Shared-weight box tower on an FPN; ``lite`` (FPNLite) uses depthwise convolutions and one tower."""
     return {
         **SSD_HEAD,
@@ -175,7 +176,8 @@ def _fpnlite(size: int, speed_ms: int, coco_map: float) -> Architecture:
         input_size=(size, size),
         speed_ms=speed_ms,
         coco_map=coco_map,
-        model=_fpn_model("ssd_mobilenet_v2_fpn_keras", 128, _MOBILENET_FPN_HYPERPARAMS, _MOBILENET_FPN_HYPERPARAMS, lite=True),
+        model=_fpn_model("ssd_mobilenet_v2_fpn_keras", 128, _MOBILENET_FPN_HYPERPARAMS, _MOBILENET_FPN_HYPERPARAMS,
+                         lite=True),
         train=ssd_train(
             zoo_batch_size=128,
             batch_size=DEFAULT_BATCH_BY_SIZE[size],
@@ -206,7 +208,8 @@ def _mobilenet_v1_fpn() -> Architecture:
         input_size=(640, 640),
         speed_ms=48,
         coco_map=29.1,
-        model=_fpn_model("ssd_mobilenet_v1_fpn_keras", 256, _MOBILENET_FPN_HYPERPARAMS, _MOBILENET_FPN_HYPERPARAMS, lite=False),
+        model=_fpn_model("ssd_mobilenet_v1_fpn_keras", 256, _MOBILENET_FPN_HYPERPARAMS, _MOBILENET_FPN_HYPERPARAMS,
+                         lite=False),
         train=_fpn_train(640, 25000),
         eval_extra={"use_moving_averages": False, "batch_size": 1},
         input_multiple=FPN_INPUT_MULTIPLE,

@@ -104,7 +104,8 @@ def scale_rate(rate: LearningRate, by: float, steps_by: float) -> LearningRate:
         )
     if isinstance(rate, ExponentialRate):
         return rate.model_copy(
-            update={"initial": rate.initial * by, "decay_steps": _steps(rate.decay_steps, steps_by), "min_rate": rate.min_rate * by}
+            update={"initial": rate.initial * by, "decay_steps": _steps(rate.decay_steps, steps_by),
+                    "min_rate": rate.min_rate * by}
         )
     schedule = [RateStep(step=_steps(s.step, steps_by), rate=s.rate * by) for s in rate.schedule]
     return rate.model_copy(update={"initial": rate.initial * by, "schedule": schedule})
@@ -136,7 +137,8 @@ def rate_message(rate: LearningRate, total_steps: int) -> dict[str, Any]:
         return {"exponential_decay_learning_rate": exponential}
     assert isinstance(rate, ManualStepRate)
     schedule = [{"step": s.step, "learning_rate": s.rate} for s in rate.schedule]
-    return {"manual_step_learning_rate": {"initial_learning_rate": rate.initial, "schedule": schedule, "warmup": rate.warmup}}
+    return {"manual_step_learning_rate": {"initial_learning_rate": rate.initial, "schedule": schedule,
+                                          "warmup": rate.warmup}}
 
 
 def optimizer_message(spec: Spec, arch: Architecture) -> dict[str, Any]:
@@ -150,7 +152,8 @@ def optimizer_message(spec: Spec, arch: Architecture) -> dict[str, Any]:
         body = {"learning_rate": rate, "epsilon": chosen.epsilon}
         name = "adam_optimizer"
     else:
-        body = {"learning_rate": rate, "momentum_optimizer_value": chosen.momentum, "decay": chosen.decay, "epsilon": chosen.epsilon}
+        body = {"learning_rate": rate, "momentum_optimizer_value": chosen.momentum, "decay": chosen.decay,
+                "epsilon": chosen.epsilon}
         name = "rms_prop_optimizer"
     return {name: body, **arch.train.optimizer_extra}
 

@@ -30,7 +30,8 @@ def final_problems(spec: Spec, config: Any, paths: Paths) -> list[tuple[Loc, str
 def _model(spec: Spec, arch: Architecture, config: Any) -> Finding:
     family = config.model.WhichOneof("model")
     if family != arch.family:
-        yield "model", ("model", "architecture"), f"the model is {family or 'not set'}, but {arch.name} is a {arch.family} model"
+        yield ("model", ("model", "architecture"),
+               f"the model is {family or 'not set'}, but {arch.name} is a {arch.family} model")
         return
     model = getattr(config.model, family)
     classes = len(spec.dataset.classes)
@@ -62,14 +63,16 @@ def _train(spec: Spec, arch: Architecture, config: Any) -> Finding:
                f"batch size {train.batch_size} does not split evenly over {replicas} replicas")
     wanted = num_steps(spec, arch)
     if train.num_steps != wanted:
-        yield "train_config.num_steps", ("train", "steps"), f"num_steps is {train.num_steps}, but train.steps gives {wanted}"
+        yield ("train_config.num_steps", ("train", "steps"),
+               f"num_steps is {train.num_steps}, but train.steps gives {wanted}")
     optimizer = train.optimizer.WhichOneof("optimizer")
     rate = getattr(train.optimizer, optimizer).learning_rate if optimizer else None
     if rate is not None and rate.WhichOneof("learning_rate") == "cosine_decay_learning_rate":
         cosine = rate.cosine_decay_learning_rate
         if cosine.warmup_steps > cosine.total_steps:
             yield (f"train_config.optimizer.{optimizer}.learning_rate", ("train", "learning_rate"),
-                   f"warm-up of {cosine.warmup_steps} steps does not end before training does ({cosine.total_steps} steps)")
+                   f"warm-up of {cosine.warmup_steps} steps does not end before training does "
+                   f"({cosine.total_steps} steps)")
 
 
 def _readers(spec: Spec, config: Any, paths: Paths) -> Finding:
@@ -79,7 +82,9 @@ def _readers(spec: Spec, config: Any, paths: Paths) -> Finding:
         yield "eval_input_reader", ("eval", "split"), "eval_input_reader is empty: the evaluator would read nothing"
     for name, reader, split in readers:
         if reader.label_map_path != paths.label_map:
-            yield f"{name}.label_map_path", ("dataset", "classes"), f"{name}.label_map_path is {reader.label_map_path!r}, but odspec writes the label map to {paths.label_map!r}"
+            yield (f"{name}.label_map_path", ("dataset", "classes"),
+                   f"{name}.label_map_path is {reader.label_map_path!r}, but odspec writes the label map to "
+                   f"{paths.label_map!r}")
         given = list(reader.tf_record_input_reader.input_path)
         if given != [paths.records(split)]:
             yield (f"{name}.tf_record_input_reader.input_path", ("dataset", "images"),

@@ -21,7 +21,9 @@ def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
         f"Compiled by odspec from project {spec.project!r}: {arch.title}.",
         f"Defaults reproduce the published TF2 zoo config {arch.zoo_config}, except:",
         _batch_line(train.batch_size, batch_size(spec, arch), arch.train.zoo_batch_size),
-        "- use_bfloat16 is " + ("on (the spec targets a TPU)" if train.use_bfloat16 else "off (it only works on TPU)") + ";",
+        "- use_bfloat16 is "
+        + ("on (the spec targets a TPU)" if train.use_bfloat16 else "off (it only works on TPU)")
+        + ";",
         "- the TF1-only fields sync_replicas and replicas_to_aggregate are not emitted.",
     ]
     if spec.overrides:
@@ -33,9 +35,13 @@ def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
 
 def _batch_line(final: int, scaled_for: int, zoo: int) -> str:
     """The batch size the config trains with; when an override changed it, the one the rates were scaled for."""
-    scaling = (" when the spec sets no learning rate, the zoo's rates are scaled by that ratio"
-               if final == scaled_for else
-               f" when the spec sets no learning rate, the zoo's rates are scaled by the ratio of batch size {scaled_for}"
-               " (the spec's, before the overrides) to the zoo's")
-    return (f"- batch size {final} instead of the zoo's {zoo} (a TPU-pod batch);"
-            f"{scaling} and its step counts by the ratio of training steps;")
+    scaling = (
+        " when the spec sets no learning rate, the zoo's rates are scaled by that ratio"
+        if final == scaled_for
+        else f" when the spec sets no learning rate, the zoo's rates are scaled by the ratio of batch size {scaled_for}"
+        " (the spec's, before the overrides) to the zoo's"
+    )
+    return (
+        f"- batch size {final} instead of the zoo's {zoo} (a TPU-pod batch);"
+        f"{scaling} and its step counts by the ratio of training steps;"
+    )

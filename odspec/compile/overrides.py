@@ -28,7 +28,8 @@ def _field(message: Message, name: str) -> FieldDescriptor:
     if name not in fields:
         choices = sorted(fields)
         raise OverrideError(f"{message.DESCRIPTOR.name} has no field {name!r}{suggest(name, choices)}")
-    return fields[name]
+    field: FieldDescriptor = fields[name]  # type: ignore[assignment]  # upb's descriptors are typed apart; same API
+    return field
 
 
 def _step(message: Message, part: str) -> Message:
@@ -45,10 +46,12 @@ def _step(message: Message, part: str) -> Message:
         items = getattr(message, name)
         if int(index) >= len(items):
             raise OverrideError(f"{name}[{index}] does not exist: it has {len(items)} entries")
-        return items[int(index)]
+        item: Message = items[int(index)]
+        return item
     if index is not None:
         raise OverrideError(f"{name!r} is not repeated and cannot be indexed")
-    return getattr(message, name)
+    child: Message = getattr(message, name)
+    return child
 
 
 _INT_RANGES = {
@@ -86,11 +89,13 @@ def _number(field: FieldDescriptor, value: Any) -> float:
 
 def _scalar(field: FieldDescriptor, value: Any) -> Any:
     if field.type == FieldDescriptor.TYPE_ENUM:
-        names = [v.name for v in field.enum_type.values]
+        enum = field.enum_type
+        assert enum is not None, f"enum field {field.full_name} has no enum type"
+        names = [v.name for v in enum.values]
         if value not in names:
             close = suggest(value, names) if isinstance(value, str) and len(value) < 100 else ""
             raise OverrideError(f"expected one of {', '.join(names)}, got {_show(value)}{close}")
-        return field.enum_type.values_by_name[value].number
+        return enum.values_by_name[value].number
     if field.type == FieldDescriptor.TYPE_BOOL and not isinstance(value, bool):
         raise OverrideError(f"expected true or false, got {_show(value)}")
     if field.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):

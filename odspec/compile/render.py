@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from google.protobuf import text_format
@@ -20,10 +20,15 @@ from odspec.compile.header import header
 from odspec.compile.overrides import apply_override, owner
 from odspec.errors import BuildError, CompileFailed, OverrideError
 from odspec.odapi import protos
-from odspec.odapi.protos import is_repeated
 from odspec.odapi.pbtext import fields, literal
+from odspec.odapi.protos import is_repeated
 from odspec.resources import templates_folder
 from odspec.spec.models import Spec
+
+# The OD API's messages are classes built at run time from its .proto files (odapi/protos.py): the type checker
+# cannot know their fields, so code that reads fields by name takes an OdapiMessage.
+OdapiMessage = Any
+_M = TypeVar("_M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -53,15 +58,16 @@ def render(template: str, context: dict[str, Any]) -> str:
     return environment().get_template(template).render(**context)
 
 
-def parse(text: str, message: Message, what: str) -> Message:
+def parse(text: str, message: _M, what: str) -> _M:
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as err:
-        raise BuildError(f"odspec rendered a {what} the OD API cannot parse: {err}", "this is a bug in odspec; please report it") from None
+        raise BuildError(f"odspec rendered a {what} the OD API cannot parse: {err}",
+                         "this is a bug in odspec; please report it") from None
     return message
 
 
-def _messages_of_type(message: Message, type_name: str) -> list[Message]:
+def _messages_of_type(message: OdapiMessage, type_name: str) -> list[OdapiMessage]:
     """Every set sub-message of ``message`` whose proto type is ``type_name``."""
     found = []
     for field, value in message.ListFields():
@@ -78,13 +84,14 @@ def _messages_of_type(message: Message, type_name: str) -> list[Message]:
 _DETECTION_LIMITS = ("max_detections_per_class", "max_total_detections", "max_box_predictions")
 
 
-def set_model_options(spec: Spec, config: Message) -> list[CompileProblem]:
+def set_model_options(spec: Spec, config: OdapiMessage) -> list[CompileProblem]:
     """Spec options that apply wherever the architecture has the field: batch-norm decay, detection limits."""
     problems = []
     if spec.model.batch_norm_decay is not None:
         norms = _messages_of_type(config.model, "BatchNorm")
         if not norms:
-            problems.append(CompileProblem(("model", "batch_norm_decay"), "this architecture has no configurable batch norm"))
+            problems.append(CompileProblem(("model", "batch_norm_decay"),
+                                           "this architecture has no configurable batch norm"))
         for norm in norms:
             norm.decay = spec.model.batch_norm_decay
     if spec.model.max_detections is not None:
@@ -94,16 +101,16 @@ def set_model_options(spec: Spec, config: Message) -> list[CompileProblem]:
     return problems
 
 
-def _limit_owners(model: Message) -> list[tuple[Message, str]]:
+def _limit_owners(model: OdapiMessage) -> list[tuple[Message, str]]:
     """(message, field) of every per-image detection limit: NMS limits and CenterNet's box predictions."""
-    owners = []
+    owners: list[tuple[Message, str]] = []
     for type_name in ("BatchNonMaxSuppression", "ObjectCenterParams"):
         for message in _messages_of_type(model, type_name):
             owners.extend((message, name) for name in _DETECTION_LIMITS if name in message.DESCRIPTOR.fields_by_name)
     return owners
 
 
-def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
+def apply_overrides(spec: Spec, config: OdapiMessage) -> list[CompileProblem]:
     """Apply each override, refusing those of fields a spec field sets (located at the override's own line)."""
     problems = []
     family = config.model.WhichOneof("model") or ""
@@ -122,7 +129,8 @@ def apply_overrides(spec: Spec, config: Message) -> list[CompileProblem]:
 def pipeline_message(spec: Spec, paths: Paths) -> tuple[Message, list[str]]:
     """The compiled ``TrainEvalPipelineConfig`` and its header comment lines, read from the final config."""
     context = template_context(spec, paths)
-    config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(), "pipeline.config")
+    config = parse(render("pipeline.config.j2", context), protos.load("pipeline_pb2").TrainEvalPipelineConfig(),
+                   "pipeline.config")
     problems = set_model_options(spec, config) + apply_overrides(spec, config)
     problems += [CompileProblem(loc, message) for loc, message in final_problems(spec, config, paths)]
     if problems:
@@ -135,12 +143,13 @@ def pipeline_text(config: Message, header: list[str]) -> str:
     return comments + text_format.MessageToString(config, as_utf8=True)
 
 
-def label_map_message(classes: list[str]) -> Message:
+def label_map_message(classes: list[str]) -> OdapiMessage:
     text = render("label_map.pbtxt.j2", {"classes": classes})
     label_map = parse(text, protos.load("string_int_label_map_pb2").StringIntLabelMap(), "label map")
     names = [item.name for item in label_map.item]
     if names != list(classes) or [item.id for item in label_map.item] != list(range(1, len(classes) + 1)):
-        raise BuildError("the rendered label map does not match the class list", "this is a bug in odspec; please report it")
+        raise BuildError("the rendered label map does not match the class list",
+                         "this is a bug in odspec; please report it")
     return label_map
 
 

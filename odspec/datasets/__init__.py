@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Optional, get_args
+from typing import Literal, get_args
 
 from odspec.datasets.coco import read_coco, read_coco_compact
 from odspec.datasets.model import Box, Example, Finding, ReadResult
@@ -18,7 +18,7 @@ from odspec.datasets.yolo import read_yolo
 from odspec.errors import DatasetError, suggest
 
 DatasetFormat = Literal["voc", "coco", "yolo", "csv"]
-Reader = Callable[[Path, AnnotationPaths, Optional[list[str]]], ReadResult]
+Reader = Callable[[Path, AnnotationPaths, list[str] | None], ReadResult]
 READERS: dict[str, Reader] = {
     "voc": read_voc,
     "coco": read_coco,

@@ -37,7 +37,7 @@ whose boxes are turned from the stored to the displayed frame gets a finding
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -237,6 +237,7 @@ def annotation_frame(example: Example, info: ImageInfo) -> Literal["rotated", "r
 def decide_frame(size_says: Literal["rotated", "raw", "either"], fit_raw: bool,
                  fit_rotated: bool) -> Literal["rotated", "raw", "ambiguous"]:
     """The frame boxes were drawn on, from the size evidence and where the boxes fit (table in the module doc)."""
+    boxes_say: Literal["either", "raw", "rotated", "neither"]
     if fit_raw and fit_rotated:
         boxes_say = "either"
     elif fit_raw or fit_rotated:
@@ -414,7 +415,7 @@ def _edges_crossed(box: Box, width: int, height: int) -> list[tuple[str, str]]:
     """(side, detail) of each edge the box crosses; the texts are made only for those (this runs for every box)."""
     if box.xmin >= 0 and box.ymin >= 0 and box.xmax <= width and box.ymax <= height:
         return []
-    crossed = [
+    crossed: list[tuple[str, bool, Callable[[], str]]] = [
         ("left", box.xmin < 0, lambda: f"xmin {_n(box.xmin)} < 0"),
         ("top", box.ymin < 0, lambda: f"ymin {_n(box.ymin)} < 0"),
         ("right", box.xmax > width, lambda: f"xmax {_n(box.xmax)} > width {width}"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import ijson
 
@@ -34,7 +34,7 @@ from odspec.datasets.paths import (
 from odspec.datasets.values import finite_float, whole_number
 from odspec.errors import DatasetError
 
-CocoId = Union[int, str]
+CocoId = int | str
 
 
 def read_coco(
@@ -130,7 +130,8 @@ def _load_lenient(path: Path) -> dict[str, Any]:
     if isinstance(data, dict):
         kinds.update({k: _kind_of(v) for k, v in data.items() if k in _KEYS})
     check_document_shape(str(path), kinds)
-    return data
+    document: dict[str, Any] = data  # an object: checked just above
+    return document
 
 
 def _kind_of(value: Any) -> str:
@@ -222,7 +223,7 @@ def _coco_images(
 
 def _coco_image(
     root: Path, item: Any, index: int
-) -> Union[str, tuple[CocoId, tuple[Path, int | None, int | None], str | None]]:
+) -> str | tuple[CocoId, tuple[Path, int | None, int | None], str | None]:
     where = f"images[{index}]"
     if not isinstance(item, dict):
         return f"{where}: expected an object"
@@ -289,11 +290,11 @@ def _coco_box(
     bbox = item.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4:
         return f"{where}: bbox is {json.dumps(bbox)}, expected [x, y, width, height]"
-    numbers = [finite_float(v) for v in bbox]
-    bad = next((i for i, n in enumerate(numbers) if n is None), None)
+    read = [finite_float(v) for v in bbox]
+    bad = next((i for i, n in enumerate(read) if n is None), None)
     if bad is not None:
         return f"{where}.bbox[{bad}]: {json.dumps(bbox[bad])} is not a coordinate (expected a finite number)"
-    x, y, w, h = numbers  # type: ignore[misc]
+    x, y, w, h = [n for n in read if n is not None]  # all four, as just checked
     crowd = item.get("iscrowd", 0) in (1, True)
     into.add_box(images[image_id], Box(categories[category_id], x, y, x + w, y + h, iscrowd=crowd))
     return None

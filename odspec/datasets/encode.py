@@ -12,6 +12,7 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from typing import Any
 
 from odspec.datasets.model import Box, Example
 from odspec.datasets.tabular import COLUMNS
@@ -42,14 +43,15 @@ def _voc_object(root: ET.Element, box: Box) -> None:
     _add(obj, "truncated", str(int(box.truncated)))
     _add(obj, "difficult", str(int(box.difficult)))
     bndbox = ET.SubElement(obj, "bndbox")
-    for key, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.xmin, box.ymin, box.xmax, box.ymax)):
+    for key, value in zip(("xmin", "ymin", "xmax", "ymax"), (box.xmin, box.ymin, box.xmax, box.ymax), strict=True):
         _add(bndbox, key, number_text(value))
 
 
 def coco_json(examples: Sequence[Example], classes: Sequence[str]) -> str:
     """One instances file; ids count from 1 in example and class order."""
     category = {name: index for index, name in enumerate(classes, start=1)}
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, example in enumerate(examples, start=1):
         width, height = _size(example)
         images.append({"id": image_id, "file_name": example.image.as_posix(), "width": width, "height": height})

@@ -34,10 +34,10 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import crc32c
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from odspec.datasets.jpeg_header import plain_jpeg_header
 from odspec.datasets.model import SLOTS
@@ -53,8 +53,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 JPEG_EOI = b"\xff\xd9"
 ORIENTATION_TAG = 0x0112
-JPEG_OPTIONS: dict[str, int | str] = {"quality": 95, "subsampling": "4:2:0", "optimize": False, "progressive": False}
-PNG_OPTIONS: dict[str, int | str] = {"compress_level": 6, "optimize": False}
+JPEG_OPTIONS: dict[str, Any] = {"quality": 95, "subsampling": "4:2:0", "optimize": False, "progressive": False}
+PNG_OPTIONS: dict[str, Any] = {"compress_level": 6, "optimize": False}
 WHITE = (255, 255, 255, 255)
 SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA", "P"})
@@ -402,7 +402,7 @@ def _decode_error(data: bytes) -> str | None:
 
 
 def _pil_reason(err: BaseException) -> str:
-    if isinstance(err, Image.UnidentifiedImageError):
+    if isinstance(err, UnidentifiedImageError):
         return "not an image format Pillow recognises"
     return str(err) or type(err).__name__
 

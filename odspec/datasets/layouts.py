@@ -41,7 +41,7 @@ class Part:
     split: str | None = None  # "train" | "val" | "test" as the layout names it; None: the reader's own answer
     names: Path | None = None  # class-names file, for formats whose labels carry only ids (YOLO)
     image_list: Path | None = None  # a file listing this part's images (Ultralytics / CVAT train.txt)
-    reader_split: bool = True  # False: the layout alone decides the split (a reader's guess from folder names is not used)
+    reader_split: bool = True  # False: the layout alone decides the split (no reader's guess from folder names)
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,8 @@ def _voc_beside(root: Path) -> Layout | None:
         return Layout("voc", "Roboflow Pascal VOC (XML beside the images, a folder per split)", root, parts,
                       split_sources=tuple(f"the folder name {d.name}/" for d in folders))
     if _files(root, ".xml"):
-        return Layout("voc", "LabelImg (XML beside the images)", root, (Part("voc", (root,), root, reader_split=False),),
+        return Layout("voc", "LabelImg (XML beside the images)", root,
+                      (Part("voc", (root,), root, reader_split=False),),
                       split_sources=("nothing: LabelImg writes no split",))
     annotations = child(root, "annotations")
     images = child(root, "images")
@@ -206,7 +207,8 @@ def detect_layout(path: Path, format: str | None = None) -> Layout:
 
     root = Path(path).absolute()
     if not root.is_dir():
-        raise DatasetError(f"dataset.path {root} is not a folder", hint="give the export's root folder, relative to the spec file")
+        raise DatasetError(f"dataset.path {root} is not a folder",
+                           hint="give the export's root folder, relative to the spec file")
     found: dict[str, Layout] = {}
     for detector in _DETECTORS:
         layout = detector(root)
@@ -222,7 +224,8 @@ def detect_layout(path: Path, format: str | None = None) -> Layout:
         kinds = "; ".join(f"{f}: {layout.kind}" for f, layout in sorted(found.items()))
         raise DatasetError(f"{root} holds more than one export layout ({kinds})",
                            hint=f"say which with dataset.format: one of {', '.join(sorted(found))}")
-    wanted = [k for k in _LOOKED_FOR if format is None or k.lower().find(format) >= 0 or format == "voc" and "VOC" in k]
+    wanted = [k for k in _LOOKED_FOR if format is None or k.lower().find(format) >= 0
+              or (format == "voc" and "VOC" in k)]
     raise DatasetError(f"no {format + ' ' if format else ''}export layout recognised in {root}; looked for: "
                        + "; ".join(wanted or _LOOKED_FOR),
                        hint="point dataset.path at the export's root folder, or give format + images + annotations")
@@ -248,8 +251,8 @@ def layout_for(spec_root: Path, dataset: Dataset) -> Layout:
 def names_from_labelmap(text: str) -> tuple[str, ...]:
     """Class names of a CVAT ``labelmap.txt`` (``# label:color_rgb:parts:actions`` then ``name:r,g,b::``), in order."""
     names = []
-    for line in text.lstrip("\ufeff").splitlines():
-        line = line.strip()
+    for raw in text.lstrip("\ufeff").splitlines():
+        line = raw.strip()
         if line and not line.startswith("#"):
             names.append(line.split(":", 1)[0].strip())
     return ordered_unique(n for n in names if n)
@@ -264,7 +267,7 @@ def _read_part(part: Part, classes: Sequence[str] | None, compact: bool) -> Read
         from odspec.datasets.yolo import read_yolo
 
         extra: dict[str, Any] = {"image_list": part.image_list} if part.image_list is not None else {}
-        return read_yolo(part.images, annotations, wanted, names_file=part.names, **extra)  # type: ignore[call-arg]
+        return read_yolo(part.images, annotations, wanted, names_file=part.names, **extra)
     reader = (COMPACT_READERS if compact else READERS).get(part.format) or READERS[part.format]
     return reader(part.images, annotations, wanted)
 
@@ -284,11 +287,12 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
     declared: list[str] = []
     if layout.names_file is not None and layout.names_file.name.lower() == "labelmap.txt":
         declared.extend(names_from_labelmap(layout.names_file.read_text(encoding="utf-8-sig")))
-    candidates = {_roboflow_dataset_category(read, part) for part, read in results if part.format == "coco"}
-    used = set().union(*(box_labels(read.examples) for part, read in results if part.format == "coco")) \
-        if candidates - {None} else set()
-    extra = next((c for c in sorted(candidates - {None}) if c not in used and c not in (classes or ())), None)
-    if len(candidates - {None}) > 1:
+    found = {_roboflow_dataset_category(read, part) for part, read in results if part.format == "coco"}
+    candidates = sorted(c for c in found if c is not None)
+    used: set[str] = set().union(*(box_labels(read.examples) for part, read in results if part.format == "coco")) \
+        if candidates else set()
+    extra = next((c for c in candidates if c not in used and c not in (classes or ())), None)
+    if len(candidates) > 1:
         extra = None  # the parts disagree on their first category: not Roboflow's project category
     for part, read in results:
         if extra is not None and extra in read.classes_seen[:1]:
@@ -322,8 +326,9 @@ def read_layout(layout: Layout, classes: Sequence[str] | None, *, compact: bool 
             image = Path(prefix, example.image) if prefix else example.image
             split = part.split if part.split is not None or not part.reader_split else example.split
             if image != example.image or split != example.split:
-                example = replace(example, image=image, split=split)
-            merged.append(example)
+                merged.append(replace(example, image=image, split=split))
+            else:
+                merged.append(example)
     examples: Sequence[Example] = as_compact(merged) if compact else merged
     return ReadResult(examples, findings, seen)
 
@@ -356,7 +361,7 @@ def _prefix(layout: Layout, part: Part) -> str | None:
 
 
 def refuse_missing_source_splits(layout: Layout, examples: Sequence[Example]) -> None:
-    """``split.from_source``: every image must have a split from the source, or the build stops saying where it looked."""
+    """``split.from_source``: every image must have a split from the source, else the build stops, saying where."""
     missing = [e.image.as_posix() for e in examples if e.split is None]
     if not missing:
         return

@@ -9,11 +9,10 @@ import re
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PureWindowsPath
-from typing import Union
 
 from odspec.errors import DatasetError
 
-AnnotationPaths = Union[Path, Sequence[Path]]
+AnnotationPaths = Path | Sequence[Path]
 
 SPLIT_WORDS = {
     "train": "train",

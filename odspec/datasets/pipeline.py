@@ -12,21 +12,22 @@ import hashlib
 import json
 import os
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odspec.datasets.layouts import box_labels, class_findings, layout_for, read_layout, refuse_missing_source_splits
 from odspec.datasets.checks import ERROR, IMAGE_SKIPPED, CheckedExample, ExampleChecker
 from odspec.datasets.compact import CompactExamples
 from odspec.datasets.coverage import judge_splits, tally_skipped
 from odspec.datasets.images import ImageInfo, inspect_image
+from odspec.datasets.layouts import box_labels, class_findings, layout_for, read_layout, refuse_missing_source_splits
 from odspec.datasets.model import SLOTS, Box, Example, Finding
 from odspec.datasets.prefetch import Prefetch, start_prefetch
 from odspec.datasets.report import DatasetReport, ReportTally
+from odspec.datasets.shards import shard_bounds, shard_count, shard_name
 from odspec.datasets.spill import RowSpill, read_rows
 from odspec.datasets.split import (
     SplitItem,
@@ -39,7 +40,6 @@ from odspec.datasets.split import (
     splits_document,
 )
 from odspec.errors import DatasetCheckError, DatasetError, EmptySplitError
-from odspec.datasets.shards import shard_bounds, shard_count, shard_name
 
 if TYPE_CHECKING:
     from odspec.spec.models import Dataset
@@ -267,14 +267,14 @@ class ShardPlanner:
                  classes: Sequence[str], requested: int | None, salt: str, workdir: Path) -> None:
         self.root, self.splits, self.salt = root, splits, salt
         self.ids = {name: i for i, name in enumerate(classes, start=1)}
-        members = {split: 0 for split in SPLITS}
-        total = {split: 0 for split in SPLITS}
-        for path, size in zip(paths, sizes):
+        members = dict.fromkeys(SPLITS, 0)
+        total = dict.fromkeys(SPLITS, 0)
+        for path, size in zip(paths, sizes, strict=True):
             members[splits[path]] += 1
             total[splits[path]] += size
         self.bounds = {s: shard_bounds(n, shard_count(n, total[s], requested)) for s, n in members.items() if n}
         self.spills = {s: RowSpill(workdir / f"{s}.jobs") for s in self.bounds}
-        self.seen = {s: 0 for s in self.bounds}
+        self.seen = dict.fromkeys(self.bounds, 0)
         self.hashers: dict[str, Any] = {s: hashlib.sha256(salt.encode()) for s in self.bounds}
         self.starts: dict[str, list[int]] = {s: [] for s in self.bounds}
         self.digests: dict[str, list[str]] = {s: [] for s in self.bounds}
@@ -305,7 +305,7 @@ class ShardPlanner:
                 self.starts[split].append(self.spills[split].size)
             self._close_shard(split)
             for index, ((first, end), start, digest) in enumerate(zip(bounds, self.starts[split],
-                                                                      self.digests[split])):
+                                                                      self.digests[split], strict=False)):
                 shards.append(PlannedShard(split, shard_name(split, index, len(bounds)), digest, end - first,
                                            str(self.root), str(self.spills[split].path), start))
         return tuple(shards)
@@ -400,19 +400,48 @@ class _Checked:
     source_splits: set[str] = field(default_factory=set)  # the splits the source named
 
 
-def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], names: Sequence[str],
-                  read_findings: Sequence[Finding], cache: Mapping[str, Any], previous_splits: Mapping[str, str], *, max_boxes: int, workers: int,
-                  progress: Progress, workdir: Path, pool: Any, prefetch: Prefetch | None = None) -> _Checked:
+def _check_stream(
+    root: Path,
+    dataset: Dataset,
+    examples: Sequence[Example],
+    names: Sequence[str],
+    read_findings: Sequence[Finding],
+    cache: Mapping[str, Any],
+    previous_splits: Mapping[str, str],
+    *,
+    max_boxes: int,
+    workers: int,
+    progress: Progress,
+    workdir: Path,
+    pool: Any,
+    prefetch: Prefetch | None = None,
+) -> _Checked:
     """Inspect and check every example in image-path order, spilling the ones kept."""
     order = sorted(range(len(names)), key=names.__getitem__)
-    rels = [names[i] for i, previous in zip(order, [-1, *order]) if previous == -1 or names[previous] != names[i]]
-    inspected = iter_inspected(root, rels, cache, verify=dataset.verify_pixels, workers=workers,
-                               progress=progress, pool=pool, prefetch=prefetch)
-    checker = ExampleChecker(dataset.classes, policy=dataset.on_bad_annotation, max_boxes=max_boxes,
-                             keep_empty=dataset.keep_empty_images, orientation_fallback=dataset.orientation_fallback)
+    rels = [
+        names[i]
+        for i, previous in zip(order, [-1, *order], strict=False)
+        if previous == -1 or names[previous] != names[i]
+    ]
+    inspected = iter_inspected(
+        root,
+        rels,
+        cache,
+        verify=dataset.verify_pixels,
+        workers=workers,
+        progress=progress,
+        pool=pool,
+        prefetch=prefetch,
+    )
+    checker = ExampleChecker(
+        dataset.classes,
+        policy=dataset.on_bad_annotation,
+        max_boxes=max_boxes,
+        keep_empty=dataset.keep_empty_images,
+        orientation_fallback=dataset.orientation_fallback,
+    )
     by_content = {cache[path]["info"]["sha256"]: split for path, split in previous_splits.items() if path in cache}
-    out = _Checked(RowSpill(workdir / "checked"), [], array("q"), dict(previous_splits), [], [],
-                   workdir / "cache")
+    out = _Checked(RowSpill(workdir / "checked"), [], array("q"), dict(previous_splits), [], [], workdir / "cache")
     classes: dict[frozenset[str], frozenset[str]] = {}
     rel: str | None = None
     info: ImageInfo | None = None
@@ -451,7 +480,9 @@ def _check_stream(root: Path, dataset: Dataset, examples: Sequence[Example], nam
     try:
         found = checker.finish()
     except DatasetCheckError as failed:
-        raise DatasetCheckError([*_errors(reader_findings), *failed.errors], [*reader_findings, *failed.findings]) from None
+        raise DatasetCheckError(
+            [*_errors(reader_findings), *failed.errors], [*reader_findings, *failed.findings]
+        ) from None
     if _errors(reader_findings):
         raise DatasetCheckError(_errors(reader_findings), [*reader_findings, *found])
     out.findings = [*reader_findings, *found]

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from odspec.io import atomic_write
 
 Colour = tuple[int, int, int]
-Record = Mapping[str, list]
+Record = Mapping[str, list[Any]]
 
 TILE = 256
 PAD = 4
@@ -60,7 +60,7 @@ def record_boxes(record: Record) -> list[DrawnBox]:
     """The boxes of a parsed ``tf.train.Example`` (OD API keys); a negative image has none."""
     columns = [record.get(f"image/object/bbox/{k}", []) for k in ("xmin", "ymin", "xmax", "ymax")]
     labels = [_text(t) for t in record.get("image/object/class/text", [])]
-    return [DrawnBox(label, *map(float, coords)) for label, *coords in zip(labels, *columns)]
+    return [DrawnBox(label, *map(float, coords)) for label, *coords in zip(labels, *columns, strict=False)]
 
 
 def draw_boxes(image: Image.Image, boxes: Sequence[DrawnBox], colours: Mapping[str, Colour]) -> Image.Image:
@@ -117,7 +117,8 @@ def save_preview(records: Sequence[Record], out_path: Path, *, max_images: int, 
 def decode_image(record: Record) -> Image.Image:
     """The record's ``image/encoded`` bytes as an RGB image."""
     with Image.open(io.BytesIO(record["image/encoded"][0])) as image:
-        return image.convert("RGB")
+        rgb: Image.Image = image.convert("RGB")  # typed here: Pillow's __enter__ returns Self, unknown to 3.10
+    return rgb
 
 
 def _pixel_span(low: float, high: float, size: int) -> tuple[int, int]:
@@ -132,8 +133,8 @@ def _draw_label(draw: ImageDraw.ImageDraw, font: Any, label: str, corner: tuple[
     text = _printable(label)
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     w, h = right - left + 2, bottom - top + 2
-    x, y = corner
-    y = y - h if y - h >= 0 else y + LINE_WIDTH
+    x, below = corner
+    y = below - h if below - h >= 0 else below + LINE_WIDTH
     draw.rectangle((x, y, x + w - 1, y + h - 1), fill=colour)
     luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
     draw.text((x + 1 - left, y + 1 - top), text, fill=TEXT if luminance > 140 else BACKGROUND, font=font)

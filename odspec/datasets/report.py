@@ -325,23 +325,23 @@ def _rounded(value: Any) -> Any:
 def render_table(report: DatasetReport) -> str:
     """One row per class (boxes per split and in total), then totals, findings and warnings."""
     header = ["class", *SPLITS, "total"]
-    rows = [[c, *(report.splits[s].boxes_per_class[c] for s in SPLITS)] for c in report.classes]
+    rows = [(c, [report.splits[s].boxes_per_class[c] for s in SPLITS]) for c in report.classes]
     totals = [
-        ["boxes", *(report.splits[s].boxes for s in SPLITS)],
-        ["images", *(report.splits[s].images for s in SPLITS)],
-        ["no boxes", *(report.splits[s].images_without_boxes for s in SPLITS)],
+        ("boxes", [report.splits[s].boxes for s in SPLITS]),
+        ("images", [report.splits[s].images for s in SPLITS]),
+        ("no boxes", [report.splits[s].images_without_boxes for s in SPLITS]),
     ]
-    body = [[str(v) for v in (*r, sum(r[1:]))] for r in [*rows, *totals]]
+    body = [[name, *(str(n) for n in counts), str(sum(counts))] for name, counts in [*rows, *totals]]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join([cells[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
+        return "  ".join([cells[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
 
     rule = "-" * len(line(header))
     lines = [line(header), rule, *(line(r) for r in body[: len(rows)]), rule, *(line(r) for r in body[len(rows) :])]
     lines.append(_findings_line(report))
-    for warning in report.class_warnings():
-        lines.append(f"warning: {warning.file} has {warning.what} ({warning.action.removeprefix('warning: ')})")
+    lines.extend(f"warning: {warning.file} has {warning.what} ({warning.action.removeprefix('warning: ')})"
+                 for warning in report.class_warnings())
     return "\n".join(lines) + "\n"
 
 

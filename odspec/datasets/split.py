@@ -26,7 +26,8 @@ Ratios = tuple[float, float, float]
 
 @dataclass(frozen=True, **SLOTS)
 class SplitItem:
-    """One image to place: its key (path relative to the dataset root), the classes it shows, the split its source named."""
+    """One image to place: its key (path relative to the dataset root), the classes it shows,
+    the split its source named."""
 
     key: str
     classes: frozenset[str]
@@ -48,7 +49,7 @@ def base_split(key: str, *, seed: int, ratios: Ratios) -> str:
     u = unit_hash(seed, key)
     edge = 0.0
     chosen = "train"
-    for name, share in zip(SPLITS, ratios):
+    for name, share in zip(SPLITS, ratios, strict=True):
         if share <= 0:
             continue
         edge += share
@@ -75,7 +76,7 @@ def assign_splits(
     """
     _check_ratios(ratios)
     classes, sources = _merge_duplicates(items)
-    kept = {name for name, share in zip(SPLITS, ratios) if share > 0}
+    kept = {name for name, share in zip(SPLITS, ratios, strict=True) if share > 0}
     assignment: dict[str, str] = {}
     movable: set[str] = set()
     for key in classes:
@@ -98,9 +99,7 @@ def split_counts(assignment: Mapping[str, str]) -> dict[str, int]:
     return {name: counts[name] for name in SPLITS}
 
 
-def class_split_counts(
-    assignment: Mapping[str, str], items: Iterable[SplitItem]
-) -> dict[str, dict[str, int]]:
+def class_split_counts(assignment: Mapping[str, str], items: Iterable[SplitItem]) -> dict[str, dict[str, int]]:
     """``{class: {split: images}}`` over distinct keys, classes sorted: what stratification looks at."""
     classes, _ = _merge_duplicates(items)
     tally = _tally(assignment, classes)
@@ -157,7 +156,7 @@ def _stratify(
     for cls in sorted(holders):
         if len(holders[cls]) < MIN_IMAGES_TO_STRATIFY:
             continue
-        for split, share in zip(SPLITS[1:], ratios[1:]):
+        for split, share in zip(SPLITS[1:], ratios[1:], strict=True):
             if share <= 0 or tally[(split, cls)] > 0:
                 continue
             pick = _pick_move(holders[cls], assignment, classes, movable, tally, seed=seed)
@@ -182,9 +181,7 @@ def _pick_move(
     candidates = [
         key
         for key in keys
-        if key in movable
-        and assignment[key] == "train"
-        and all(tally[("train", c)] > 1 for c in classes[key])
+        if key in movable and assignment[key] == "train" and all(tally[("train", c)] > 1 for c in classes[key])
     ]
     return max(candidates, key=lambda k: (unit_hash(seed, k), k), default=None)
 

@@ -172,7 +172,8 @@ def noisy_background(rng: Rng, size: tuple[int, int], colour: tuple[int, int, in
     width, height = size
     coarse = rng.normal(0.0, 22.0, size=(height // 32 + 2, width // 32 + 2, 3))
     blotches = np.stack(
-        [np.asarray(Image.fromarray(coarse[..., c].astype(np.float32), mode="F").resize(size, Image.BILINEAR)) for c in range(3)],
+        [np.asarray(Image.fromarray(coarse[..., c].astype(np.float32), mode="F")
+                    .resize(size, Image.Resampling.BILINEAR)) for c in range(3)],
         axis=-1,
     )
     grain = rng.normal(0.0, 5.0, size=(height, width, 3))

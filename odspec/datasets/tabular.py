@@ -14,7 +14,6 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 from odspec.datasets.model import Box, Example, Finding, ReadResult
 from odspec.datasets.paths import (
@@ -79,7 +78,7 @@ def parse_csv(
     for values in reader:
         if not any(v.strip() for v in values):
             continue
-        parsed = parse_csv_row(root, dict(zip(header, values)), len(header), len(values))
+        parsed = parse_csv_row(root, dict(zip(header, values, strict=False)), len(header), len(values))
         if isinstance(parsed, str):
             findings.append(Finding(source, parsed, "row skipped", reader.line_num))
             continue
@@ -93,7 +92,7 @@ def parse_csv(
 
 def parse_csv_row(
     root: Path, row: dict[str, str], expected: int, got: int
-) -> Union[CsvRow, str]:
+) -> CsvRow | str:
     """One row, or the text of what is wrong with it."""
     if got != expected:
         return f"expected {expected} columns, got {got}"
@@ -104,7 +103,7 @@ def parse_csv_row(
     if image is None:
         return outside_root_what(cells["filename"])
     sizes = [whole_number(cells[k]) if cells[k] else None for k in ("width", "height")]
-    for key, size in zip(("width", "height"), sizes):
+    for key, size in zip(("width", "height"), sizes, strict=True):
         if cells[key] and size is None:
             return f"{key} is '{cells[key]}', expected a whole number"
     box = _csv_box(cells)
@@ -113,7 +112,7 @@ def parse_csv_row(
     return CsvRow(image, sizes[0] or None, sizes[1] or None, box)
 
 
-def _csv_box(cells: dict[str, str]) -> Union[Box, str, None]:
+def _csv_box(cells: dict[str, str]) -> Box | str | None:
     if not cells["class"] and not any(cells[k] for k in COORDINATES):
         return None
     if not cells["class"]:
@@ -124,7 +123,8 @@ def _csv_box(cells: dict[str, str]) -> Union[Box, str, None]:
         if number is None:
             return f"{key} is '{cells[key]}', expected a number"
         numbers.append(number)
-    return Box(cells["class"], *numbers)
+    xmin, ymin, xmax, ymax = numbers
+    return Box(cells["class"], xmin, ymin, xmax, ymax)
 
 
 def _add_row(images: dict[Path, CsvImage], row: CsvRow, line: int, source: str) -> list[Finding]:

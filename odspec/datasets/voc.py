@@ -14,7 +14,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
-from typing import Union
 from xml.parsers.expat import ErrorString
 
 from odspec.datasets.model import Box, Example, Finding, ReadResult
@@ -105,7 +104,7 @@ def parse_voc_xml(
     return Example(image, width, height, tuple(boxes), source, split), findings
 
 
-def parse_voc_object(obj: ET.Element, index: int) -> Union[Box, str]:
+def parse_voc_object(obj: ET.Element, index: int) -> Box | str:
     """A box, or the text of what is wrong with this ``<object>``."""
     name = _text(obj, "name")
     if name is None:
@@ -122,8 +121,9 @@ def parse_voc_object(obj: ET.Element, index: int) -> Union[Box, str]:
         if number is None:
             return f"{where}: <{key}> is '{text}', expected a number"
         values.append(number)
+    xmin, ymin, xmax, ymax = values
     return Box(
-        name, *values,
+        name, xmin, ymin, xmax, ymax,
         difficult=flag(_text(obj, "difficult")),
         truncated=flag(_text(obj, "truncated")),
         pose=_text(obj, "pose") or "Unspecified",

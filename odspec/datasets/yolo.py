@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -47,14 +47,14 @@ def read_yolo(
     names_file: Path | None = None,
     image_list: Path | None = None,
 ) -> ReadResult:
-    """Read YOLO label files under ``annotations`` (recursively), or those of ``image_list``'s images, under ``root``."""
+    """Read the YOLO label files under ``annotations`` (recursively), or those of ``image_list``'s images."""
     if not root.is_dir():
         raise DatasetError(
             f"images folder {root} does not exist",
             hint="YOLO labels need their images to be read; check dataset.images in the spec",
         )
     folders = [p if p.is_dir() else p.parent for p in as_path_list(annotations)]
-    names = yolo_class_names(names_file or find_names_file(folders + [root]), classes, folders + [root])
+    names = yolo_class_names(names_file or find_names_file([*folders, root]), classes, [*folders, root])
     if image_list is not None:
         return _read_image_list(root, image_list, names)
     index = index_images(root)
@@ -71,7 +71,9 @@ def read_yolo(
     return ReadResult(examples + negatives, findings + found, tuple(names))
 
 
-def unlabelled_images(root: Path, index: ImageIndex, examples: Sequence[Example]) -> tuple[list[Example], list[Finding]]:
+def unlabelled_images(
+    root: Path, index: ImageIndex, examples: Sequence[Example]
+) -> tuple[list[Example], list[Finding]]:
     """Images without a label file, in a folder whose other images have one: negatives, as Ultralytics counts them.
 
     One finding per folder says how many. Folders with no labelled image are left out
@@ -130,7 +132,10 @@ def _read_image_list(root: Path, listing: Path, names: Sequence[str]) -> ReadRes
 
 
 def listed_image(root: Path, listing: Path, name: str) -> Path | None:
-    """A list line as an image relative to ``root``: from the list's folder (``./`` stripped); CVAT's ``data/`` is the root."""
+    """A list line as an image relative to ``root``: from the list's folder (``./`` stripped).
+
+    CVAT's ``data/`` prefix is the root.
+    """
     cleaned = name.replace("\\", "/")
     cleaned = cleaned[2:] if cleaned.startswith("./") else cleaned
     candidates = [Path(cleaned) if os.path.isabs(cleaned) else listing.parent / cleaned]
@@ -144,7 +149,7 @@ def listed_image(root: Path, listing: Path, name: str) -> Path | None:
 
 
 def label_of_image(image: Path) -> Path | None:
-    """Ultralytics' ``img2label_paths`` (last ``images`` -> ``labels``, suffix ``.txt``), else the ``.txt`` beside it."""
+    """Ultralytics' ``img2label_paths`` (last ``images`` -> ``labels``, suffix ``.txt``), else the ``.txt`` beside."""
     parts = list(image.parts)
     candidates = []
     if "images" in parts[:-1]:
@@ -164,7 +169,7 @@ def read_yolo_label(
         return None, findings
     size = read_image_size(root, image)
     if isinstance(size, str):
-        return None, findings + [Finding(source, size, "example skipped")]
+        return None, [*findings, Finding(source, size, "example skipped")]
     boxes, line_findings = parse_yolo_labels(label.read_text(encoding="utf-8-sig"), names, size, source)
     split = split_from_names(_split_words(label, folder))
     example = Example(image, size[0], size[1], tuple(boxes), source, split)
@@ -178,10 +183,11 @@ def parse_yolo_labels(
     boxes: list[Box] = []
     findings: list[Finding] = []
     polygons: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for number, written in enumerate(text.splitlines(), start=1):
+        if not written.strip():
             continue
-        words = line.split()
+        words = written.split()
+        line = written
         if len(words) > 6 and len(words) % 2 == 1:
             line = polygon_as_box(words)
             polygons.append(number)
@@ -191,18 +197,23 @@ def parse_yolo_labels(
         else:
             findings.append(Finding(source, parsed, "line skipped", number))
     if polygons:
-        what = f"{len(polygons)} lines are segmentation polygons (Ultralytics' segment format), lines {_lines(polygons)}"
+        what = (f"{len(polygons)} lines are segmentation polygons (Ultralytics' segment format), "
+                f"lines {_lines(polygons)}")
         findings.append(Finding(source, what, "box taken from each polygon's extent, as Ultralytics' segments2boxes"))
     return boxes, findings
 
 
 def polygon_as_box(words: Sequence[str]) -> str:
-    """``class x1 y1 x2 y2 ...`` as ``class cx cy w h`` of its extent; unreadable numbers are left for the line's check."""
-    values = [finite_float(w) for w in words[1:]]
-    if any(v is None for v in values):
+    """``class x1 y1 x2 y2 ...`` as ``class cx cy w h`` of its extent.
+
+    Unreadable numbers are left for the line's own check.
+    """
+    read = [finite_float(w) for w in words[1:]]
+    values = [v for v in read if v is not None]
+    if len(values) < len(read):
         return " ".join(words)
     xs, ys = values[0::2], values[1::2]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)  # type: ignore[type-var]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     return f"{words[0]} {(x0 + x1) / 2} {(y0 + y1) / 2} {x1 - x0} {y1 - y0}"
 
 
@@ -210,7 +221,7 @@ def _lines(numbers: Sequence[int]) -> str:
     return ", ".join(map(str, numbers[:5])) + (", ..." if len(numbers) > 5 else "")
 
 
-def parse_yolo_line(line: str, names: Sequence[str], size: tuple[int, int]) -> Union[Box, str]:
+def parse_yolo_line(line: str, names: Sequence[str], size: tuple[int, int]) -> Box | str:
     """A box, or the text of what is wrong with the line."""
     values = [finite_float(word) for word in line.split()]
     numbers = [v for v in values if v is not None]
@@ -361,7 +372,7 @@ def find_image(
     return None, [Finding(str(label), what, "example skipped")]
 
 
-def read_image_size(root: Path, image: Path) -> Union[tuple[int, int], str]:
+def read_image_size(root: Path, image: Path) -> tuple[int, int] | str:
     """(width, height) of the image as displayed: from the header, with the EXIF orientation applied."""
     from PIL import (
         Image,  # header only; imported here so reading other formats stays light

@@ -59,8 +59,8 @@ def _data_yaml(root: Path) -> Layout | None:
     parts: list[Part] = []
     for key in SPLIT_KEYS:
         entries = data.get(key)
-        for entry in (entries if isinstance(entries, list) else [entries] if entries else []):
-            parts.append(_yaml_part(found, base, key, str(entry)))
+        listed = entries if isinstance(entries, list) else [entries] if entries else []
+        parts.extend(_yaml_part(found, base, key, str(entry)) for entry in listed)
     if not parts:
         raise DatasetError(f"{found} names no train:, val: or test: images",
                            hint="write e.g. train: train/images and val: valid/images in data.yaml")
@@ -197,7 +197,8 @@ def _labelimg(root: Path) -> Layout | None:
     if names is None or not any(p.name != names.name for p in root.glob("*.txt")):
         return None
     return Layout("yolo", "LabelImg YOLO (classes.txt beside the labels)", root,
-                  (Part("yolo", (root,), root, None, names, reader_split=False),), names, ("(none: this layout has no split)",))
+                  (Part("yolo", (root,), root, None, names, reader_split=False),), names,
+                  ("(none: this layout has no split)",))
 
 
 def _names_in(root: Path) -> Path | None:

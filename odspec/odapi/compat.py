@@ -31,7 +31,8 @@ import numpy
 from odspec.errors import EnvironmentProblem
 from odspec.odapi import TENSORFLOW_DISTRIBUTIONS, protos
 
-_INSTALL_HINT = "reinstall a pinned stack: ./setup.sh (TF 2.20) or ./setup.sh --stack tf2.15; `odspec doctor` shows what is installed"
+_INSTALL_HINT = ("reinstall a pinned stack: ./setup.sh (TF 2.20) or ./setup.sh --stack tf2.15; "
+                 "`odspec doctor` shows what is installed")
 _lock = threading.Lock()
 _applied: tuple[str, ...] | None = None
 
@@ -42,7 +43,7 @@ def apply() -> tuple[str, ...]:
     Later calls do nothing and return the same names, so every entry point can
     call it without coordinating with the others.
     """
-    global _applied
+    global _applied  # noqa: PLW0603 (once per process, under _lock)
     with _lock:
         if _applied is None:
             try:
@@ -95,7 +96,8 @@ def _use_legacy_keras() -> bool:
         raise EnvironmentProblem("TensorFlow >= 2.16 needs tf-keras for the OD API, and it is not installed",
                                  "pip install tf-keras matching TensorFlow's minor version (e.g. tf-keras==2.20.*)")
     if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
-        raise EnvironmentProblem("TensorFlow was imported before odspec could select legacy Keras (TF_USE_LEGACY_KERAS=1)",
+        raise EnvironmentProblem("TensorFlow was imported before odspec could select legacy Keras "
+                                 "(TF_USE_LEGACY_KERAS=1)",
                                  "set TF_USE_LEGACY_KERAS=1 in the environment, or call odspec.odapi.compat.apply() "
                                  "before importing TensorFlow")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -137,7 +139,7 @@ def _stub_estimator() -> bool:
         pass
     stub = _EstimatorStub("tensorflow.compat.v1.estimator")
     sys.modules["tensorflow.compat.v1.estimator"] = stub
-    setattr(tf.compat.v1, "estimator", stub)
+    tf.compat.v1.estimator = stub
     return True
 
 
@@ -230,7 +232,7 @@ def _patch_pillow_getsize() -> bool:
     patched = False
     for cls in (ImageFont.FreeTypeFont, ImageFont.ImageFont, ImageFont.TransposedFont):
         if not hasattr(cls, "getsize") and hasattr(cls, "getbbox"):
-            cls.getsize = _getsize  # type: ignore[attr-defined]
+            setattr(cls, "getsize", _getsize)  # noqa: B010 (a method Pillow 10 removed: no stub declares it)
             patched = True
     return patched
 

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         for summary in decode_records(args.records):
             print(json.dumps(summary), flush=True)
             count += 1
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (the caller reads the last line; it must say what failed)
         traceback.print_exc(file=sys.stderr)
         message = f"record {count}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         print(json.dumps({"error": message}))

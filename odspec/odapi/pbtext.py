@@ -23,7 +23,7 @@ def literal(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        return '"' + text_encoding.CEscape(value, as_utf8=True) + '"'
+        return '"' + text_encoding.CEscape(value, as_utf8=True) + '"'  # type: ignore[arg-type]  # it takes str too; the stub says bytes
     raise TypeError(f"cannot write {value!r} as a protobuf scalar")
 
 

@@ -42,7 +42,8 @@ def is_repeated(field: FieldDescriptor) -> bool:
     repeated = getattr(field, "is_repeated", None)
     if repeated is not None:
         return bool(repeated)
-    return field.label == FieldDescriptor.LABEL_REPEATED
+    label: int = field.label  # type: ignore[attr-defined]  # protobuf < 7 only; the stubs follow protobuf 7
+    return label == FieldDescriptor.LABEL_REPEATED
 
 
 def protos_dir() -> Path:
@@ -50,7 +51,7 @@ def protos_dir() -> Path:
     spec = importlib.util.find_spec("object_detection")
     if spec is None or not spec.submodule_search_locations:
         raise EnvironmentProblem("the OD API package `object_detection` is not installed", _install_hint)
-    folder = Path(list(spec.submodule_search_locations)[0]) / "protos"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "protos"
     if not folder.is_dir():
         raise EnvironmentProblem(f"{folder} is missing from the OD API install", _install_hint)
     return folder

@@ -29,7 +29,6 @@ from typing import Any
 
 from odspec.errors import BuildError, OdspecError, SmokeFailure
 
-
 DEFAULT_BATCH = 2
 
 

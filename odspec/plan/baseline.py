@@ -39,7 +39,7 @@ class BuildFolder:
 
 def read_build(out: Path) -> BuildFolder | None:
     """The build in ``out``; None when there is none (or it is incomplete: then everything counts as new)."""
-    from odspec.reconcile.errors import BuildMissingError
+    from odspec.errors import BuildMissingError
     from odspec.reconcile.record import LABEL_MAP, PIPELINE_CONFIG, read_manifest
 
     try:
@@ -66,7 +66,7 @@ def recorded_entries(build: BuildFolder, names: Iterable[str]) -> dict[str, Imag
             image = record[fields.FILENAME][0].decode("utf-8")
             boxes = tuple(zip([t.decode("utf-8") for t in record.get(fields.CLASS_TEXT, [])],
                               record.get(fields.XMIN, []), record.get(fields.YMIN, []),
-                              record.get(fields.XMAX, []), record.get(fields.YMAX, [])))
+                              record.get(fields.XMAX, []), record.get(fields.YMAX, []), strict=False))
             entries[image] = ImageEntry(split, _cached_sha256(cache, image, record), boxes)
     return entries
 
@@ -83,7 +83,7 @@ def planned_entries(shards: Iterable[Any]) -> dict[str, ImageEntry]:
     entries: dict[str, ImageEntry] = {}
     for shard in shards:
         for job in shard.jobs():
-            boxes = tuple((text, *corners) for text, corners in zip(job.texts, job.boxes))
+            boxes = tuple((text, *corners) for text, corners in zip(job.texts, job.boxes, strict=True))
             entries[job.image.path] = ImageEntry(shard.split, job.image.sha256, boxes)
     return entries
 

@@ -95,7 +95,11 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     configs = config_changes(old.config, validated.config)
     decided = classify(change, config_changed=bool(configs), latest_step=latest_step,
                        has_checkpoints=bool(state.checkpoints))
-    if latest_step is not None and latest_step < new.train_steps and decided.kind in ("no-op", "eval-only", "export-only"):
+    if (
+        latest_step is not None
+        and latest_step < new.train_steps
+        and decided.kind in ("no-op", "eval-only", "export-only")
+    ):
         notes.append(f"training is not finished: `odspec run` goes on from step {latest_step} to {new.train_steps}")
     return Plan(str(spec_path), baseline, tuple(rows), tuple(configs), dataset, decided, tuple(notes))
 
@@ -107,21 +111,35 @@ def _spec_rows(change: Any, old: _Old, new_values: dict[str, Any]) -> list[Field
     rows = []
     for row in value_changes(values, new_values, change.changed):
         recorded = old.record.spec_fields.get(row.path)  # the rule's old side; the values must be the same
-        known = old.values is not None and (recorded is None) == (row.path not in values) and (
-            recorded is None or value_hash(values[row.path]) == recorded)
+        known = (
+            old.values is not None
+            and (recorded is None) == (row.path not in values)
+            and (recorded is None or value_hash(values[row.path]) == recorded)
+        )
         action = row.action
         if not known:
-            action = "added" if row.path not in old.record.spec_fields else "removed" if row.path not in new_values else "changed"
-        rows.append(FieldChange(row.path, action, row.old if known else None, row.new, effect_of(row.path, change), known))
+            action = (
+                "added"
+                if row.path not in old.record.spec_fields
+                else "removed"
+                if row.path not in new_values
+                else "changed"
+            )
+        rows.append(
+            FieldChange(row.path, action, row.old if known else None, row.new, effect_of(row.path, change), known)
+        )
     return rows
 
 
-def _everything_new(spec_path: Path, baseline: Baseline, values: dict[str, Any], config: Any, dataset: DatasetDiff,
-                    notes: list[str]) -> Plan:
+def _everything_new(
+    spec_path: Path, baseline: Baseline, values: dict[str, Any], config: Any, dataset: DatasetDiff, notes: list[str]
+) -> Plan:
     from odspec.reconcile.plan import SAFE_FIELDS, under
 
-    rows = tuple(FieldChange(path, "added", None, value, "safe" if under(path, SAFE_FIELDS) else "retrain")
-                 for path, value in sorted(values.items()))
+    rows = tuple(
+        FieldChange(path, "added", None, value, "safe" if under(path, SAFE_FIELDS) else "retrain")
+        for path, value in sorted(values.items())
+    )
     where = f"at {baseline.revision}" if baseline.revision else "in the build folder (none yet)"
     decided = everything_new()
     notes.append(f"no baseline {where}: every field, config value and image is new")
@@ -140,9 +158,14 @@ def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | Non
         compiled = api.compile_loaded(loaded, out)
     except SpecError as err:
         raise PlanError(f"the spec at the base revision does not validate with this odspec:\n{err}") from None
-    record = run_record_of(loaded.spec, out, versions(), config=compiled.files["pipeline.config"],
-                           label_map=compiled.files["label_map.pbtxt"],
-                           dataset_sha256=build.dataset_sha256 if build else digest)
+    record = run_record_of(
+        loaded.spec,
+        out,
+        versions(),
+        config=compiled.files["pipeline.config"],
+        label_map=compiled.files["label_map.pbtxt"],
+        dataset_sha256=build.dataset_sha256 if build else digest,
+    )
     return _Old(record, flatten(loaded.spec.model_dump(mode="json")), compiled.config)
 
 
@@ -154,10 +177,17 @@ def _build_record(build: BuildFolder, new: Any, resolved: dict[str, Any]) -> Any
     values = build.spec_values
     fields = {k: value_hash(v) for k, v in values.items()} if values is not None else _by_section(build, new, resolved)
     steps = train_steps_of(build.pipeline_config.decode("utf-8", errors="replace"))
-    return RunRecord(spec_fields=fields, pipeline_config_sha256=_sha256(build.pipeline_config),
-                     label_map_sha256=_sha256(build.label_map), dataset_sha256=build.dataset_sha256,
-                     train_steps=steps if steps and steps > 0 else new.train_steps, build_dir=new.build_dir,
-                     versions=new.versions, created=new.created, updated=new.updated)
+    return RunRecord(
+        spec_fields=fields,
+        pipeline_config_sha256=_sha256(build.pipeline_config),
+        label_map_sha256=_sha256(build.label_map),
+        dataset_sha256=build.dataset_sha256,
+        train_steps=steps if steps and steps > 0 else new.train_steps,
+        build_dir=new.build_dir,
+        versions=new.versions,
+        created=new.created,
+        updated=new.updated,
+    )
 
 
 UNRECORDED = "unrecorded"  # the hash of a field whose value an older build did not keep: it counts as changed
@@ -168,8 +198,10 @@ def _by_section(build: BuildFolder, new: Any, resolved: dict[str, Any]) -> dict[
     from odspec.build import section_hashes
 
     recorded, current = build.manifest.get("spec_sections", {}), section_hashes(resolved)
-    return {k: (v if recorded.get(k.split(".", 1)[0]) == current.get(k.split(".", 1)[0]) else UNRECORDED)
-            for k, v in new.spec_fields.items()}
+    return {
+        k: (v if recorded.get(k.split(".", 1)[0]) == current.get(k.split(".", 1)[0]) else UNRECORDED)
+        for k, v in new.spec_fields.items()
+    }
 
 
 def _parse_config(data: bytes) -> Any:
@@ -201,10 +233,18 @@ def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> 
     loaded, out = validated.loaded, validated.out_dir
     with tempfile.TemporaryDirectory(prefix="odspec-plan-") as workdir:
         planned = plan_dataset(
-            loaded.root, loaded.spec.dataset, max_boxes=validated.config.train_config.max_number_of_boxes,
-            check_read=lambda most: api.check_box_limits(validated, most), cache=read_cache(out) if build else {},
-            previous_splits=previous_splits(out) if build else {}, workers=workers or min(default_workers(), 2),
-            progress=no_progress, salt=RECORD_FORMAT, workdir=Path(workdir), needed=needed_splits(loaded.spec))
+            loaded.root,
+            loaded.spec.dataset,
+            max_boxes=validated.config.train_config.max_number_of_boxes,
+            check_read=lambda most: api.check_box_limits(validated, most),
+            cache=read_cache(out) if build else {},
+            previous_splits=previous_splits(out) if build else {},
+            workers=workers or min(default_workers(), 2),
+            progress=no_progress,
+            salt=RECORD_FORMAT,
+            workdir=Path(workdir),
+            needed=needed_splits(loaded.spec),
+        )
         digest = dataset_digest(planned)
         new_count = sum(s.count for s in planned.shards)
         if build is None:

@@ -13,7 +13,9 @@ from odspec.odapi.protos import is_repeated
 from odspec.plan.model import Action, FieldChange, ImageChange
 
 
-def value_changes(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str] | None = None) -> list[FieldChange]:
+def value_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str] | None = None
+) -> list[FieldChange]:
     """A row per dotted path whose value differs (or exists on one side only), sorted; ``keys``: only these."""
     paths = sorted(set(keys) if keys is not None else old.keys() | new.keys())
     rows = []
@@ -100,10 +102,11 @@ def _rounded(boxes: Iterable[tuple[str, float, float, float, float]]) -> list[tu
     return sorted((label, *(round(c, 5) for c in corners)) for label, *corners in boxes)
 
 
-def _box_detail(old: tuple[tuple[str, float, float, float, float], ...],
-                new: tuple[tuple[str, float, float, float, float], ...]) -> str:
+def _box_detail(
+    old: tuple[tuple[str, float, float, float, float], ...], new: tuple[tuple[str, float, float, float, float], ...]
+) -> str:
     before, after = _rounded(old), _rounded(new)
     if len(before) != len(after):
         return f"{_boxes(len(before))} -> {len(after)}"
-    moved = sum(1 for a, b in zip(before, after) if a != b)
+    moved = sum(1 for a, b in zip(before, after, strict=True) if a != b)
     return f"{moved} of {_boxes(len(after))} edited"

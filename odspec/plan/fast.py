@@ -17,7 +17,8 @@ NOTHING = "nothing changed"  # the reason the full plan gives for a no-op too
 
 
 def plan_arguments(argv: list[str]) -> tuple[Path, Path | None, str] | None:
-    """(spec, out, format) for exactly ``plan SPEC [--out DIR] [--format F]`` (either order, ``-o``, ``=``); else None."""
+    """(spec, out, format) for exactly ``plan SPEC [--out DIR] [--format F]`` (either order, ``-o``, ``=``);
+    else None."""
     if len(argv) < 2 or argv[0] != "plan" or argv[1].startswith("-"):
         return None
     found: dict[str, str] = {}
@@ -68,8 +69,14 @@ def no_op_plan(argv: list[str]) -> bool:
         images = sum(int(entry["records"]) for entry in shards.values())
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    found = Plan(str(spec), Baseline("build", None, True, str(out), None), (), (),
-                 DatasetDiff(True, (), images, images), Classification("no-op", (), NOTHING))
+    found = Plan(
+        str(spec),
+        Baseline("build", None, True, str(out), None),
+        (),
+        (),
+        DatasetDiff(True, (), images, images),
+        Classification("no-op", (), NOTHING),
+    )
     render = FORMATS[output]
     text = render(found, colour=colour_wanted()) if output == "text" else render(found)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -118,7 +118,7 @@ class Plan:
         by_effect = {e: sum(1 for c in self.spec_changes if c.effect == e) for e in ("retrain", "records", "safe")}
         parts = [count(by_effect["retrain"], "retrain-forcing"), count(by_effect["records"], "records"),
                  count(by_effect["safe"], "safe")]
-        shown = [p for p, n in zip(parts, by_effect.values()) if n]
+        shown = [p for p, n in zip(parts, by_effect.values(), strict=True) if n]
         if self.dataset.images:
             shown.append(count(len(self.dataset.images), "dataset"))
         if not shown and self.config_changes:

@@ -55,7 +55,9 @@ def colour_wanted() -> bool:
 # --- terminal ------------------------------------------------------------------------------------------------------
 
 def to_text(plan: Plan, *, colour: bool = False) -> str:
-    paint: Callable[[str, str], str] = (lambda code, text: f"\033[{code}m{text}\033[0m") if colour else (lambda _c, t: t)
+    paint: Callable[[str, str], str] = (
+        (lambda code, text: f"\033[{code}m{text}\033[0m") if colour else (lambda _c, t: t)
+    )
     lines = [f"odspec plan: {plan.spec} against {baseline_text(plan)}", ""]
     lines += _text_fields("spec fields", plan.spec_changes, paint, effects=True)
     lines += _text_fields("pipeline.config", plan.config_changes, paint, effects=False)
@@ -70,7 +72,9 @@ def to_text(plan: Plan, *, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _text_fields(title: str, rows: Sequence[FieldChange], paint: Callable[[str, str], str], *, effects: bool) -> list[str]:
+def _text_fields(
+    title: str, rows: Sequence[FieldChange], paint: Callable[[str, str], str], *, effects: bool
+) -> list[str]:
     if not rows:
         return [f"{title}: no changes", ""]
     lines = [f"{title} ({len(rows)}):"]
@@ -112,15 +116,29 @@ def _where(image: ImageChange) -> str:
 
 # --- markdown ------------------------------------------------------------------------------------------------------
 
+
 def to_markdown(plan: Plan) -> str:
     decided = plan.classification
-    out = [f"### odspec plan: `{plan.spec}`: **{decided.kind}**", "",
-           f"Compared with {_cell(baseline_text(plan))}. Summary: **{plan.summary()}**.", "",
-           "#### Classification", ""]
-    out += _table(["classification", "fields", "resume from step", "checkpoints", "why"],
-                  [[decided.kind, ", ".join(decided.fields) or "-",
-                    "-" if decided.resume_step is None else str(decided.resume_step), decided.checkpoints,
-                    decided.reason]])
+    out = [
+        f"### odspec plan: `{plan.spec}`: **{decided.kind}**",
+        "",
+        f"Compared with {_cell(baseline_text(plan))}. Summary: **{plan.summary()}**.",
+        "",
+        "#### Classification",
+        "",
+    ]
+    out += _table(
+        ["classification", "fields", "resume from step", "checkpoints", "why"],
+        [
+            [
+                decided.kind,
+                ", ".join(decided.fields) or "-",
+                "-" if decided.resume_step is None else str(decided.resume_step),
+                decided.checkpoints,
+                decided.reason,
+            ]
+        ],
+    )
     out += _md_fields("Spec fields", plan.spec_changes, effects=True)
     out += _md_fields("pipeline.config", plan.config_changes, effects=False)
     out += _md_dataset(plan.dataset)
@@ -158,17 +176,27 @@ def _md_dataset(dataset: DatasetDiff) -> list[str]:
     out = ["#### Dataset", ""]
     if not dataset.compared:
         return [*out, f"Not compared: {_cell(dataset.note)}", ""]
-    out += _table(["images before", "images after", "added", "removed", "pixels changed", "boxes changed", "moved split"],
-                  [[str(dataset.old_count), str(dataset.new_count),
-                    *(str(dataset.count(w)) for w in ("added", "removed", "changed", "boxes", "moved"))]])
+    out += _table(
+        ["images before", "images after", "added", "removed", "pixels changed", "boxes changed", "moved split"],
+        [
+            [
+                str(dataset.old_count),
+                str(dataset.new_count),
+                *(str(dataset.count(w)) for w in ("added", "removed", "changed", "boxes", "moved")),
+            ]
+        ],
+    )
     if dataset.images:
-        body = [[i.image, _IMAGE_WHAT[i.what], i.old_split or "-", i.new_split or "-", i.detail] for i in dataset.images]
+        body = [
+            [i.image, _IMAGE_WHAT[i.what], i.old_split or "-", i.new_split or "-", i.detail] for i in dataset.images
+        ]
         table = _table(["image", "change", "old split", "new split", "detail"], body)
         out += _folded(f"{len(dataset.images)} image changes", table, len(dataset.images))
     return out
 
 
 # --- JSON ----------------------------------------------------------------------------------------------------------
+
 
 def to_json(plan: Plan) -> str:
     return json.dumps(plan.to_json(), indent=2, ensure_ascii=False)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from odspec.errors import ReconcileError
 from odspec.reconcile.record import RUN_RECORD, RunRecord
@@ -87,7 +87,7 @@ class Refuse:
         return ReconcileError(self.message)
 
 
-Plan = Union[Start, Resume, Refuse]
+Plan = Start | Resume | Refuse
 
 
 def plan(state: ModelDirState, new: RunRecord) -> Plan:
@@ -199,7 +199,8 @@ def _warnings(old: RunRecord, new: RunRecord, latest: Checkpoint) -> list[str]:
         warnings.append(f"the step of {latest.name} could not be read; TensorFlow will still restore it")
     if old.train_steps != new.train_steps:
         warnings.append(f"train.steps {old.train_steps} -> {new.train_steps}: a learning-rate schedule laid over "
-                        f"the whole run (cosine decay, or the zoo's default) now follows the new length from {_at(latest)} on")
+                        "the whole run (cosine decay, or the zoo's default) now follows the new length from "
+                        f"{_at(latest)} on")
     versions = [f"{label} {getattr(old.versions, key)} -> {getattr(new.versions, key)}"
                 for key, label in (("odspec", "odspec"), ("tensorflow", "TensorFlow"), ("object_detection", "OD API"))
                 if getattr(old.versions, key) != getattr(new.versions, key)]
@@ -223,7 +224,8 @@ def _unrestorable(state: ModelDirState) -> Refuse:
     if state.index is None or state.index.latest is None:
         why = f"there is no {CHECKPOINT_INDEX} index file naming the latest one"
     else:
-        why = f"the {CHECKPOINT_INDEX} index names {state.index.latest}, which is not complete here (its .index and every .data-* file)"
+        why = (f"the {CHECKPOINT_INDEX} index names {state.index.latest}, "
+               "which is not complete here (its .index and every .data-* file)")
     message = (f"{state.model_dir}: refusing to resume: it holds checkpoints ({_newest(state)}) but {why}, "
                f"so TensorFlow would not restore them. {WHAT_TO_DO}")
     return Refuse([], message, "unrestorable")

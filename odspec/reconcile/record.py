@@ -69,7 +69,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def value_hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
 
 
 def spec_fingerprint(spec: BaseModel) -> dict[str, str]:
@@ -124,11 +125,13 @@ def _read_manifest(build_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BuildMissingError(f"{build_dir}: no build here ({MANIFEST} not found)", "run `odspec build` first") from None
+        raise BuildMissingError(f"{build_dir}: no build here ({MANIFEST} not found)",
+                                "run `odspec build` first") from None
     except (OSError, ValueError) as err:
         raise BuildMissingError(f"{path}: unreadable ({err})", "rebuild with `odspec build`") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("dataset_sha256"), str):
-        raise BuildMissingError(f"{path}: no dataset_sha256 (written by an older odspec?)", "rebuild with `odspec build`")
+        raise BuildMissingError(f"{path}: no dataset_sha256 (written by an older odspec?)",
+                                "rebuild with `odspec build`")
     return manifest
 
 

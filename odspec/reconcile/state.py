@@ -23,7 +23,8 @@ CHECKPOINT_INDEX = "checkpoint"
 BEST_INFO = PurePath("best", "info.json")
 # What odspec and the OD API put in a model directory; anything else is someone else's.
 # The runner extends this when it writes more (a directory holding only these may be trained into).
-OWN_ENTRIES = frozenset({RUN_RECORD, CHECKPOINT_INDEX, "train", "eval", "best", "metrics.jsonl", "pipeline.config", "export", "logs", "report", "predictions"})
+OWN_ENTRIES = frozenset({RUN_RECORD, CHECKPOINT_INDEX, "train", "eval", "best", "metrics.jsonl", "pipeline.config",
+                         "export", "logs", "report", "predictions"})
 _INDEX_FILE = re.compile(r"ckpt-(\d+)\.index")
 _DATA_FILE = re.compile(r"ckpt-(\d+)\.data-(\d{5})-of-(\d{5})")
 _INDEX_LINE = re.compile(r"(\w+)\s*:\s*(.*)")
@@ -139,7 +140,8 @@ def read_checkpoint_index(path: Path) -> CheckpointIndex:
         if key in ("model_checkpoint_path", "all_model_checkpoint_paths"):
             text = _unquote(value.strip())
             if text is None:
-                raise ReconcileError(f"{path}:{number}: {key}: expected a quoted path, got {value.strip()}", _INDEX_HINT)
+                raise ReconcileError(f"{path}:{number}: {key}: expected a quoted path, got {value.strip()}",
+                                     _INDEX_HINT)
             if key == "model_checkpoint_path":
                 latest = text
             else:
@@ -173,7 +175,9 @@ def _read_best(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
-        raise ReconcileError(f"{path}: cannot be read ({err})", "delete the best/ folder; the next evaluation refills it") from None
+        raise ReconcileError(f"{path}: cannot be read ({err})",
+                             "delete the best/ folder; the next evaluation refills it") from None
     if not isinstance(info, dict):
-        raise ReconcileError(f"{path}: expected a JSON object", "delete the best/ folder; the next evaluation refills it")
+        raise ReconcileError(f"{path}: expected a JSON object",
+                             "delete the best/ folder; the next evaluation refills it")
     return info

@@ -183,7 +183,7 @@ def detection_example_parts(
     """
     _check_image(image_format, width, height)
     _check_boxes(boxes, class_texts, class_ids, difficult, truncated, views)
-    columns = list(zip(*boxes)) if boxes else [(), (), (), ()]
+    columns = list(zip(*boxes, strict=True)) if boxes else [(), (), (), ()]
     rest = b"".join((
         _entry(FILENAME, _bytes_feature([filename.encode()])),
         _entry(FORMAT, _bytes_feature([image_format.encode()])),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 LAUNCHER_MODULE = "odspec.runner.launcher"
 MAX_STEPS_PER_ITERATION = 100  # what model_main_tf2 hard-codes; more only delays summaries and checkpoints
@@ -90,7 +89,7 @@ class PredictOptions:
             raise ValueError(f"min_score must be within [0, 1], got {self.min_score!r}")
 
 
-LauncherOptions = Union[TrainOptions, EvalOptions, ExportOptions, EvalServeOptions, PredictOptions]
+LauncherOptions = TrainOptions | EvalOptions | ExportOptions | EvalServeOptions | PredictOptions
 
 
 def train_argv(options: TrainOptions) -> list[str]:
@@ -114,7 +113,7 @@ def export_argv(options: ExportOptions) -> list[str]:
     argv = ["export", "--pipeline-config", os.fspath(options.pipeline_config),
             "--checkpoint", os.fspath(options.checkpoint),
             "--output", os.fspath(options.output)]
-    return argv + ["--tflite"] if options.tflite else argv
+    return [*argv, "--tflite"] if options.tflite else argv
 
 
 def eval_serve_argv(options: EvalServeOptions) -> list[str]:

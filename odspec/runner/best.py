@@ -67,7 +67,8 @@ def protect(model_dir: Path, name: str) -> Path:
 
 def pending_checkpoints(model_dir: Path) -> list[str]:
     """Names in ``.pending/`` with an index file, by number."""
-    names = {m.group(1) for p in (model_dir / PENDING).glob("ckpt-*.index") if (m := _CHECKPOINT_PART.fullmatch(p.name))}
+    names = {m.group(1) for p in (model_dir / PENDING).glob("ckpt-*.index")
+             if (m := _CHECKPOINT_PART.fullmatch(p.name))}
     return sorted(names, key=lambda n: int(n.split("-")[1]))
 
 

@@ -71,7 +71,8 @@ class RunDisplay:
         kind = event.get("event")
         if kind == "plan":
             self.metric = event.get("metric", self.metric)
-            lines = [f"model directory: {event['model_dir']}  (TensorBoard: tensorboard --logdir {event['tensorboard']})"]
+            lines = [f"model directory: {event['model_dir']}  (TensorBoard: tensorboard --logdir "
+                     f"{event['tensorboard']})"]
             if event.get("stopped_early"):
                 lines.append(f"nothing to train: {event['stopped_early']}")
             elif not event.get("train"):

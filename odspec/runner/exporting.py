@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from odspec.errors import ExportError
+from odspec.procs import json_lines
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
     ExportOptions,
     PredictOptions,
     launcher_argv,
 )
-from odspec.procs import json_lines
 from odspec.runner.process import run_module
 
 EXPORT_TIMEOUT = 3600.0
@@ -92,9 +92,13 @@ def best_match(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[flo
     """``best_overlap`` with the labels of its pair: (IoU, ground-truth label, detected label)."""
     if not truth or not found.scores:
         return None
-    ranked = sorted(zip(found.scores, found.boxes, found.classes), key=lambda item: -item[0])[: 2 * len(truth)]
-    return max(((iou(box, gt_box), gt_label, label) for _, box, label in ranked for gt_label, gt_box in truth),
-               key=lambda pair: (pair[0], pair[1] == pair[2]))
+    ranked = sorted(zip(found.scores, found.boxes, found.classes, strict=False), key=lambda item: -item[0])[
+        : 2 * len(truth)
+    ]
+    return max(
+        ((iou(box, gt_box), gt_label, label) for _, box, label in ranked for gt_label, gt_box in truth),
+        key=lambda pair: (pair[0], pair[1] == pair[2]),
+    )
 
 
 def label_names(build_dir: Path) -> dict[int, str]:
@@ -104,8 +108,10 @@ def label_names(build_dir: Path) -> dict[int, str]:
     from odspec.odapi import protos
 
     try:
-        label_map = text_format.Parse((build_dir / "label_map.pbtxt").read_text(encoding="utf-8"),
-                                      protos.load("string_int_label_map_pb2").StringIntLabelMap())
+        label_map = text_format.Parse(
+            (build_dir / "label_map.pbtxt").read_text(encoding="utf-8"),
+            protos.load("string_int_label_map_pb2").StringIntLabelMap(),
+        )
     except (OSError, text_format.ParseError):
         return {}
     return {item.id: item.name for item in label_map.item}
@@ -121,16 +127,36 @@ def launch(options: ExportOptions | PredictOptions, timeout: float) -> dict[str,
     return found[-1]
 
 
-def export_checkpoint(pipeline_config: Path, prefix: Path, output: Path, *, tflite: bool, build_dir: Path,
-                      step: int | None, smoke: bool = True) -> ExportResult:
+def export_checkpoint(
+    pipeline_config: Path,
+    prefix: Path,
+    output: Path,
+    *,
+    tflite: bool,
+    build_dir: Path,
+    step: int | None,
+    smoke: bool = True,
+) -> ExportResult:
     """Export ``prefix`` into ``output`` (replacing it whole), then run it on a validation image of the build."""
     result = launch(ExportOptions(pipeline_config, prefix, output, tflite=tflite), EXPORT_TIMEOUT)
     saved_model = Path(result["saved_model"])
     tested = smoke_test(saved_model, build_dir) if smoke else None
-    exported = ExportResult(output, prefix.name, step, saved_model,
-                            Path(result["tflite"]) if result.get("tflite") else None, tested, float(result["seconds"]))
-    info = {"checkpoint": prefix.name, "step": step, "pipeline_config": str(pipeline_config), "tflite": tflite,
-            "smoke": asdict(tested) if tested else None}
+    exported = ExportResult(
+        output,
+        prefix.name,
+        step,
+        saved_model,
+        Path(result["tflite"]) if result.get("tflite") else None,
+        tested,
+        float(result["seconds"]),
+    )
+    info = {
+        "checkpoint": prefix.name,
+        "step": step,
+        "pipeline_config": str(pipeline_config),
+        "tflite": tflite,
+        "smoke": asdict(tested) if tested else None,
+    }
     (output / EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return exported
 
@@ -146,8 +172,8 @@ def current_export(output: Path) -> dict[str, Any] | None:
 
 def first_record(build_dir: Path, splits: Sequence[str] = ("val", "test", "train")) -> tuple[str, dict[str, Any]]:
     """The first record with boxes of the first split that has one (the split's name, the parsed record)."""
-    from odspec.records.example import parse_example
     from odspec.datasets.shards import shard_glob
+    from odspec.records.example import parse_example
     from odspec.records.tfrecord import read_records
 
     for split in splits:
@@ -164,9 +190,8 @@ def smoke_test(saved_model: Path, build_dir: Path) -> Smoke:
     from odspec.datasets.preview import decode_image
 
     split, record = first_record(build_dir)
-    truth = list(zip(record["image/object/class/label"],
-                     ([a, b, c, d] for a, b, c, d in zip(*(record[f"image/object/bbox/{k}"]
-                                                          for k in ("ymin", "xmin", "ymax", "xmax"))))))
+    edges = zip(*(record[f"image/object/bbox/{k}"] for k in ("ymin", "xmin", "ymax", "xmax")), strict=False)
+    truth = list(zip(record["image/object/class/label"], ([a, b, c, d] for a, b, c, d in edges), strict=False))
     name = record["image/filename"][0].decode("utf-8", "replace")
     with tempfile.TemporaryDirectory(prefix="odspec-smoke-") as folder:
         image = Path(folder) / "image.png"
@@ -183,15 +208,23 @@ def judged_smoke(image: str, found: Detections, truth: Sequence[tuple[int, Box]]
 
     match = best_match(found, truth)
     overlap, agrees = (match[0], match[1] == match[2]) if match else (None, None)
-    return Smoke(image=image, ground_truth=len(truth), detections=len(found.scores),
-                 top_score=max(found.scores, default=None), best_iou=overlap, class_agrees=agrees,
-                 truth_class=names.get(match[1], f"class {match[1]}") if match else None,
-                 found_class=names.get(match[2], f"class {match[2]}") if match else None,
-                 min_score=SMOKE_MIN_SCORE, verdict=judge(len(found.scores), overlap, agrees))
+    return Smoke(
+        image=image,
+        ground_truth=len(truth),
+        detections=len(found.scores),
+        top_score=max(found.scores, default=None),
+        best_iou=overlap,
+        class_agrees=agrees,
+        truth_class=names.get(match[1], f"class {match[1]}") if match else None,
+        found_class=names.get(match[2], f"class {match[2]}") if match else None,
+        min_score=SMOKE_MIN_SCORE,
+        verdict=judge(len(found.scores), overlap, agrees),
+    )
 
 
-def predict_detections(saved_model: Path, images: Sequence[Path], output: Path, *,
-                       min_score: float) -> list[Detections]:
+def predict_detections(
+    saved_model: Path, images: Sequence[Path], output: Path, *, min_score: float
+) -> list[Detections]:
     """Detections of the export on each image (a child process loads the model once)."""
     launch(PredictOptions(saved_model, tuple(images), output, min_score), PREDICT_TIMEOUT)
     data = json.loads(output.read_text(encoding="utf-8"))
@@ -207,7 +240,7 @@ def draw_predictions(found: Detections, classes: Sequence[str], target: Path) ->
 
     colours = class_colours(list(classes))
     boxes, label_colours = [], {}
-    for (ymin, xmin, ymax, xmax), label, score in zip(found.boxes, found.classes, found.scores):
+    for (ymin, xmin, ymax, xmax), label, score in zip(found.boxes, found.classes, found.scores, strict=False):
         name = classes[label - 1] if 1 <= label <= len(classes) else f"class {label}"
         text = f"{name} {score:.2f}"
         label_colours[text] = colours.get(name, (0, 0, 0))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -185,7 +186,7 @@ class _TrainRecorder:
         if not marks:
             return {"first_iteration_seconds": None, "step_seconds": None, "trace_seconds": None}
         first = marks[0][1] - reference
-        gaps = [(t1 - t0) / per_iteration for (_, t0), (_, t1) in zip(marks, marks[1:])]
+        gaps = [(t1 - t0) / per_iteration for (_, t0), (_, t1) in itertools.pairwise(marks)]
         step = statistics.median(gaps) if gaps else None
         trace = first - per_iteration * step if step is not None else None
         return {"first_iteration_seconds": round(first, 2), "step_seconds": None if step is None else round(step, 4),
@@ -283,7 +284,8 @@ def _restore_box_tower_too() -> None:
         tower = getattr(predictor, "_base_tower_layers_for_heads", None)
         box_head = getattr(predictor, "_box_prediction_head", None)
         if fine_tune_checkpoint_type != "detection" or tower is None or box_head is None:
-            return base(self, fine_tune_checkpoint_type)
+            restored: dict[str, Any] = base(self, fine_tune_checkpoint_type)
+            return restored
         checkpoint = ssd_meta_arch.tf.train.Checkpoint  # the class the OD API checks for (tf.compat.v1's)
         box_predictor = checkpoint(_base_tower_layers_for_heads=tower, _box_prediction_head=box_head)
         return {"model": checkpoint(_feature_extractor=self._feature_extractor, _box_predictor=box_predictor)}
@@ -489,7 +491,7 @@ def predict(saved_model: Path, images: list[Path], output: Path, min_score: floa
 
     detect = tf.saved_model.load(os.fspath(saved_model))
     load_seconds = time.monotonic() - started
-    found = []
+    found: list[dict[str, Any]] = []
     for image_path in images:
         with Image.open(image_path) as opened:
             pixels = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))

@@ -102,7 +102,7 @@ def render_losses_png(history: RunHistory) -> bytes:
         ax = figure.subplots()
         tags = loss_tags(history)
         colours = _colours(len(tags))
-        for tag, colour in zip(tags, colours):
+        for tag, colour in zip(tags, colours, strict=True):
             total = tag == TOTAL_LOSS
             ax.plot(*_columns(series(history, tag)), label=f"train {tag.removeprefix(LOSS_PREFIX)}",
                     linewidth=2.0 if total else 1.0, color="black" if total else colour, zorder=3 if total else 2)
@@ -128,7 +128,7 @@ def render_metrics_png(history: RunHistory) -> bytes:
         rows = 2 if companions else 1
         axes = list(figure.subplots(rows, 1, sharex=True, squeeze=False, height_ratios=[3, 2][:rows])[:, 0])
         _plot_selection_metric(axes[0], history)
-        for name, colour in zip(companions, _colours(len(companions))):
+        for name, colour in zip(companions, _colours(len(companions)), strict=True):
             axes[1].plot(*_columns(series(history, name, source="eval")), marker=".", color=colour, label=name)
         if companions:
             axes[1].set_ylabel("other metrics")

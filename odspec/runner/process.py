@@ -12,6 +12,7 @@ none outlives odspec even after ``kill -9``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import shlex
@@ -146,10 +147,8 @@ def _stop_group(proc: subprocess.Popen[str], output: _OutputReader, grace: float
     """
     deadline = time.monotonic() + grace
     _signal_group(proc, kill=False)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     output.join(max(0.0, deadline - time.monotonic()))
     _signal_group(proc, kill=True)
     proc.wait()
@@ -163,10 +162,8 @@ def _signal_group(proc: subprocess.Popen[str], *, kill: bool) -> None:
         else:
             proc.terminate()
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
         os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is already gone
 
 
 def _log_line(line: str) -> None:
@@ -227,10 +224,8 @@ class Child:
 
     def close_stdin(self) -> None:
         if self._proc.stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._proc.stdin.close()
-            except OSError:
-                pass
 
     def wait(self, timeout: float | None = None) -> int:
         """The exit code once the child has exited and its output is read; RunError after ``timeout``."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from odspec.errors import OdspecError, ReconcileError, RunInterrupted
+from odspec.procs import json_lines
 from odspec.reconcile.plan import Refuse, Resume, Start, plan
 from odspec.reconcile.record import (
     RunRecord,
@@ -49,7 +50,6 @@ from odspec.runner.argv import (
     launcher_argv,
 )
 from odspec.runner.early_stopping import EarlyStopper
-from odspec.procs import json_lines
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import Child
 

@@ -28,16 +28,24 @@ def warning_text(smoke: Mapping[str, Any]) -> str | None:
     """The warning line for a smoke result (the fields of :class:`odspec.runner.exporting.Smoke`), None when found."""
     verdict = judge(smoke["detections"], smoke.get("best_iou"), smoke.get("class_agrees"))
     image, truth, found = smoke["image"], smoke.get("truth_class"), smoke.get("found_class")
-    advice = "the export works, but the model does not find the object yet: train longer (train.steps) or check the data"
+    advice = (
+        "the export works, but the model does not find the object yet: train longer (train.steps) or check the data"
+    )
     if verdict == "nothing":
-        return (f"warning: smoke test on {image}: no detection scored {smoke.get('min_score', 0.05):g} or more "
-                f"({smoke['ground_truth']} ground-truth box{'es' if smoke['ground_truth'] != 1 else ''}); {advice}")
+        return (
+            f"warning: smoke test on {image}: no detection scored {smoke.get('min_score', 0.05):g} or more "
+            f"({smoke['ground_truth']} ground-truth box{'es' if smoke['ground_truth'] != 1 else ''}); {advice}"
+        )
     if verdict == "misplaced":
-        return (f"warning: smoke test on {image}: the best detection ({_name(found)}) overlaps the ground truth "
-                f"({_name(truth)}) with IoU {smoke['best_iou']:.3f}, below {MATCH_IOU:g}; {advice}")
+        return (
+            f"warning: smoke test on {image}: the best detection ({_name(found)}) overlaps the ground truth "
+            f"({_name(truth)}) with IoU {smoke['best_iou']:.3f}, below {MATCH_IOU:g}; {advice}"
+        )
     if verdict == "wrong-class":
-        return (f"warning: smoke test on {image}: the best detection covers the {_name(truth)} box "
-                f"(IoU {smoke['best_iou']:.3f}) but says {_name(found)}; {advice}")
+        return (
+            f"warning: smoke test on {image}: the best detection covers the {_name(truth)} box "
+            f"(IoU {smoke['best_iou']:.3f}) but says {_name(found)}; {advice}"
+        )
     return None
 
 

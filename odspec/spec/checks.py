@@ -14,8 +14,8 @@ from google.protobuf import json_format
 
 from odspec.catalogue import CATALOGUE, Architecture
 from odspec.errors import Problem, suggest
-from odspec.spec.defaults import blame, checkpoint_every
 from odspec.odapi import protos
+from odspec.spec.defaults import blame, checkpoint_every
 from odspec.spec.load import LoadedSpec
 from odspec.spec.models import CosineRate, ManualStepRate, Spec
 
@@ -46,12 +46,15 @@ Finding = Iterator[tuple[tuple[str | int, ...], str, "str | None"]]
 def _runtime(spec: Spec) -> Finding:
     runtime, arch = spec.runtime, CATALOGUE[spec.model.architecture]
     if runtime.bfloat16 and runtime.accelerator != "tpu":
-        yield ("runtime", "bfloat16"), "bfloat16 only works on TPU (the OD API honours it only with --use_tpu)", "remove it, or set runtime.accelerator: tpu"
+        yield (("runtime", "bfloat16"), "bfloat16 only works on TPU (the OD API honours it only with --use_tpu)",
+               "remove it, or set runtime.accelerator: tpu")
     batch = spec.train.batch_size or arch.train.batch_size
     if batch % runtime.replicas:
-        yield ("train", "batch_size"), f"batch size {batch} does not split evenly over {runtime.replicas} replicas", f"e.g. batch_size: {runtime.replicas * max(1, batch // runtime.replicas)}"
+        yield (("train", "batch_size"), f"batch size {batch} does not split evenly over {runtime.replicas} replicas",
+               f"e.g. batch_size: {runtime.replicas * max(1, batch // runtime.replicas)}")
     if spec.export.tflite and not arch.tflite:
-        yield ("export", "tflite"), f"TFLite export supports SSD and CenterNet only, not {arch.title}", "set tflite: false, or pick an SSD or CenterNet architecture"
+        yield (("export", "tflite"), f"TFLite export supports SSD and CenterNet only, not {arch.title}",
+               "set tflite: false, or pick an SSD or CenterNet architecture")
 
 
 def _input_size(spec: Spec, arch: Architecture) -> Finding:
@@ -60,14 +63,17 @@ def _input_size(spec: Spec, arch: Architecture) -> Finding:
         return
     dims = [size, size] if isinstance(size, int) else size
     if arch.resizer == "keep_aspect_ratio" and dims[0] > dims[1]:
-        yield ("model", "input_size"), f"[min, max] dimensions must not decrease, got {dims}", f"e.g. input_size: [{dims[1]}, {dims[0]}]"
+        yield (("model", "input_size"), f"[min, max] dimensions must not decrease, got {dims}",
+               f"e.g. input_size: [{dims[1]}, {dims[0]}]")
     # keep-aspect resizers pad to max x max, so only the max dimension meets the network
     checked = dims if arch.resizer == "fixed_shape" else dims[1:]
     bad = [d for d in checked if d % arch.input_multiple]
     if bad:
         fixed = [max(arch.input_multiple, round(d / arch.input_multiple) * arch.input_multiple) for d in dims]
         example = fixed[0] if isinstance(size, int) else fixed
-        yield ("model", "input_size"), f"{arch.name} needs sizes that are multiples of {arch.input_multiple}, got {size}", f"e.g. input_size: {example}"
+        yield (("model", "input_size"),
+               f"{arch.name} needs sizes that are multiples of {arch.input_multiple}, got {size}",
+               f"e.g. input_size: {example}")
 
 
 def _schedule(spec: Spec, arch: Architecture) -> Finding:
@@ -76,22 +82,32 @@ def _schedule(spec: Spec, arch: Architecture) -> Finding:
     rate = train.learning_rate
     if isinstance(rate, CosineRate):
         if rate.warmup_steps and rate.warmup_steps >= steps:
-            yield ("train", "learning_rate", "warmup_steps"), f"warm-up of {rate.warmup_steps} steps does not end before training does ({steps} steps)", f"e.g. warmup_steps: {max(1, steps // 10)}"
+            yield (("train", "learning_rate", "warmup_steps"),
+                   f"warm-up of {rate.warmup_steps} steps does not end before training does ({steps} steps)",
+                   f"e.g. warmup_steps: {max(1, steps // 10)}")
         if rate.warmup_rate is not None and rate.warmup_rate > rate.base:
-            yield ("train", "learning_rate", "warmup_rate"), f"warm-up rate {rate.warmup_rate:g} is above the base rate {rate.base:g}", f"e.g. warmup_rate: {rate.base / 3:g}"
+            yield (("train", "learning_rate", "warmup_rate"),
+                   f"warm-up rate {rate.warmup_rate:g} is above the base rate {rate.base:g}",
+                   f"e.g. warmup_rate: {rate.base / 3:g}")
     if isinstance(rate, ManualStepRate) and rate.schedule[-1].step >= steps:
-        yield ("train", "learning_rate", "schedule"), f"step {rate.schedule[-1].step} is not reached in {steps} training steps", None
+        yield (("train", "learning_rate", "schedule"),
+               f"step {rate.schedule[-1].step} is not reached in {steps} training steps", None)
     if train.checkpoint_every is not None and train.checkpoint_every > steps:
-        yield ("train", "checkpoint_every"), f"no checkpoint would be written before training ends at step {steps}", f"e.g. checkpoint_every: {steps}"
+        yield (("train", "checkpoint_every"), f"no checkpoint would be written before training ends at step {steps}",
+               f"e.g. checkpoint_every: {steps}")
 
 
 def _evaluation(spec: Spec, arch: Architecture) -> Finding:
     every, interval = spec.eval.every, checkpoint_every(spec, arch)
     if every is not None and every % interval:
-        yield ("eval", "every"), f"evaluations happen on checkpoints, every {interval} steps; {every} is not a multiple", f"e.g. every: {interval}"
+        yield (("eval", "every"),
+               f"evaluations happen on checkpoints, every {interval} steps; {every} is not a multiple",
+               f"e.g. every: {interval}")
     stopping = spec.early_stopping
     if stopping is not None and spec.eval.metrics == "coco_detection_metrics" and stopping.metric not in COCO_METRICS:
-        yield ("early_stopping", "metric"), f"COCO evaluation reports no metric {stopping.metric!r}{suggest(stopping.metric, COCO_METRICS)}", "e.g. metric: DetectionBoxes_Precision/mAP"
+        yield (("early_stopping", "metric"),
+               f"COCO evaluation reports no metric {stopping.metric!r}{suggest(stopping.metric, COCO_METRICS)}",
+               "e.g. metric: DetectionBoxes_Precision/mAP")
     if stopping is not None and stopping.metric.startswith("Loss/") and stopping.mode == "max":
         yield ("early_stopping", "mode"), "a loss is better when lower", "e.g. mode: min"
 
@@ -107,7 +123,8 @@ def _augmentation(spec: Spec) -> Finding:
             continue
         (op, params), = step.items()
         if op not in ops:
-            yield (*loc, op), f"unknown augmentation{suggest(op, ops)}", "see PreprocessingStep in the OD API's preprocessor.proto"
+            yield ((*loc, op), f"unknown augmentation{suggest(op, ops)}",
+                   "see PreprocessingStep in the OD API's preprocessor.proto")
             continue
         yield from _augmentation_params((*loc, op), step_type(), op, params or {})
 
@@ -134,17 +151,23 @@ def _pretrained(spec: Spec, arch: Architecture, root: Path) -> Finding:
     loc = ("model", "pretrained", "checkpoint")
     prefix = (root / pretrained.checkpoint).resolve()
     if pretrained.kind == "fine_tune":
-        yield ("model", "pretrained", "kind"), f"the TF2 OD API does not restore kind 'fine_tune' for {arch.family} (CenterNet says it is no longer supported)", "e.g. kind: detection"
+        yield (("model", "pretrained", "kind"),
+               f"the TF2 OD API does not restore kind 'fine_tune' for {arch.family} (CenterNet says it is no longer "
+               "supported)", "e.g. kind: detection")
     if not prefix.with_name(prefix.name + ".index").is_file():
         yield loc, f"no checkpoint at {prefix} ({prefix.name}.index not found)", _prefix_hint(prefix)
         return
     zoo_config = prefix.parent.parent / "pipeline.config"
     if pretrained.kind == "classification" and (zoo_config.is_file() or _looks_like_detection(prefix)):
-        yield ("model", "pretrained", "kind"), "this is a detection checkpoint; kind 'classification' is for ImageNet backbones and fails to restore it", "e.g. kind: detection"
+        yield (("model", "pretrained", "kind"),
+               "this is a detection checkpoint; "
+               "kind 'classification' is for ImageNet backbones and fails to restore it", "e.g. kind: detection")
     if pretrained.kind == "full" and zoo_config.is_file():
         theirs = _num_classes(zoo_config)
         if theirs is not None and theirs != len(spec.dataset.classes):
-            yield ("model", "pretrained", "kind"), f"kind 'full' restores the class head too, which has {theirs} classes here, not {len(spec.dataset.classes)}", "e.g. kind: detection"
+            yield (("model", "pretrained", "kind"),
+                   f"kind 'full' restores the class head too, which has {theirs} classes here, not "
+                   f"{len(spec.dataset.classes)}", "e.g. kind: detection")
 
 
 def _prefix_hint(prefix: Path) -> str:
@@ -154,7 +177,8 @@ def _prefix_hint(prefix: Path) -> str:
             return f"give the prefix, e.g. checkpoint: {indexes[-1].with_suffix('')}"
     if prefix.suffix in (".index", ".data-00000-of-00001"):
         return f"give the prefix without {prefix.suffix}, e.g. checkpoint: {prefix.with_suffix('')}"
-    return "give the path prefix of a TF2 checkpoint, e.g. checkpoint: zoo/ssd_mobilenet_v2_fpnlite_320x320/checkpoint/ckpt-0"
+    return ("give the path prefix of a TF2 checkpoint, "
+            "e.g. checkpoint: zoo/ssd_mobilenet_v2_fpnlite_320x320/checkpoint/ckpt-0")
 
 
 def _looks_like_detection(prefix: Path) -> bool:
@@ -181,11 +205,14 @@ def dataset_paths(loaded: LoadedSpec) -> list[Problem]:
     if dataset.path is not None:
         return _export_path(loaded)
     if not (loaded.root / dataset.images_root).is_dir():
-        found.append(loaded.problem(("dataset", "images"), f"no folder {loaded.root / dataset.images_root}", "paths are relative to the spec file"))
+        found.append(loaded.problem(("dataset", "images"), f"no folder {loaded.root / dataset.images_root}",
+                                    "paths are relative to the spec file"))
     for index, item in enumerate(dataset.annotation_list):
-        loc: tuple[str | int, ...] = ("dataset", "annotations") if isinstance(dataset.annotations, str) else ("dataset", "annotations", index)
+        loc: tuple[str | int, ...] = (
+            ("dataset", "annotations") if isinstance(dataset.annotations, str) else ("dataset", "annotations", index))
         if not (loaded.root / item).exists():
-            found.append(loaded.problem(loc, f"{loaded.root / item} does not exist", "paths are relative to the spec file"))
+            found.append(loaded.problem(loc, f"{loaded.root / item} does not exist",
+                                        "paths are relative to the spec file"))
     return found
 
 
@@ -217,9 +244,11 @@ def detection_limits(config: Any) -> list[tuple[str, int]]:
     nms_holders = {"ssd": ["post_processing"], "faster_rcnn": ["second_stage_post_processing"]}.get(family, [])
     for holder in nms_holders:
         nms = getattr(model, holder).batch_non_max_suppression
-        limits.append((f"model.{family}.{holder}.batch_non_max_suppression.max_total_detections", nms.max_total_detections))
+        limits.append((f"model.{family}.{holder}.batch_non_max_suppression.max_total_detections",
+                       nms.max_total_detections))
     if family == "center_net":
-        limits.append(("model.center_net.object_center_params.max_box_predictions", model.object_center_params.max_box_predictions))
+        limits.append(("model.center_net.object_center_params.max_box_predictions",
+                       model.object_center_params.max_box_predictions))
     return limits
 
 
@@ -230,6 +259,8 @@ def box_limits(loaded: LoadedSpec, config: Any, max_boxes_per_image: int) -> lis
         if value and value < max_boxes_per_image:
             owner = ("train", "max_boxes") if field.startswith("train_config") else ("model", "max_detections")
             loc = blame(loaded.spec, field, owner)
-            found.append(loaded.problem(loc, f"{field} is {value}, but an image in the dataset has {max_boxes_per_image} boxes",
+            found.append(loaded.problem(loc,
+                                        f"{field} is {value}, "
+                                        f"but an image in the dataset has {max_boxes_per_image} boxes",
                                         f"e.g. {owner[-1]}: {max_boxes_per_image}"))
     return found

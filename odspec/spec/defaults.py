@@ -6,6 +6,7 @@ import re
 
 from odspec.catalogue import Architecture
 from odspec.spec.models import Spec
+
 Loc = tuple[str | int, ...]  # a spec path, as in odspec.compile.final
 
 

@@ -15,11 +15,11 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from odspec.errors import Problem, suggest
 from odspec.spec.models import FLOAT32_MAX, INT32_MAX, MAX_SHARDS, UINT32_MAX
 from odspec.spec.yamlsrc import Loc, SourceMap
-
 
 TYPE_LIMITS = (INT32_MAX, UINT32_MAX, FLOAT32_MAX, MAX_SHARDS)
 
@@ -77,7 +77,8 @@ def _step(tp: Any, part: str | int, given: Any) -> tuple[Any, FieldInfo | None, 
 
 def _with_metadata(info: FieldInfo) -> Any:
     if info.metadata:
-        return typing.Annotated[(info.annotation, *info.metadata)]
+        arguments = (info.annotation, *info.metadata)
+        return typing.Annotated[arguments]
     return info.annotation
 
 
@@ -103,12 +104,18 @@ def resolve(root: type[BaseModel], loc: Loc, data: Any) -> Target:
             owner = models[0] if models and isinstance(part, str) else None
             clean.append(part)
             info = step_info
-            data = data.get(part) if isinstance(data, dict) else (data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None)
+            if isinstance(data, dict):
+                data = data.get(part)
+            else:
+                data = data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None
     return Target(tuple(clean), tp, info, owner)
 
 
 def describe(tp: Any, *, ranged: bool = False) -> str:
-    """A phrase for what a type accepts: 'a positive integer', "one of 'a', 'b'"; ``ranged`` names the type's ceiling."""
+    """A phrase for what a type accepts: 'a positive integer', "one of 'a', 'b'".
+
+    ``ranged`` names the type's ceiling.
+    """
     phrases = []
     for member in _members(tp):
         base, metadata = _unwrap(member)
@@ -194,7 +201,7 @@ def _given(value: Any) -> str:
 
 def problems_from(err: ValidationError, root: type[BaseModel], data: Any, source: SourceMap) -> list[Problem]:
     """One problem per distinct location (pydantic reports each union member separately)."""
-    grouped: dict[Loc, tuple[Target, list[dict[str, Any]]]] = {}
+    grouped: dict[Loc, tuple[Target, list[ErrorDetails]]] = {}
     for item in err.errors():
         loc = tuple(item["loc"])
         if item["type"] == "extra_forbidden":
@@ -207,7 +214,7 @@ def problems_from(err: ValidationError, root: type[BaseModel], data: Any, source
     return [_problem(target, items, source) for target, items in grouped.values()]
 
 
-def _problem(target: Target, items: list[dict[str, Any]], source: SourceMap) -> Problem:
+def _problem(target: Target, items: list[ErrorDetails], source: SourceMap) -> Problem:
     key = ".".join(str(p) for p in target.loc)
     item = items[0]
     kind, given = item["type"], item.get("input")
@@ -230,7 +237,8 @@ def _problem(target: Target, items: list[dict[str, Any]], source: SourceMap) -> 
         tags = [t for t in tags if t is not None]
         wanted = ", ".join(repr(t) for t in tags)
         if kind == "union_tag_not_found":
-            return Problem(source.file, line, col, key, f"missing `type`: expected one of {wanted}", f"e.g. type: {tags[0]}")
+            return Problem(source.file, line, col, key, f"missing `type`: expected one of {wanted}",
+                           f"e.g. type: {tags[0]}")
         tag = str(item.get("ctx", {}).get("tag", ""))
         message = f"expected one of {wanted}, got {tag!r}{suggest(tag, tags)}"
         return Problem(source.file, line, col, key + ".type", message, f"e.g. type: {tags[0]}")

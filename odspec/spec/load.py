@@ -38,11 +38,13 @@ def load_spec(path: Path, text: str | None = None) -> LoadedSpec:
     """Parse and validate; errors name file, line, column, key, and a fix."""
     data, source = load_yaml(path, text)
     if data is None:
-        raise SpecError([Problem(source.file, 1, 1, "", "the spec is empty; a spec is a mapping of sections", "e.g. project: pets")])
+        raise SpecError([Problem(source.file, 1, 1, "", "the spec is empty; a spec is a mapping of sections",
+                                 "e.g. project: pets")])
     if not isinstance(data, dict):
         line, col = source.locate(())
         kind = "a list" if isinstance(data, list) else f"the single value {data!r}"
-        raise SpecError([Problem(source.file, line, col, "", f"a spec is a mapping of sections, got {kind}", "e.g. project: pets")])
+        raise SpecError([Problem(source.file, line, col, "", f"a spec is a mapping of sections, got {kind}",
+                                 "e.g. project: pets")])
     try:
         spec = Spec.model_validate(data)
     except ValidationError as err:

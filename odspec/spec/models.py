@@ -8,8 +8,7 @@ Schema that editors read.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,7 +42,8 @@ class Split(Strict):
     val: Fraction = Field(0.1, examples=[0.1])
     test: Fraction = Field(0.1, examples=[0.1])
     seed: int = Field(0, examples=[42])
-    from_source: bool = Field(False, description="keep the split the annotations give (COCO files, VOC ImageSets)", examples=[True])
+    from_source: bool = Field(False, description="keep the split the annotations give (COCO files, VOC ImageSets)",
+                              examples=[True])
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> Split:
@@ -56,22 +56,23 @@ class Split(Strict):
 
 
 class Dataset(Strict):
-    path: Union[str, None] = Field(
+    path: str | None = Field(
         None,
         description="an export's root folder, relative to the spec file: its format, image and annotation folders, "
         "class names and split are found there (instead of images + annotations)",
         examples=["data/roboflow-export"],
     )
-    format: Union[Literal["voc", "coco", "yolo", "csv"], None] = Field(
+    format: Literal["voc", "coco", "yolo", "csv"] | None = Field(
         None, description="annotation format; with path it is detected when left out", examples=["voc"]
     )
-    images: Union[str, None] = Field(None, description="folder of images, relative to the spec file", examples=["data/images"])
-    annotations: Union[str, list[str], None] = Field(
+    images: str | None = Field(None, description="folder of images, relative to the spec file",
+                               examples=["data/images"])
+    annotations: str | list[str] | None = Field(
         None,
         description="annotation folder (voc, yolo) or file(s) (coco, csv), relative to the spec file",
         examples=["data/annotations"],
     )
-    names: Union[str, None] = Field(
+    names: str | None = Field(
         None,
         description="class-names file for labels that carry only ids (YOLO): classes.txt, obj.names, data.yaml; "
         "default: the one found beside the labels",
@@ -81,14 +82,16 @@ class Dataset(Strict):
     split: Split = Field(default_factory=Split)
     on_bad_annotation: Literal["stop", "skip_box", "skip_image", "repair"] = Field("stop", examples=["skip_box"])
     keep_empty_images: bool = Field(True, description="images without boxes stay in as negatives", examples=[False])
-    shards: Union[Annotated[int, Field(gt=0, le=MAX_SHARDS)], None] = Field(None, description="TFRecord shards per split; default follows the size", examples=[4])
+    shards: Annotated[int, Field(gt=0, le=MAX_SHARDS)] | None = Field(
+        None, description="TFRecord shards per split; default follows the size", examples=[4])
     orientation_fallback: Literal["rotated", "raw"] = Field(
         "rotated",
         description="for EXIF-rotated images whose annotation size cannot tell: were boxes drawn on the image as "
         "displayed (rotated) or as stored (raw)?",
         examples=["raw"],
     )
-    verify_pixels: bool = Field(False, description="fully decode every image to find corrupt pixel data (slower)", examples=[True])
+    verify_pixels: bool = Field(False, description="fully decode every image to find corrupt pixel data (slower)",
+                                examples=[True])
 
     @property
     def annotation_list(self) -> list[str]:
@@ -137,23 +140,25 @@ class Pretrained(Strict):
     )
     kind: Literal["detection", "classification", "full", "fine_tune"] = Field(
         "detection",
-        description="detection: a zoo detection checkpoint (backbone + box tower); classification: an ImageNet backbone",
+        description="detection: a zoo detection checkpoint (backbone + box tower); "
+                    "classification: an ImageNet backbone",
         examples=["detection"],
     )
 
 
 class Model(Strict):
     architecture: str = Field(examples=["ssd_mobilenet_v2_fpnlite_320"])
-    input_size: Union[PositiveInt, list[PositiveInt], None] = Field(
+    input_size: PositiveInt | list[PositiveInt] | None = Field(
         None,
-        description="square size, or [height, width] (fixed-shape resizers) / [min, max] dimension (keep-aspect resizers)",
+        description="square size, or [height, width] (fixed-shape resizers) / "
+                    "[min, max] dimension (keep-aspect resizers)",
         examples=[320],
     )
-    pretrained: Union[Pretrained, None] = None
-    batch_norm_decay: Union[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)], None] = Field(
+    pretrained: Pretrained | None = None
+    batch_norm_decay: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = Field(
         None, description="every batch-norm decay in the model; 0.9 helps short runs from scratch", examples=[0.9]
     )
-    max_detections: Union[PositiveInt, None] = Field(None, description="post-processing limit per image", examples=[100])
+    max_detections: PositiveInt | None = Field(None, description="post-processing limit per image", examples=[100])
 
     @field_validator("architecture")
     @classmethod
@@ -187,7 +192,7 @@ class RMSProp(Strict):
     epsilon: PositiveFloat = Field(1.0, examples=[1.0])
 
 
-Optimizer = Annotated[Union[Momentum, Adam, RMSProp], Field(discriminator="type")]
+Optimizer = Annotated[Momentum | Adam | RMSProp, Field(discriminator="type")]
 
 
 class ConstantRate(Strict):
@@ -198,8 +203,8 @@ class ConstantRate(Strict):
 class CosineRate(Strict):
     type: Literal["cosine"]
     base: PositiveFloat = Field(examples=[0.04])
-    warmup_rate: Union[Float32, None] = Field(None, examples=[0.01])
-    warmup_steps: Union[StepCount, None] = Field(None, examples=[50])
+    warmup_rate: Float32 | None = Field(None, examples=[0.01])
+    warmup_steps: StepCount | None = Field(None, examples=[50])
     hold_base_steps: StepCount = Field(0, examples=[0])
 
 
@@ -233,26 +238,27 @@ class ManualStepRate(Strict):
 
 
 LearningRate = Annotated[
-    Union[ConstantRate, CosineRate, ExponentialRate, ManualStepRate], Field(discriminator="type")
+    ConstantRate | CosineRate | ExponentialRate | ManualStepRate, Field(discriminator="type")
 ]
 
-AugmentationStep = dict[str, Union[dict[str, Any], None]]
+AugmentationStep = dict[str, dict[str, Any] | None]
 
 
 class Train(Strict):
-    batch_size: Union[Count, None] = Field(None, examples=[8])
-    steps: Union[Count, None] = Field(None, examples=[20000])
-    optimizer: Union[Optimizer, None] = None
-    learning_rate: Union[LearningRate, None] = None
-    augmentation: Union[list[AugmentationStep], None] = Field(
+    batch_size: Count | None = Field(None, examples=[8])
+    steps: Count | None = Field(None, examples=[20000])
+    optimizer: Optimizer | None = None
+    learning_rate: LearningRate | None = None
+    augmentation: list[AugmentationStep] | None = Field(
         None,
         description="OD API preprocessing steps in order, each `op: {param: value}`; [] for none; unset for the zoo's",
         examples=[[{"random_horizontal_flip": {}}]],
     )
-    checkpoint_every: Union[PositiveInt, None] = Field(None, description="default: 1000, or the run's length if shorter", examples=[500])
+    checkpoint_every: PositiveInt | None = Field(None, description="default: 1000, or the run's length if shorter",
+                                                 examples=[500])
     keep_checkpoints: PositiveInt = Field(7, examples=[10])
-    max_boxes: Union[PositiveInt, None] = Field(None, description="max_number_of_boxes per image", examples=[100])
-    gradient_clipping: Union[PositiveFloat, Literal[False], None] = Field(
+    max_boxes: PositiveInt | None = Field(None, description="max_number_of_boxes per image", examples=[100])
+    gradient_clipping: PositiveFloat | Literal[False] | None = Field(
         None, description="clip gradients by this norm; false turns off the zoo's clipping", examples=[10.0]
     )
 
@@ -262,7 +268,8 @@ class Eval(Strict):
         "coco_detection_metrics", examples=["coco_detection_metrics"]
     )
     split: Literal["val", "test"] = Field("val", examples=["val"])
-    every: Union[PositiveInt, None] = Field(None, description="evaluate every N steps; default: every checkpoint", examples=[1000])
+    every: PositiveInt | None = Field(None, description="evaluate every N steps; default: every checkpoint",
+                                      examples=[1000])
     visualizations: StepCount = Field(10, description="eval images drawn in TensorBoard", examples=[10])
 
 
@@ -280,7 +287,8 @@ class Export(Strict):
 
 class Runtime(Strict):
     accelerator: Literal["cpu", "gpu", "tpu"] = Field("gpu", examples=["gpu"])
-    replicas: PositiveInt = Field(1, description="devices training in sync; the batch is split across them", examples=[1])
+    replicas: PositiveInt = Field(1, description="devices training in sync; the batch is split across them",
+                                  examples=[1])
     bfloat16: bool = Field(False, description="mixed precision; TPU only", examples=[False])
 
 
@@ -291,7 +299,7 @@ class Spec(Strict):
     model: Model
     train: Train = Field(default_factory=Train)
     eval: Eval = Field(default_factory=Eval)
-    early_stopping: Union[EarlyStopping, None] = None
+    early_stopping: EarlyStopping | None = None
     export: Export = Field(default_factory=Export)
     runtime: Runtime = Field(default_factory=Runtime)
     overrides: dict[str, Any] = Field(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 import yaml
 
@@ -51,8 +51,17 @@ class SourceMap:
             loc = loc[:-1]
 
 
+class _Position(Protocol):
+    """A mark of PyYAML's pure-Python scanner or of its C extension: both have these."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def column(self) -> int: ...
+
+
 class _LimitExceeded(Exception):
-    def __init__(self, message: str, mark: yaml.Mark) -> None:
+    def __init__(self, message: str, mark: _Position | None) -> None:
         super().__init__(message)
         self.message, self.mark = message, mark
 
@@ -72,7 +81,7 @@ class _BoundedLoader(yaml.SafeLoader):
         super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stub leaves Parser.peek_event untyped
         if isinstance(event, yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
@@ -89,8 +98,8 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
         explicit = getattr(event, "tag", None)
-        if explicit not in (None, "!"):
-            node.odspec_tag = explicit
+        if explicit not in (None, "!") and node is not None:
+            node.odspec_tag = explicit  # type: ignore[attr-defined]  # our mark on PyYAML's node, read by _check_tag
         return node
 
 
@@ -125,13 +134,16 @@ class _Builder:
             return self._mapping(node, loc)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode), node  # PyYAML composes no fourth kind of node
         return self._scalar(node, loc)
 
     def _check_tag(self, node: yaml.Node, loc: Loc) -> None:
         tag = getattr(node, "odspec_tag", None)
         if tag is None:
             return
-        allowed = {yaml.MappingNode: {_CORE + "map"}, yaml.SequenceNode: {_CORE + "seq"}}.get(type(node), _SCALAR_TAGS)
+        by_kind: dict[type[yaml.Node], set[str]] = {yaml.MappingNode: {_CORE + "map"},
+                                                    yaml.SequenceNode: {_CORE + "seq"}}
+        allowed = by_kind.get(type(node), _SCALAR_TAGS)
         if tag not in allowed:
             self._fail(node, loc, f"YAML tag {_short_tag(tag)!r} is not supported", "write the value itself")
 
@@ -158,9 +170,10 @@ class _Builder:
         merges = [(k, v) for k, v in node.value if _is_merge_key(k)]
         keys = self._unique_keys(pairs, merges, loc)
         result: dict[str, Any] = {}
-        for key, (key_node, value_node) in zip(keys, pairs):
-            self.source.keys[(*loc, key)] = _mark(key_node)
-            result[key] = self.build(value_node, (*loc, key))
+        for key, (key_node, value_node) in zip(keys, pairs, strict=True):
+            at = (*loc, key)
+            self.source.keys[at] = _mark(key_node)
+            result[key] = self.build(value_node, at)
         for _, value_node in merges:
             self._merge(result, value_node, loc)
         return result
@@ -188,7 +201,8 @@ class _Builder:
         for source_node in sources:
             self.nodes += 1
             if self.nodes > MAX_NODES or len(loc) + self.merging > MAX_DEPTH:
-                self._fail(source_node, (*loc, "<<"), f"merges nested deeper than {MAX_DEPTH} levels (a recursive alias?)")
+                self._fail(source_node, (*loc, "<<"),
+                           f"merges nested deeper than {MAX_DEPTH} levels (a recursive alias?)")
             if not isinstance(source_node, yaml.MappingNode):
                 self._fail(source_node, (*loc, "<<"), "'<<' merges mappings only, e.g. <<: *defaults")
             self._check_tag(source_node, (*loc, "<<"))
@@ -209,7 +223,7 @@ class _Builder:
         for table, into in ((scratch.values, self.source.values), (scratch.keys, self.source.keys)):
             into.update({loc: pos for loc, pos in table.items() if loc[:size] == prefix})
 
-    def _fail(self, node: yaml.Node, loc: Loc, message: str, hint: str | None = None) -> None:
+    def _fail(self, node: yaml.Node, loc: Loc, message: str, hint: str | None = None) -> NoReturn:
         line, col = _mark(node)
         key = ".".join(str(p) for p in loc)
         raise SpecError([Problem(self.source.file, line, col, key, message, hint)])
@@ -258,7 +272,7 @@ def _compose(name: str, text: str) -> yaml.Node | None:
     try:
         return _BoundedLoader(text).get_single_node()
     except _LimitExceeded as err:
-        line, col = err.mark.line + 1, err.mark.column + 1
+        line, col = (err.mark.line + 1, err.mark.column + 1) if err.mark is not None else (1, 1)
         raise SpecError([Problem(name, line, col, "", f"refused: {err.message}")]) from None
     except yaml.reader.ReaderError as err:
         line, col = _position(text, err.position)
