@@ -314,7 +314,7 @@ def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any)
         start_step=(decided.checkpoint.step or 0) if resume else 0, num_steps=record.train_steps,
         checkpoint_every=every, eval_every=spec.eval.every or every, keep=spec.train.keep_checkpoints,
         selection=_selection(validated), changed=decided.changed if resume else [],
-        warnings=decided.warnings if resume else [])
+        warnings=decided.warnings if resume else [], seed=spec.train.seed)
 
 
 def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
@@ -517,6 +517,9 @@ class RunStatus:
     stopped_early: str | None
     verdict: str  # "new", "resume", "complete", "refused", "stopped"
     message: str
+    seed: int | None = None  # train.seed of the spec; None: unseeded
+    trained_seed: int | None = None  # the seed the checkpoints here were trained with (their run record's)
+    trained: bool = False  # a run record is here, so trained_seed is known
 
 
 def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None) -> RunStatus:
@@ -556,7 +559,8 @@ def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
         verdict, message = "new", "no checkpoints yet; `odspec run` starts training here"
     return RunStatus(target, bool(state.entries), record.train_steps, state.latest.step if state.latest else None,
                      [(c.name, c.step) for c in state.checkpoints], rows, selection.metric, state.best, stopped,
-                     verdict, message)
+                     verdict, message, seed=record.seed, trained_seed=state.record.seed if state.record else None,
+                     trained=state.record is not None)
 
 
 def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
@@ -216,6 +216,15 @@ def run(
     typer.echo(summary)
 
 
+def seed_line(seed: int | None, trained: int | Literal["none"] | None) -> str:
+    """The spec's ``train.seed``, and the model directory's run's when it was another (``"none"``: no run there yet)."""
+    def shown(value: int | None) -> str:
+        return "none (unseeded: runs differ from one another)" if value is None else str(value)
+
+    line = f"seed: {shown(seed)}"
+    return line if trained == "none" or trained == seed else f"{line}; the run here was trained with {shown(trained)}"
+
+
 @app.command()
 def status(
     spec: Path = SpecArg,
@@ -240,9 +249,12 @@ def status(
             "evaluations": [{"step": r.step, "checkpoint": r.checkpoint, "metrics": finite(dict(r.metrics))}
                             for r in found.metrics],
             "best": found.best, "stopped_early": found.stopped_early, "verdict": found.verdict,
-            "message": found.message}, indent=2, default=str))
+            "message": found.message, "seed": found.seed, "seeded": found.seed is not None,
+            "trained_seed": found.trained_seed if found.trained else None,
+            "trained_seeded": found.trained_seed is not None if found.trained else None}, indent=2, default=str))
         return
     typer.echo(f"model directory: {found.model_dir}" + ("" if found.exists else " (not created yet)"))
+    typer.echo(seed_line(found.seed, found.trained_seed if found.trained else "none"))
     typer.echo(f"steps: {found.latest_step or 0} of {found.num_steps}")
     shown = ", ".join(f"{n} (step {s})" for n, s in found.checkpoints) or "none"
     typer.echo(f"checkpoints on disk: {shown}")

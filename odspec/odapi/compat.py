@@ -275,3 +275,79 @@ SHIMS: tuple[Shim, ...] = (
     Shim("pillow_getsize", _patch_pillow_getsize),
     Shim("numpy_aliases_in_od_metrics", _patch_numpy_aliases_in_od_metrics),
 )
+
+
+
+# --- seeded runs -----------------------------------------------------------------------------------------------------
+# What TensorFlow's global seed does not reach in the OD API. Applied by seeded runs only
+# (``launcher.seed_everything``, through :func:`apply_seeded`), so unseeded runs keep the OD API's
+# behaviour. No pipeline.config field can do this: the input reader has none that reaches either.
+
+def _seed_input_maps() -> bool:
+    """Symptom: seeded runs still augment differently; with op determinism, ``Random ops require a seed to be set``.
+
+    The OD API's ``dataset_builder`` maps decoding and preprocessing with
+    ``map_with_legacy_function`` whenever the dataset has it, which every
+    ``tf.compat.v1`` dataset (the one it builds) does. A legacy function's graph does
+    not see TensorFlow's global seed, so the preprocessor's random ops in it stay
+    unseeded whatever ``tf.random.set_seed`` says. Plain ``map`` (the builder's own
+    branch for datasets without the method: same function, same parallelism) traces
+    into a graph that inherits the global seed, so each op takes a seed from it.
+    """
+    import tensorflow as tf
+
+    dataset_v1 = tf.compat.v1.data.Dataset
+    legacy = getattr(dataset_v1, "map_with_legacy_function", None)
+    if legacy is None or getattr(legacy, "odspec_seeded", False):
+        return False
+
+    def map_with_legacy_function(self: Any, map_func: Any, num_parallel_calls: Any = None,
+                                 deterministic: Any = None, use_unbounded_threadpool: bool = False) -> Any:
+        return self.map(map_func, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+
+    map_with_legacy_function.odspec_seeded = True  # type: ignore[attr-defined]
+    dataset_v1.map_with_legacy_function = map_with_legacy_function
+    return True
+
+
+def _seed_crop_sampling() -> bool:
+    """Symptom: with op determinism, ``sample_distorted_bounding_box requires "seed" or "seed2" to be non-zero``.
+
+    The preprocessor's crops (``ssd_random_crop``, ``random_crop_image`` and the ops
+    built on them) draw their window with ``tf.compat.v1.image.sample_distorted_bounding_box``,
+    which, unlike every other random op, ignores the global seed when given none: it
+    would crop differently in every run. Given no seed, it now takes one from the global
+    seed as the other random ops do (``random_seed.get_seed``).
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import random_seed
+
+    image = tf.compat.v1.image
+    base = image.sample_distorted_bounding_box
+    if getattr(base, "odspec_seeded", False):
+        return False
+
+    def sample_distorted_bounding_box(image_size: Any, bounding_boxes: Any, seed: Any = None, seed2: Any = None,
+                                      *args: Any, **kwargs: Any) -> Any:
+        if not seed and not seed2:
+            seed, seed2 = random_seed.get_seed(None)
+        return base(image_size, bounding_boxes, seed, seed2, *args, **kwargs)
+
+    sample_distorted_bounding_box.odspec_seeded = True  # type: ignore[attr-defined]
+    image.sample_distorted_bounding_box = sample_distorted_bounding_box
+    return True
+
+
+SEEDED_SHIMS: tuple[Shim, ...] = (
+    Shim("seeded_input_maps", _seed_input_maps),
+    Shim("seeded_crop_sampling", _seed_crop_sampling),
+)
+
+
+def apply_seeded() -> tuple[str, ...]:
+    """Let TensorFlow's global seed reach the OD API's input pipeline; call after :func:`apply`, before training.
+
+    Returns the names of the patches applied now (none when already applied).
+    """
+    with _lock:
+        return tuple(shim.name for shim in SEEDED_SHIMS if shim.patch())

@@ -5,7 +5,9 @@ same model, classes, records and optimisation. The spec fields that only say how
 train, how to evaluate, when to stop early and what to export may change in between
 (``SAFE_FIELDS``). The dataset's input fields (paths, split, policies) matter only
 through the records they produce, so they may change as long as the records did not
-(``RECORDS_FIELDS``). Every other field refuses, and is named. What the trainer reads is
+(``RECORDS_FIELDS``). Every other field refuses, and is named: it asks for a retrain. That includes
+``train.seed`` (``SEED``): a seeded run is reproducible only from its first step, so checkpoints of
+another seed (or of an unseeded run) are never continued under a new one. What the trainer reads is
 fingerprinted as well, so a pipeline.config or label map that differs while no spec
 field explains it (a new odspec rendering it differently, an edited build) refuses too.
 
@@ -49,9 +51,10 @@ RECORDS_FIELDS = (
     "dataset.orientation_fallback",
     "dataset.verify_pixels",
 )
+SEED = "train.seed"  # not safe: a seed change retrains (and the refusal says which seed trained them)
 # Fields that never reach pipeline.config: a config that differs when only these changed is unexplained.
 CONFIG_NEUTRAL = ("train.keep_checkpoints", "train.checkpoint_every", "early_stopping", "export",
-                  "runtime.accelerator", "runtime.replicas", *RECORDS_FIELDS)
+                  "runtime.accelerator", "runtime.replicas", SEED, *RECORDS_FIELDS)
 RECORDS = "dataset (records)"
 WHAT_TO_DO = "Train into a new model directory (--model-dir) or start over with --restart."
 RefuseReason = Literal["changed", "no-record", "unrestorable", "not-a-model-dir"]
@@ -150,7 +153,8 @@ def compare(old: RunRecord, new: RunRecord, latest: Checkpoint, where: str) -> R
     """Resume from ``latest`` (written under ``old``) to train ``new``, or refuse naming what changed."""
     change = classify_change(old, new, latest.step)
     if change.unsafe:
-        details = _details(old, new, latest, too_short=change.too_short, config=change.config, labels=change.labels)
+        details = _details(old, new, latest, too_short=change.too_short, config=change.config, labels=change.labels,
+                           seed=SEED in change.changed)
         message = (f"{where}: refusing to resume: {', '.join(change.unsafe)} changed since these checkpoints were "
                    f"written ({_at(latest)}).{details} {WHAT_TO_DO}")
         return Refuse(change.unsafe, message)
@@ -179,8 +183,13 @@ def _config_unexplained(old: RunRecord, new: RunRecord, changed: list[str]) -> b
     return all(under(k, CONFIG_NEUTRAL) for k in changed)
 
 
-def _details(old: RunRecord, new: RunRecord, latest: Checkpoint, *, too_short: bool, config: bool, labels: bool) -> str:
+def _details(old: RunRecord, new: RunRecord, latest: Checkpoint, *, too_short: bool, config: bool, labels: bool,
+             seed: bool = False) -> str:
     parts = []
+    if seed:
+        parts.append(f"{SEED} is now {seed_text(new.seed)}, these checkpoints were trained "
+                     f"{'unseeded' if old.seed is None else f'with seed {old.seed}'}: another seed is another run, "
+                     "which starts from step 0.")
     if too_short:
         parts.append(f"train.steps is now {new.train_steps}, fewer than the {latest.step} steps already trained: "
                      f"set it to {latest.step} or more to go on.")
@@ -209,6 +218,10 @@ def _warnings(old: RunRecord, new: RunRecord, latest: Checkpoint) -> list[str]:
     if old.build_dir != new.build_dir:
         warnings.append(f"the build moved from {old.build_dir} to {new.build_dir}; its config and records are the same")
     return warnings
+
+
+def seed_text(seed: int | None) -> str:
+    return "null (unseeded)" if seed is None else str(seed)
 
 
 def _at(checkpoint: Checkpoint) -> str:

@@ -49,6 +49,8 @@ class RunRecord(_Frozen):
     dataset_sha256: str = Field(description="build.json's dataset_sha256: every shard's inputs digest")
     train_steps: int = Field(gt=0, description="train_config.num_steps as compiled (the zoo's when the spec sets none)")
     build_dir: str
+    seed: int | None = Field(None, description="train.seed as trained; None: unseeded (and every record "
+                                   "written before odspec seeded runs)")
     versions: Versions
     created: datetime
     updated: datetime
@@ -102,7 +104,9 @@ def run_record_of(spec: BaseModel, build_dir: Path, versions: Versions, *, confi
         raise BuildMissingError(f"{build_dir / PIPELINE_CONFIG}: no positive train_config.num_steps",
                                 "rebuild it with `odspec build`")
     moment = now or datetime.now(timezone.utc)
+    fields = spec.model_dump(mode="json")
     return RunRecord(
+        seed=fields.get("train", {}).get("seed"),
         spec_fields=spec_fingerprint(spec),
         pipeline_config_sha256=hashlib.sha256(config).hexdigest(),
         label_map_sha256=hashlib.sha256(label_map).hexdigest(),

@@ -16,6 +16,21 @@ LAUNCHER_MODULE = "odspec.runner.launcher"
 MAX_STEPS_PER_ITERATION = 100  # what model_main_tf2 hard-codes; more only delays summaries and checkpoints
 
 
+def _require_seed(seed: int | None) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1):
+        raise ValueError(f"seed must be an integer from 0 to 4294967295 or None, got {seed!r}")
+
+
+def _seed_argv(seed: int | None) -> list[str]:
+    return [] if seed is None else ["--seed", str(seed)]
+
+
+def launcher_env(seed: int | None) -> dict[str, str]:
+    """Environment a seeded child needs from its start: Python's string hashing fixed, so set iteration (and with it
+    the order in which the OD API creates ops, which TensorFlow's per-op seeds follow) is the same in every run."""
+    return {} if seed is None else {"PYTHONHASHSEED": str(seed)}
+
+
 def _require_positive(**values: int | None) -> None:
     for name, value in values.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -36,10 +51,12 @@ class TrainOptions:
     checkpoint_every: int
     keep: int
     steps_per_iteration: int | None = None
+    seed: int | None = None  # None: unseeded
 
     def __post_init__(self) -> None:
         _require_positive(num_steps=self.num_steps, checkpoint_every=self.checkpoint_every, keep=self.keep,
                           steps_per_iteration=self.steps_per_iteration)
+        _require_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -49,10 +66,12 @@ class EvalOptions:
     pipeline_config: Path
     model_dir: Path
     checkpoint: str
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
             raise ValueError("checkpoint must name a checkpoint, e.g. ckpt-7")
+        _require_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,10 @@ class EvalServeOptions:
 
     pipeline_config: Path
     model_dir: Path
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        _require_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -100,13 +123,13 @@ def train_argv(options: TrainOptions) -> list[str]:
             "--keep", str(options.keep)]
     if options.steps_per_iteration is not None:
         argv += ["--steps-per-iteration", str(options.steps_per_iteration)]
-    return argv
+    return argv + _seed_argv(options.seed)
 
 
 def eval_argv(options: EvalOptions) -> list[str]:
     return ["eval", "--pipeline-config", os.fspath(options.pipeline_config),
             "--model-dir", os.fspath(options.model_dir),
-            "--checkpoint", options.checkpoint]
+            "--checkpoint", options.checkpoint, *_seed_argv(options.seed)]
 
 
 def export_argv(options: ExportOptions) -> list[str]:
@@ -118,7 +141,7 @@ def export_argv(options: ExportOptions) -> list[str]:
 
 def eval_serve_argv(options: EvalServeOptions) -> list[str]:
     return ["eval-serve", "--pipeline-config", os.fspath(options.pipeline_config),
-            "--model-dir", os.fspath(options.model_dir)]
+            "--model-dir", os.fspath(options.model_dir), *_seed_argv(options.seed)]
 
 
 def predict_argv(options: PredictOptions) -> list[str]:

@@ -119,7 +119,8 @@ def label_names(build_dir: Path) -> dict[int, str]:
 
 def launch(options: ExportOptions | PredictOptions, timeout: float) -> dict[str, Any]:
     """Run one launcher command; its final JSON line, or ExportError with what it said went wrong."""
-    done = run_module(LAUNCHER_MODULE, launcher_argv(options), timeout=timeout)
+    # its temporary folder (autograph's files) beside what it writes: in the model directory for an export
+    done = run_module(LAUNCHER_MODULE, launcher_argv(options), timeout=timeout, temp_parent=options.output.parent)
     found = json_lines(done.lines)
     if not found or "error" in found[-1]:
         said = found[-1]["error"] if found else "no result line"

@@ -3,15 +3,17 @@
 ::
 
     python -m odspec.runner.launcher train --pipeline-config P --model-dir D --num-steps N
-                                           --checkpoint-every K --keep M [--steps-per-iteration S]
-    python -m odspec.runner.launcher eval --pipeline-config P --model-dir D --checkpoint ckpt-7
+                                           --checkpoint-every K --keep M [--steps-per-iteration S] [--seed X]
+    python -m odspec.runner.launcher eval --pipeline-config P --model-dir D --checkpoint ckpt-7 [--seed X]
     python -m odspec.runner.launcher export --pipeline-config P --checkpoint D/ckpt-7 --output O [--tflite]
 
 It calls ``model_lib_v2`` and ``exporter_lib_v2`` directly, with what
 ``model_main_tf2`` cannot pass: checkpoints every K steps *and* at step N,
 iterations that land on both, a retention count, evaluation of one named
 checkpoint without the 300 s wait, and export of a checkpoint other than the
-newest. Results are JSON lines on stdout among TensorFlow's logging; read
+newest. With ``--seed``, Python, NumPy and TensorFlow are seeded and TensorFlow's
+ops (tf.data included) made deterministic before anything runs (:func:`seed_everything`).
+Results are JSON lines on stdout among TensorFlow's logging; read
 them with :func:`json_lines`. ``train`` prints ``{"event": "checkpoint",
 "checkpoint": "ckpt-3", "step": 100}`` as each checkpoint is written, then
 ``{"trained_to", "checkpoints": [{"checkpoint", "step"}, ...] (kept after
@@ -89,6 +91,29 @@ def _emit(record: dict[str, Any]) -> None:
 def _finite_or_none(value: Any) -> float | None:
     number = float(getattr(value, "numpy", lambda: value)())
     return number if math.isfinite(number) else None
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed every random draw of this process and make TensorFlow's ops deterministic; None leaves both alone.
+
+    ``set_random_seed`` seeds Python, NumPy and TensorFlow's global seed, from which
+    every unseeded op (initialisers, ``Dataset.shuffle``, the preprocessor's random
+    ops) takes its own. Op determinism makes the rest repeatable: tf.data's parallel
+    ``map`` and ``interleave`` keep their order (the OD API reads with a *sloppy*
+    interleave when it shuffles) and map functions with random ops run serially, so
+    each image meets the same draws. Ops with no deterministic kernel raise instead
+    of varying (on GPU; on CPU every op odspec's models use has one). The OD API's
+    input pipeline would not see the seed without :func:`compat.apply_seeded`.
+    """
+    if seed is None:
+        return
+    import tensorflow as tf
+
+    from odspec.odapi import compat
+
+    compat.apply_seeded()
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
@@ -231,7 +256,7 @@ def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[
 
 
 def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, keep: int,
-          requested: int | None = None) -> dict[str, Any]:
+          requested: int | None = None, seed: int | None = None) -> dict[str, Any]:
     """Train to ``num_steps`` from the newest checkpoint in ``model_dir`` (or from scratch).
 
     Checkpoints land on every multiple of ``every`` and at ``num_steps``; rotation keeps the newest ``keep``.
@@ -243,6 +268,7 @@ def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, ke
     import tensorflow as tf
     from object_detection import model_lib_v2
 
+    seed_everything(seed)
     _restore_box_tower_too()
     latest = tf.train.latest_checkpoint(os.fspath(model_dir)) if model_dir.is_dir() else None
     start = _checkpoint_step(latest) if latest else 0
@@ -296,7 +322,7 @@ def _restore_box_tower_too() -> None:
 
 # --- eval ----------------------------------------------------------------------------------------------------------
 
-def evaluate(pipeline_config: Path, model_dir: Path, checkpoint: str) -> dict[str, Any]:
+def evaluate(pipeline_config: Path, model_dir: Path, checkpoint: str, seed: int | None = None) -> dict[str, Any]:
     """One pass of the config's eval input over ``checkpoint``, as ``eval_continuously`` does for the newest one.
 
     Summaries go to ``model_dir/eval`` like ``model_main_tf2``'s, so TensorBoard
@@ -304,21 +330,21 @@ def evaluate(pipeline_config: Path, model_dir: Path, checkpoint: str) -> dict[st
     """
     started = time.monotonic()
     path = _resolve_checkpoint(model_dir, checkpoint)
-    result = _Evaluator(pipeline_config, model_dir).evaluate(path)
+    result = _Evaluator(pipeline_config, model_dir, seed).evaluate(path)
     return {**result, "seconds": round(time.monotonic() - started, 1)}
 
 
 class _Evaluator:
     """TensorFlow imported and the config read once; then any number of checkpoints evaluated one by one."""
 
-    def __init__(self, pipeline_config: Path, model_dir: Path) -> None:
+    def __init__(self, pipeline_config: Path, model_dir: Path, seed: int | None = None) -> None:
         from odspec.odapi import compat
 
         compat.apply()
         import tensorflow as tf
         from object_detection.utils import config_util
 
-        self.pipeline_config, self.model_dir = pipeline_config, model_dir
+        self.pipeline_config, self.model_dir, self.seed = pipeline_config, model_dir, seed
         configs = config_util.get_configs_from_pipeline_file(os.fspath(pipeline_config))
         self.configs = config_util.merge_external_params_with_configs(
             configs, None, kwargs_dict={"sample_1_of_n_eval_examples": 1, "use_bfloat16": False, "eval_num_epochs": 1})
@@ -331,6 +357,7 @@ class _Evaluator:
 
         _require_weights(path)
         tf.keras.backend.clear_session()  # the previous checkpoint's model and graphs go
+        seed_everything(self.seed)  # again for each: its result must not depend on what was evaluated before
         model, dataset, global_step, status = _restored_for_eval(self.configs, path)
         loop_started = time.monotonic()
         with self.writer.as_default():
@@ -347,7 +374,8 @@ class _Evaluator:
                 "loop_seconds": round(time.monotonic() - loop_started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def serve_evaluations(pipeline_config: Path, model_dir: Path, lines: Iterable[str]) -> dict[str, Any]:
+def serve_evaluations(pipeline_config: Path, model_dir: Path, lines: Iterable[str],
+                      seed: int | None = None) -> dict[str, Any]:
     """Evaluate each checkpoint path read from ``lines`` (stdin), in order, until they end.
 
     For each: ``{"event": "eval-start", "checkpoint", "time"}`` when it begins, then
@@ -356,7 +384,7 @@ def serve_evaluations(pipeline_config: Path, model_dir: Path, lines: Iterable[st
     config parsed once, before the first line is read, so an evaluation starts as soon
     as its checkpoint is named.
     """
-    evaluator = _Evaluator(pipeline_config, model_dir)
+    evaluator = _Evaluator(pipeline_config, model_dir, seed)
     _emit({"event": "eval-ready"})
     count = 0
     for line in lines:
@@ -524,6 +552,21 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 4294967295, got {text!r}")
+    return value
+
+
+def _seed_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--seed", type=_seed, default=None,
+                         help="seed everything random and make TensorFlow deterministic; default: unseeded")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m odspec.runner.launcher",
                                      description="Run the OD API for odspec: train, eval one checkpoint, export.")
@@ -537,13 +580,16 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--steps-per-iteration", type=_positive, default=None,
                            help="default: the largest value <= 100 that ends iterations on every checkpoint step "
                                 "and on --num-steps")
+    _seed_option(train_cmd)
     eval_cmd = commands.add_parser("eval", help="evaluate one checkpoint once on the config's eval input")
     eval_cmd.add_argument("--pipeline-config", type=Path, required=True)
     eval_cmd.add_argument("--model-dir", type=Path, required=True)
     eval_cmd.add_argument("--checkpoint", required=True, help="a name in --model-dir (ckpt-7) or a path")
+    _seed_option(eval_cmd)
     serve_cmd = commands.add_parser("eval-serve", help="evaluate each checkpoint path read from stdin, in order")
     serve_cmd.add_argument("--pipeline-config", type=Path, required=True)
     serve_cmd.add_argument("--model-dir", type=Path, required=True)
+    _seed_option(serve_cmd)
     predict_cmd = commands.add_parser("predict", help="run an exported SavedModel on images; detections as JSON")
     predict_cmd.add_argument("--saved-model", type=Path, required=True)
     predict_cmd.add_argument("--output", type=Path, required=True, help="the JSON file to write")
@@ -563,11 +609,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         raise LaunchError(f"{args.pipeline_config}: no such pipeline config", "run `odspec build` first")
     if args.command == "train":
         return train(args.pipeline_config, args.model_dir, args.num_steps, args.checkpoint_every, args.keep,
-                     args.steps_per_iteration)
+                     args.steps_per_iteration, args.seed)
     if args.command == "eval":
-        return evaluate(args.pipeline_config, args.model_dir, args.checkpoint)
+        return evaluate(args.pipeline_config, args.model_dir, args.checkpoint, args.seed)
     if args.command == "eval-serve":
-        return serve_evaluations(args.pipeline_config, args.model_dir, sys.stdin)
+        return serve_evaluations(args.pipeline_config, args.model_dir, sys.stdin, args.seed)
     if args.command == "predict":
         return predict(args.saved_model, args.images, args.output, args.min_score)
     return export(args.pipeline_config, args.checkpoint, args.output, args.tflite)

@@ -7,6 +7,13 @@ it together with anything it spawned: on timeout or Ctrl-C we send SIGTERM to
 the group, wait a grace period, then SIGKILL what is left, so no child outlives
 the call; and the kernel kills a child whose parent dies (PR_SET_PDEATHSIG), so
 none outlives odspec even after ``kill -9``.
+
+Each child also gets a temporary folder of its own (``TMPDIR``, ``TEMP`` and ``TMP``
+point there), removed as soon as the child has ended, however it ended: TensorFlow's
+autograph writes a ``__autograph_generated_file*.py`` there for every function it
+converts (hundreds per training run) and never deletes them. The folder is made
+inside ``temp_parent`` (the model directory, for training and evaluation), so what a
+killed odspec leaves stays beside the run, where :func:`remove_stale_temp` finds it.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import contextlib
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +42,30 @@ logger = logging.getLogger(__name__)
 
 TAIL_LINES = 40
 GRACE_SECONDS = 5.0
+TEMP_PREFIX = ".odspec.tmp-"
+TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
+
+
+def make_temp(parent: Path | None) -> Path:
+    """A new private temporary folder for one child, in ``parent`` (created if need be) or the system's."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+
+
+def temp_env(folder: Path) -> dict[str, str]:
+    return {name: os.fspath(folder) for name in TEMP_VARIABLES}
+
+
+def remove_stale_temp(parent: Path) -> list[Path]:
+    """Delete the temporary folders children of an odspec that was killed left in ``parent``; returns them.
+
+    Call it only where no child can be running (the model directory, under its lock).
+    """
+    stale = sorted(p for p in parent.glob(f"{TEMP_PREFIX}*") if p.is_dir() and not p.is_symlink())
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
 
 
 @dataclass(frozen=True)
@@ -85,6 +118,7 @@ def run_module(
     on_line: Callable[[str], None] | None = None,
     grace: float = GRACE_SECONDS,
     check: bool = True,
+    temp_parent: Path | None = None,
 ) -> Completed:
     """Run ``python -m module args...`` with this interpreter and wait for it.
 
@@ -92,24 +126,29 @@ def run_module(
     replacing it, so PATH and the venv keep working. Each output line goes to
     ``on_line`` (default: this module's logger at DEBUG) as it arrives.
     Raises :class:`RunError` on a non-zero exit (unless ``check`` is false) or after ``timeout`` seconds;
-    on Ctrl-C the child's group is stopped and ``KeyboardInterrupt`` propagates.
+    on Ctrl-C the child's group is stopped and ``KeyboardInterrupt`` propagates. The child's temporary folder
+    (in ``temp_parent``, default the system's) is removed in every case.
     """
     command = (sys.executable, "-m", module, *args)
     logger.info("running %s%s", shlex.join(command), f" in {cwd}" if cwd else "")
     started = time.monotonic()
-    proc = _spawn(command, env, cwd)
-    assert proc.stdout is not None
-    output = _OutputReader(proc.stdout, on_line or _log_line)
+    temp = make_temp(temp_parent)
     try:
-        returncode = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop_group(proc, output, grace)
-        raise RunError(command, proc.returncode, output.tail(), timeout=timeout) from None
-    except BaseException:
-        _stop_group(proc, output, grace)
-        raise
-    if not output.join(grace):
-        _stop_group(proc, output, grace)
+        proc = _spawn(command, {**temp_env(temp), **(env or {})}, cwd)
+        assert proc.stdout is not None
+        output = _OutputReader(proc.stdout, on_line or _log_line)
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop_group(proc, output, grace)
+            raise RunError(command, proc.returncode, output.tail(), timeout=timeout) from None
+        except BaseException:
+            _stop_group(proc, output, grace)
+            raise
+        if not output.join(grace):
+            _stop_group(proc, output, grace)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     seconds = time.monotonic() - started
     logger.info("exit code %d after %.1f s: %s", returncode, seconds, shlex.join(command))
     if returncode != 0 and check:
@@ -196,12 +235,17 @@ class Child:
     """
 
     def __init__(self, module: str, args: list[str], *, on_line: Callable[[str], None], stdin: bool = False,
-                 env: Mapping[str, str] | None = None, name: str = "child") -> None:
+                 env: Mapping[str, str] | None = None, name: str = "child", temp_parent: Path | None = None) -> None:
         self.name = name
         self.command = (sys.executable, "-m", module, *args)
         logger.info("starting %s: %s", name, shlex.join(self.command))
         self.started = time.monotonic()
-        self._proc = _spawn(self.command, env, stdin=stdin)
+        self.temp = make_temp(temp_parent)
+        try:
+            self._proc = _spawn(self.command, {**temp_env(self.temp), **(env or {})}, stdin=stdin)
+        except BaseException:
+            shutil.rmtree(self.temp, ignore_errors=True)
+            raise
         assert self._proc.stdout is not None
         self._output = _OutputReader(self._proc.stdout, on_line)
 
@@ -235,6 +279,7 @@ class Child:
             self.stop()
             raise RunError(self.command, self._proc.returncode, self._output.tail(), timeout=timeout) from None
         self._output.join(GRACE_SECONDS)
+        self._remove_temp()
         return code
 
     def stop(self, grace: float = GRACE_SECONDS) -> int:
@@ -245,7 +290,12 @@ class Child:
             _signal_group(self._proc, kill=True)  # anything the exited child left in its group
             self._output.join(grace)
         self.close_stdin()
-        return self._proc.wait()
+        code = self._proc.wait()
+        self._remove_temp()
+        return code
+
+    def _remove_temp(self) -> None:
+        shutil.rmtree(self.temp, ignore_errors=True)
 
     def error(self) -> RunError:
         """The failure of a child that exited non-zero, with the tail of its output."""

@@ -48,10 +48,11 @@ from odspec.runner.argv import (
     EvalServeOptions,
     TrainOptions,
     launcher_argv,
+    launcher_env,
 )
 from odspec.runner.early_stopping import EarlyStopper
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
-from odspec.runner.process import Child
+from odspec.runner.process import TEMP_PREFIX, Child, remove_stale_temp
 
 OnEvent = Callable[[dict[str, Any]], None]
 LOCK = ".odspec.lock"
@@ -170,6 +171,7 @@ class RunSetup:
     selection: Selection
     changed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    seed: int | None = None  # train.seed; None: unseeded
 
     @property
     def fingerprint(self) -> str:
@@ -202,7 +204,7 @@ def clear(model_dir: Path) -> None:
     for entry in sorted(model_dir.iterdir()):
         if entry.name == LOCK:
             continue
-        if entry.name in OWN_ENTRIES or entry.name.startswith(("ckpt-", ".pending", ".best-")):
+        if entry.name in OWN_ENTRIES or entry.name.startswith(("ckpt-", ".pending", ".best-", TEMP_PREFIX)):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
@@ -277,6 +279,8 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
     lines: queue.Queue[tuple[str, str]] = queue.Queue()
     logs = model_dir / LOGS
     logs.mkdir(exist_ok=True)
+    remove_stale_temp(model_dir)  # of children whose odspec was killed; under the lock none of ours runs here
+    env = launcher_env(setup.seed)
     leftovers = _leftovers(model_dir, coordinator)
     needs_training = setup.start_step < setup.num_steps and not coordinator.stopped
     if coordinator.stopped:
@@ -303,8 +307,8 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
             lines.put(("eval", line))
 
         def start_evaluator() -> Child:
-            return Child(launcher, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir)),
-                         on_line=from_eval, stdin=True, name="evaluator")
+            return Child(launcher, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir, setup.seed)),
+                         on_line=from_eval, stdin=True, name="evaluator", env=env, temp_parent=model_dir)
 
         try:
             evaluator = start_evaluator()
@@ -312,8 +316,9 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
                 _send(evaluator, live, name, model_dir)
             if needs_training:
                 options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every,
-                                       setup.keep)
-                trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer")
+                                       setup.keep, seed=setup.seed)
+                trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer", env=env,
+                                temp_parent=model_dir)
                 on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
             else:
                 live.train_done = True

@@ -30,6 +30,8 @@ MAX_SHARDS = 99_999  # = datasets.shards.MAX_SHARDS (five-digit shard names); a 
 PositiveInt = Annotated[int, Field(gt=0, le=INT32_MAX)]
 Count = Annotated[int, Field(gt=0, le=UINT32_MAX)]  # lands in a uint32 field
 StepCount = Annotated[int, Field(ge=0, le=UINT32_MAX)]
+Seed = Annotated[int, Field(ge=0, le=UINT32_MAX)]  # NumPy's seed is a uint32
+DEFAULT_TRAIN_SEED = 0
 PositiveFloat = Annotated[float, Field(gt=0, le=FLOAT32_MAX, allow_inf_nan=False)]
 Float32 = Annotated[float, Field(ge=0, le=FLOAT32_MAX, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -260,6 +262,13 @@ class Train(Strict):
     max_boxes: PositiveInt | None = Field(None, description="max_number_of_boxes per image", examples=[100])
     gradient_clipping: PositiveFloat | Literal[False] | None = Field(
         None, description="clip gradients by this norm; false turns off the zoo's clipping", examples=[10.0]
+    )
+    seed: Seed | None = Field(
+        DEFAULT_TRAIN_SEED,
+        description="seeds every random draw of training and evaluation (initial weights, input order, augmentation) "
+        "and makes TensorFlow's ops deterministic, so the same spec and data train the same model; null for an "
+        "unseeded run",
+        examples=[42],
     )
 
 

@@ -166,3 +166,79 @@ def test_leftover_grandchild_holding_the_pipe_is_stopped_after_exit(tmp_path: Pa
     lingerer = _wait_for_pid(tmp_path / "lingerer.pid")
     time.sleep(0.1)
     assert not _alive(lingerer)
+
+
+# --- each child's own temporary folder -------------------------------------------------------------------------------
+
+_WRITES_TEMP = """
+    import os, sys, tempfile, time
+    folder = tempfile.gettempdir()
+    print(folder, os.environ["TEMP"] == os.environ["TMP"] == os.environ["TMPDIR"] == folder, flush=True)
+    with open(os.path.join(folder, "__autograph_generated_fileabc.py"), "w") as handle:
+        handle.write("x = 1")
+    if sys.argv[1:] == ["fail"]:
+        sys.exit(3)
+    if sys.argv[1:] == ["hang"]:
+        time.sleep(60)
+"""
+
+
+def _temp_of(line: str) -> Path:
+    folder, same = line.split()
+    assert same == "True"
+    return Path(folder)
+
+
+@pytest.mark.parametrize("how", ["ok", "fail", "hang"])
+def test_a_child_gets_its_own_temp_folder_removed_however_it_ends(tmp_path: Path, how: str) -> None:
+    from odspec.runner.process import TEMP_PREFIX
+
+    module = _script(tmp_path, "writes_temp", _WRITES_TEMP)
+    parent = tmp_path / "model"
+    if how == "ok":
+        done = run_module(module, [how], timeout=30, cwd=tmp_path, temp_parent=parent)
+        lines = done.lines
+    else:
+        with pytest.raises(RunError) as caught:
+            run_module(module, [how], timeout=3, cwd=tmp_path, temp_parent=parent, grace=0.5)
+        lines = caught.value.tail
+    folder = _temp_of(lines[0])
+    assert folder.parent == parent and folder.name.startswith(TEMP_PREFIX)
+    assert not folder.exists() and list(parent.iterdir()) == []
+
+
+def test_without_a_parent_the_temp_folder_is_a_private_one_in_the_systems(tmp_path: Path) -> None:
+    import tempfile
+
+    module = _script(tmp_path, "writes_temp", _WRITES_TEMP)
+    folder = _temp_of(run_module(module, ["ok"], timeout=30, cwd=tmp_path).lines[0])
+    assert folder.parent == Path(tempfile.gettempdir()) and not folder.exists()
+
+
+@pytest.mark.parametrize("ending", ["wait", "stop"])
+def test_a_long_lived_child_removes_its_temp_folder_when_it_ends(tmp_path: Path, ending: str) -> None:
+    from odspec.runner.process import Child
+
+    _script(tmp_path, "writes_temp", _WRITES_TEMP)
+    parent = tmp_path / "model"
+    seen: list[str] = []
+    child = Child("writes_temp", ["ok" if ending == "wait" else "hang"], on_line=seen.append,
+                  env={"PYTHONPATH": str(tmp_path)}, temp_parent=parent)
+    assert child.temp.parent == parent and child.temp.is_dir()
+    deadline = time.monotonic() + 20
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _temp_of(seen[0]) == child.temp and (child.temp / "__autograph_generated_fileabc.py").exists()
+    assert (child.wait(timeout=20) if ending == "wait" else child.stop(grace=0.5)) in (0, -signal.SIGTERM)
+    assert not child.temp.exists() and list(parent.iterdir()) == []
+
+
+def test_stale_temp_folders_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    from odspec.runner.process import remove_stale_temp
+
+    (tmp_path / ".odspec.tmp-abc").mkdir()
+    (tmp_path / ".odspec.tmp-abc" / "__autograph_generated_file1.py").write_text("x")
+    (tmp_path / ".odspec.lock").write_text("pid 1")
+    (tmp_path / "train").mkdir()
+    assert remove_stale_temp(tmp_path) == [tmp_path / ".odspec.tmp-abc"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".odspec.lock", "train"]

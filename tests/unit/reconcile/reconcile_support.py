@@ -136,8 +136,10 @@ def record(spec: dict[str, Any], *, dataset: str = "records-v1", build_dir: str 
 
     files = compiled(spec, build_dir)
     config = files["pipeline.config"]
+    validated = Spec.model_validate(spec)
     return RunRecord(
-        spec_fields=spec_fingerprint(Spec.model_validate(spec)),
+        spec_fields=spec_fingerprint(validated),
+        seed=validated.train.seed,
         pipeline_config_sha256=value_hash(config.decode()),
         label_map_sha256=value_hash(files["label_map.pbtxt"].decode()),
         dataset_sha256=value_hash(dataset),

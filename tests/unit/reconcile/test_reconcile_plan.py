@@ -223,6 +223,37 @@ def test_fewer_steps_than_already_trained_refuse() -> None:
                                f"400 or more to go on. {WHAT_TO_DO}")
 
 
+@pytest.mark.parametrize(("old", "new", "why"), [
+    (0, 7, "train.seed is now 7, these checkpoints were trained with seed 0"),
+    (None, 0, "train.seed is now 0, these checkpoints were trained unseeded"),
+    (7, None, "train.seed is now null (unseeded), these checkpoints were trained with seed 7"),
+])
+def test_a_changed_seed_retrains(old: int | None, new: int | None, why: str) -> None:
+    outcome = resume(base(train={"steps": 1000, "seed": old}), base(train={"steps": 1000, "seed": new}))
+    assert isinstance(outcome, Refuse) and outcome.reason == "changed" and outcome.changed == ["train.seed"]
+    assert outcome.message == ("runs/pets: refusing to resume: train.seed changed since these checkpoints were written "
+                               f"(step 400). {why}: another seed is another run, which starts from step 0. {WHAT_TO_DO}")
+
+
+def test_the_same_seed_resumes() -> None:
+    outcome = resume(base(train={"steps": 1000, "seed": 7}), base(train={"steps": 2000, "seed": 7}))
+    assert isinstance(outcome, Resume) and outcome.changed == ["train.steps"]
+
+
+def test_checkpoints_of_an_odspec_that_did_not_seed_are_not_continued_seeded() -> None:
+    old = record(base()).model_copy(update={"seed": None})
+    old = old.model_copy(update={"spec_fields": {k: v for k, v in old.spec_fields.items() if k != "train.seed"}})
+    outcome = plan(trained(old), record(base()))
+    assert isinstance(outcome, Refuse) and outcome.changed == ["train.seed"]
+    assert "these checkpoints were trained unseeded" in outcome.message
+
+
+def test_a_seed_change_with_an_unexplained_config_names_both() -> None:
+    new = record(base(train={"steps": 1000, "seed": 7})).model_copy(update={"pipeline_config_sha256": "edited"})
+    outcome = plan(trained(record(base())), new)
+    assert isinstance(outcome, Refuse) and outcome.changed == ["pipeline.config", "train.seed"]
+
+
 def test_changed_records_refuse() -> None:
     outcome = resume(base(), base(), dataset="records-v2")
     assert isinstance(outcome, Refuse) and outcome.changed == ["dataset (records)"]

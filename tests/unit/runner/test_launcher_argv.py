@@ -20,6 +20,7 @@ from odspec.runner.argv import (
     eval_argv,
     export_argv,
     launcher_argv,
+    launcher_env,
     train_argv,
 )
 from odspec.procs import json_lines
@@ -38,6 +39,29 @@ def test_train_argv_spells_every_option() -> None:
     assert train_argv(explicit)[-2:] == ["--steps-per-iteration", "50"]
 
 
+def test_a_seed_is_passed_only_when_set() -> None:
+    assert train_argv(TrainOptions(P, D, num_steps=300, checkpoint_every=100, keep=10, seed=0))[-2:] == ["--seed", "0"]
+    assert "--seed" not in train_argv(TrainOptions(P, D, num_steps=300, checkpoint_every=100, keep=10))
+    assert eval_argv(EvalOptions(P, D, "ckpt-7", seed=5))[-2:] == ["--seed", "5"]
+    assert launcher_argv(EvalServeOptions(P, D, seed=9))[-2:] == ["--seed", "9"]
+    assert launcher_env(3) == {"PYTHONHASHSEED": "3"} and launcher_env(None) == {}
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, True, 1.5])
+def test_a_seed_must_fit_numpys(seed: object) -> None:
+    with pytest.raises(ValueError, match=r"seed must be an integer from 0 to 4294967295 or None, got "):
+        TrainOptions(P, D, num_steps=300, checkpoint_every=100, keep=10, seed=seed)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"seed must be an integer"):
+        EvalServeOptions(P, D, seed=seed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["-1", "4294967296", "x"])
+def test_the_launcher_refuses_a_seed_out_of_range(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval-serve", "--pipeline-config", "p", "--model-dir", "d", "--seed", text])
+    assert f"expected an integer from 0 to 4294967295, got {text!r}" in capsys.readouterr().err
+
+
 def test_eval_and_export_argv() -> None:
     assert eval_argv(EvalOptions(P, D, "ckpt-7")) == [
         "eval", "--pipeline-config", "build/shapes/pipeline.config", "--model-dir", "runs/shapes",
@@ -52,7 +76,10 @@ def test_eval_and_export_argv() -> None:
     TrainOptions(P, D, num_steps=120, checkpoint_every=50, keep=3),
     TrainOptions(Path("/abs/p.config"), Path("/abs/run dir"), num_steps=5, checkpoint_every=5, keep=1,
                  steps_per_iteration=5),
+    TrainOptions(P, D, num_steps=120, checkpoint_every=50, keep=3, seed=0),
+    TrainOptions(P, D, num_steps=120, checkpoint_every=50, keep=3, seed=4294967295),
     EvalOptions(P, D, "ckpt-12"),
+    EvalOptions(P, D, "ckpt-12", seed=7),
     ExportOptions(P, D / "ckpt-3", Path("out"), tflite=True),
     ExportOptions(P, D / "ckpt-3", Path("out")),
 ])
@@ -65,6 +92,7 @@ def test_the_launcher_parses_back_what_the_builders_write(options: TrainOptions 
 
 @pytest.mark.parametrize("options", [
     EvalServeOptions(P, D),
+    EvalServeOptions(P, D, seed=42),
     PredictOptions(Path("export/saved_model"), (Path("a.jpg"), Path("-starts-with-dash.png")), Path("d.json"), 0.3),
 ])
 def test_the_new_commands_parse_back(options: EvalServeOptions | PredictOptions) -> None:
