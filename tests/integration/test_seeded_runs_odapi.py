@@ -19,7 +19,8 @@ import pytest
 from support import Ran, run, variant
 
 from odspec.runner.metrics import read_metrics
-from odspec.runner.process import TEMP_PREFIX, json_lines
+from odspec.procs import json_lines
+from odspec.runner.process import TEMP_PREFIX
 
 pytestmark = pytest.mark.odapi
 
