@@ -47,17 +47,17 @@ class _Old:
 
 def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,
               base: str | None = None, workers: int | None = None) -> Plan:
-    from odspec import api
+    from odspec import project
     from odspec.reconcile.plan import classify_change
     from odspec.reconcile.record import flatten, run_record_of
     from odspec.reconcile.state import observe
     from odspec.runner.session import versions
 
-    validated = api.validate(spec_path, out_dir, check_data=False)
+    validated = project.validate(spec_path, out_dir, check_data=False)
     loaded, out = validated.loaded, validated.out_dir
     build = read_build(out)
     at = spec_at(spec_path, base) if base is not None else None
-    state = observe((model_dir or api.default_model_dir(loaded)).resolve())
+    state = observe((model_dir or project.default_model_dir(loaded)).resolve())
     trained = state.record is not None and state.latest is not None
     latest_step = state.latest.step if trained and state.latest else None
     new_spec = (build is None and not trained) if at is None else at.text is None
@@ -147,7 +147,7 @@ def _everything_new(
 
 
 def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | None, digest: str) -> _Old:
-    from odspec import api
+    from odspec import project
     from odspec.errors import PlanError, SpecError
     from odspec.reconcile.record import flatten, run_record_of
     from odspec.runner.session import versions
@@ -155,7 +155,7 @@ def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | Non
 
     try:
         loaded = load_spec(spec_path, text)
-        compiled = api.compile_loaded(loaded, out)
+        compiled = project.compile_loaded(loaded, out)
     except SpecError as err:
         raise PlanError(f"the spec at the base revision does not validate with this odspec:\n{err}") from None
     record = run_record_of(
@@ -219,7 +219,7 @@ def _parse_config(data: bytes) -> Any:
 
 def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> tuple[DatasetDiff, str]:
     """The dataset as the build would read it, against the build's records; and its digest (build.json's)."""
-    from odspec import api
+    from odspec import project
     from odspec.build import (
         RECORD_FORMAT,
         dataset_digest,
@@ -236,7 +236,7 @@ def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> 
             loaded.root,
             loaded.spec.dataset,
             max_boxes=validated.config.train_config.max_number_of_boxes,
-            check_read=lambda most: api.check_box_limits(validated, most),
+            check_read=lambda most: project.check_box_limits(validated, most),
             cache=read_cache(out) if build else {},
             previous_splits=previous_splits(out) if build else {},
             workers=workers or min(default_workers(), 2),

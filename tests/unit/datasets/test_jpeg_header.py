@@ -76,7 +76,9 @@ PLAIN = {
 }
 
 UNUSUAL = {
-    "XMP": jpeg(xmp=b'<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'),
+    # written by hand (Pillow < 11 has no xmp= save option): APP1, Adobe's XMP namespace, NUL, the packet
+    "XMP": with_segment(jpeg(), 0xE1, b"http://ns.adobe.com/xap/1.0/\x00"
+                        b'<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'),
     "orientation as LONG": with_segment(jpeg(), 0xE1, b"Exif\x00\x00" + tiff_ifd("<", [
         (0x0112, 4, 1, struct.pack("<L", 6))])),
     "two EXIF segments": with_segment(jpeg(exif=exif_with(3)), 0xE1, b"Exif\x00\x00" + tiff_ifd("<", [])),
