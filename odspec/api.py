@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.errors import SpecError, suggest
+from odspec.errors import suggest
 from odspec.io import FileChange
-from odspec.project import (  # re-exported: the API's validation and its defaults live there
-    Validated as Validated,
-    check_box_limits as check_box_limits,
-    compile_loaded as compile_loaded,
-    default_model_dir as default_model_dir,
-    default_out_dir as default_out_dir,
-    summarize_dataset as summarize_dataset,
-    validate as validate,
+from odspec.project import (
+    Validated,
+    check_box_limits,
+    compile_loaded,
+    default_model_dir,
+    default_out_dir,
+    summarize_dataset,
+    validate,
 )
 from odspec.spec.load import LoadedSpec, load_spec
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from odspec.bundled_example import ExampleWritten
     from odspec.datasets.model import Finding
     from odspec.datasets.report import DatasetReport
-    from odspec.datasets.summary import DatasetSummary
     from odspec.doctor import Report
     from odspec.errors import DatasetError
     from odspec.initspec import Survey
@@ -33,6 +32,13 @@ if TYPE_CHECKING:
     from odspec.runner.exporting import ExportResult
     from odspec.runner.metrics import MetricsRow
     from odspec.runner.session import RunOutcome
+
+__all__ = [  # the API's validation and its default folders live in odspec.project (the plan uses them too)
+    "BuildResult", "DataCheck", "InitResult", "RunResult", "RunStatus", "Validated", "architectures", "build",
+    "check_box_limits", "check_data", "claim_model_dir", "compile_loaded", "default_model_dir", "default_out_dir",
+    "doctor", "example", "export", "init", "plan", "predict", "preview", "protected_paths", "report", "run", "schema",
+    "status", "summarize_dataset", "validate",
+]
 
 
 @dataclass(frozen=True)
