@@ -26,9 +26,16 @@ def _seed_argv(seed: int | None) -> list[str]:
 
 
 def launcher_env(seed: int | None) -> dict[str, str]:
-    """Environment a seeded child needs from its start: Python's string hashing fixed, so set iteration (and with it
-    the order in which the OD API creates ops, which TensorFlow's per-op seeds follow) is the same in every run."""
-    return {} if seed is None else {"PYTHONHASHSEED": str(seed)}
+    """Environment a seeded child needs from its start (TensorFlow reads both when its runtime starts).
+
+    ``PYTHONHASHSEED``: Python's string hashing fixed, so set iteration (and with it the order in which the OD API
+    creates ops, which TensorFlow's per-op seeds follow) is the same in every run. ``TF_NUM_INTEROP_THREADS=1``:
+    independent ops run one after another (each op still uses every core), so results that meet in one op, such as
+    the gradients of SSD FPNLite's weight-shared box-predictor tower summed over its five levels, arrive in the same
+    order; with the default pool two runs differed in those kernels' last bits within 20 steps (measured on CPU,
+    oneDNN on or off), and training amplified it. With one inter-op thread two runs are bit-identical.
+    """
+    return {} if seed is None else {"PYTHONHASHSEED": str(seed), "TF_NUM_INTEROP_THREADS": "1"}
 
 
 def _require_positive(**values: int | None) -> None:

@@ -44,7 +44,7 @@ def test_a_seed_is_passed_only_when_set() -> None:
     assert "--seed" not in train_argv(TrainOptions(P, D, num_steps=300, checkpoint_every=100, keep=10))
     assert eval_argv(EvalOptions(P, D, "ckpt-7", seed=5))[-2:] == ["--seed", "5"]
     assert launcher_argv(EvalServeOptions(P, D, seed=9))[-2:] == ["--seed", "9"]
-    assert launcher_env(3) == {"PYTHONHASHSEED": "3"} and launcher_env(None) == {}
+    assert launcher_env(3) == {"PYTHONHASHSEED": "3", "TF_NUM_INTEROP_THREADS": "1"} and launcher_env(None) == {}
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, True, 1.5])
