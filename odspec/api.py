@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from odspec.plan.model import Plan
     from odspec.runner.exporting import ExportResult
     from odspec.runner.metrics import MetricsRow
+    from odspec.runner.run_events import OnEvent
     from odspec.runner.session import RunOutcome
 
 __all__ = [  # the API's validation and its default folders live in odspec.project (the plan uses them too)
@@ -250,7 +251,7 @@ def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any)
 
 
 def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
-        export: bool = True, on_event: Any = None, progress: Progress | None = None) -> RunResult:
+        export: bool = True, on_event: OnEvent | None = None, progress: Progress | None = None) -> RunResult:
     """Build what is stale, then train, evaluate every checkpoint, stop early, keep the best, and export it."""
     from odspec.reconcile.record import new_run_record
     from odspec.runner.session import execute, locked, reconcile, versions
@@ -270,7 +271,7 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
         spec = validated.loaded.spec
         if export and spec.export.saved_model and outcome.best is not None and not _exported_already(
                 target, outcome.best, spec.export.tflite):
-            events({"event": "export-start", "step": outcome.best.get("step")})
+            events({"event": "export-start", "step": outcome.best["step"]})
             exported = _export(validated, target, None, None, smoke=True)
             events({"event": "exported", "output": str(exported.output), "step": exported.step,
                     "tflite": str(exported.tflite) if exported.tflite else None,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
 from odspec.errors import OdspecError
+
+if TYPE_CHECKING:
+    from odspec.runner.display import Mode, RunDisplay
 
 app = typer.Typer(
     name="odspec",
@@ -165,12 +168,12 @@ DisplayOpt = typer.Option(None, "--output", help="live (a status line on a termi
                                                 "[default: live on a terminal, else plain]")
 
 
-def _display(choice: str | None):  # type: ignore[no-untyped-def]
+def _display(choice: str | None) -> RunDisplay:
     from odspec.runner.display import RunDisplay
 
     if choice not in (None, "live", "plain", "json"):
         raise typer.BadParameter(f"expected live, plain or json, got {choice!r}", param_hint="--output")
-    mode = choice or ("live" if sys.stdout.isatty() else "plain")
+    mode: Mode = choice or ("live" if sys.stdout.isatty() else "plain")  # type: ignore[assignment]  # checked above
     state = {"transient": False}
 
     def write(text: str, transient: bool) -> None:
@@ -180,7 +183,7 @@ def _display(choice: str | None):  # type: ignore[no-untyped-def]
         sys.stdout.flush()
         state["transient"] = transient
 
-    return RunDisplay(write, mode)  # type: ignore[arg-type]
+    return RunDisplay(write, mode)
 
 
 @app.command()

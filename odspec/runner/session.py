@@ -53,8 +53,8 @@ from odspec.runner.argv import (
 from odspec.runner.early_stopping import EarlyStopper
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import TEMP_PREFIX, Child, remove_stale_temp
+from odspec.runner.run_events import OnEvent
 
-OnEvent = Callable[[dict[str, Any]], None]
 LOCK = ".odspec.lock"
 LOGS = "logs"
 NO_PATIENCE = 10**9  # best checkpoint kept, early stopping off
