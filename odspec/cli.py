@@ -214,7 +214,7 @@ def run(
     if display.mode == "json":
         return
     best = done.best
-    summary = f"best: step {best['step']}, {best['metric']} = {best['value']:.4g} (in {done.model_dir / 'best'})" \
+    summary = f"best: step {best.step}, {best.metric} = {best.value:.4g} (in {done.model_dir / 'best'})" \
         if best else "no evaluation finished, so there is no best checkpoint yet"
     typer.echo(summary)
 
@@ -241,7 +241,7 @@ def status(
     from odspec import api
 
     found = api.status(spec, out, model_dir=model_dir)
-    best_step = found.best.get("step") if found.best else None
+    best_step = found.best.step if found.best else None
     if as_json:
         def finite(metrics: dict[str, float]) -> dict[str, float | None]:  # NaN is not JSON: null
             return {k: None if math.isnan(v) else v for k, v in metrics.items()}
@@ -251,7 +251,8 @@ def status(
             "checkpoints": [{"checkpoint": n, "step": s} for n, s in found.checkpoints],
             "evaluations": [{"step": r.step, "checkpoint": r.checkpoint, "metrics": finite(dict(r.metrics))}
                             for r in found.metrics],
-            "best": found.best, "stopped_early": found.stopped_early, "verdict": found.verdict,
+            "best": found.best.to_json() if found.best else None, "stopped_early": found.stopped_early,
+            "verdict": found.verdict,
             "message": found.message, "seed": found.seed, "seeded": found.seed is not None,
             "trained_seed": found.trained_seed if found.trained else None,
             "trained_seeded": found.trained_seed is not None if found.trained else None}, indent=2, default=str))
