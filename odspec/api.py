@@ -29,9 +29,13 @@ if TYPE_CHECKING:
     from odspec.errors import DatasetError
     from odspec.initspec import Survey
     from odspec.plan.model import Plan
+    from odspec.reconcile.plan import Resume, Start
+    from odspec.reconcile.record import RunRecord
+    from odspec.reconcile.state import Best, ModelDirState
     from odspec.runner.exporting import ExportResult
     from odspec.runner.metrics import MetricsRow
-    from odspec.runner.session import RunOutcome
+    from odspec.runner.run_events import OnEvent
+    from odspec.runner.session import RunOutcome, RunSetup, Selection
 
 __all__ = [  # the API's validation and its default folders live in odspec.project (the plan uses them too)
     "BuildResult", "DataCheck", "InitResult", "RunResult", "RunStatus", "Validated", "architectures", "build",
@@ -80,7 +84,7 @@ def check_data(spec_path: Path, out_dir: Path | None = None, *, progress: Progre
     with tempfile.TemporaryDirectory(prefix="odspec-check-") as workdir:
         try:
             plan = plan_dataset(
-                loaded.root, loaded.spec.dataset, max_boxes=validated.config.train_config.max_number_of_boxes,
+                loaded.root, loaded.spec.dataset, max_boxes=validated.max_boxes,
                 check_read=lambda most: check_box_limits(validated, most), cache=cache,
                 previous_splits=previous_splits(validated.out_dir),
                 workers=workers or default_workers(), progress=progress or no_progress, salt=RECORD_FORMAT,
@@ -155,7 +159,7 @@ def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | 
     claim_build_folder(validated.out_dir, protected_paths(validated.loaded))
     outcome = build_project(
         validated.loaded, validated.files, validated.out_dir,
-        max_boxes=validated.config.train_config.max_number_of_boxes,
+        max_boxes=validated.max_boxes,
         check_read=lambda most: check_box_limits(validated, most),
         dry_run=dry_run, progress=progress or no_progress, workers=workers, wait=wait,
     )
@@ -220,7 +224,7 @@ class RunResult:
     export: ExportResult | None
 
 
-def _selection(validated: Validated) -> Any:
+def _selection(validated: Validated) -> Selection:
     from odspec.runner.session import DEFAULT_METRICS, Selection
 
     spec = validated.loaded.spec
@@ -230,7 +234,7 @@ def _selection(validated: Validated) -> Any:
     return Selection(stopping.metric, stopping.mode, stopping.patience, stopping.min_delta)
 
 
-def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any) -> Any:
+def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided: Start | Resume) -> RunSetup:
     from odspec.reconcile.plan import Resume
     from odspec.reconcile.record import read_run_record
     from odspec.runner.session import RunSetup
@@ -238,19 +242,19 @@ def _run_setup(validated: Validated, model_dir: Path, record: Any, decided: Any)
 
     spec = validated.loaded.spec
     every = checkpoint_every(spec, validated.architecture)
-    resume = isinstance(decided, Resume)
+    resume = decided if isinstance(decided, Resume) else None
     return RunSetup(
         pipeline_config=validated.out_dir / "pipeline.config", build_dir=validated.out_dir, model_dir=model_dir,
         record=record.continuing(read_run_record(model_dir) or record) if resume else record,
         action="resume" if resume else "start",
-        start_step=(decided.checkpoint.step or 0) if resume else 0, num_steps=record.train_steps,
+        start_step=(resume.checkpoint.step or 0) if resume else 0, num_steps=record.train_steps,
         checkpoint_every=every, eval_every=spec.eval.every or every, keep=spec.train.keep_checkpoints,
-        selection=_selection(validated), changed=decided.changed if resume else [],
-        warnings=decided.warnings if resume else [], seed=spec.train.seed)
+        selection=_selection(validated), changed=resume.changed if resume else [],
+        warnings=resume.warnings if resume else [], seed=spec.train.seed)
 
 
 def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
-        export: bool = True, on_event: Any = None, progress: Progress | None = None) -> RunResult:
+        export: bool = True, on_event: OnEvent | None = None, progress: Progress | None = None) -> RunResult:
     """Build what is stale, then train, evaluate every checkpoint, stop early, keep the best, and export it."""
     from odspec.reconcile.record import new_run_record
     from odspec.runner.session import execute, locked, reconcile, versions
@@ -270,7 +274,7 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
         spec = validated.loaded.spec
         if export and spec.export.saved_model and outcome.best is not None and not _exported_already(
                 target, outcome.best, spec.export.tflite):
-            events({"event": "export-start", "step": outcome.best.get("step")})
+            events({"event": "export-start", "step": outcome.best.step})
             exported = _export(validated, target, None, None, smoke=True)
             events({"event": "exported", "output": str(exported.output), "step": exported.step,
                     "tflite": str(exported.tflite) if exported.tflite else None,
@@ -299,7 +303,7 @@ def _refuse_before_building(validated: Validated, model_dir: Path, *, restart: b
             raise decided.error()
 
 
-def _record_for(validated: Validated, dataset_sha256: str) -> Any:
+def _record_for(validated: Validated, dataset_sha256: str) -> RunRecord:
     from odspec.reconcile.record import run_record_of
     from odspec.runner.session import versions
 
@@ -315,7 +319,7 @@ def _dataset_digest(validated: Validated, progress: Progress | None) -> str:
 
     outcome = build_project(
         validated.loaded, validated.files, validated.out_dir,
-        max_boxes=validated.config.train_config.max_number_of_boxes,
+        max_boxes=validated.max_boxes,
         check_read=lambda most: check_box_limits(validated, most), dry_run=True, progress=progress or no_progress,
     )
     return outcome.dataset_sha256 or read_manifest(validated.out_dir)["dataset_sha256"]
@@ -345,21 +349,42 @@ def _claim_output(validated: Validated, folder: Path, owned: Any) -> Path:
     return claim(folder, owned=owned, protected=[*protected_paths(validated.loaded), validated.out_dir])
 
 
-def _exported_already(model_dir: Path, best: dict[str, Any], tflite: bool) -> bool:
+def _exported_already(model_dir: Path, best: Best, tflite: bool) -> bool:
     from odspec.runner.exporting import current_export
 
     info = current_export(model_dir / "export")
-    return info is not None and info.get("step") == best.get("step") and info.get("tflite") == tflite
+    return info is not None and info.get("step") == best.step and info.get("tflite") == tflite
+
+
+def _export_prefix(state: ModelDirState, step: int | None) -> tuple[Path, int]:
+    """The checkpoint to export, and its step: the best one, or the one of ``step`` (best/ first, it is kept)."""
+    from odspec.errors import ReconcileError
+    from odspec.runner.best import best_prefix
+
+    model_dir, best = state.model_dir, state.best
+    kept = best_prefix(model_dir, best)
+    if step is None:
+        if kept is None or best is None:
+            raise ReconcileError(f"{model_dir}: no best checkpoint yet (no evaluation has finished)",
+                                 "let `odspec run` evaluate a checkpoint, or export one with --step N")
+        return kept, best.step
+    if best is not None and best.step == step and kept is not None:
+        return kept, step
+    found = [c for c in state.checkpoints if c.step == step]
+    if found:
+        return found[0].prefix, step
+    have = sorted({c.step for c in state.checkpoints if c.step} | ({best.step} if best else set()))
+    raise ReconcileError(f"{model_dir}: no checkpoint of step {step}",
+                         f"steps on disk: {', '.join(map(str, have)) or 'none'}")
 
 
 def _export(validated: Validated, model_dir: Path, step: int | None, tflite: bool | None, *, smoke: bool,
-            output: Path | None = None) -> Any:
+            output: Path | None = None) -> ExportResult:
     import hashlib
 
     from odspec.errors import ReconcileError
     from odspec.reconcile.record import read_run_record
     from odspec.reconcile.state import observe
-    from odspec.runner.best import best_prefix
     from odspec.runner.exporting import export_checkpoint
 
     state = observe(model_dir)
@@ -368,24 +393,7 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
         raise ReconcileError(f"{model_dir}: no run here to export",
                              f"train it first: `odspec run {validated.loaded.path}`")
     build_dir = Path(record.build_dir)
-    if step is None:
-        prefix = best_prefix(model_dir, state.best)
-        if prefix is None:
-            raise ReconcileError(f"{model_dir}: no best checkpoint yet (no evaluation has finished)",
-                                 "let `odspec run` evaluate a checkpoint, or export one with --step N")
-        step = state.best.get("step") if state.best else None
-    else:
-        found = [c for c in state.checkpoints if c.step == step]
-        if state.best and state.best.get("step") == step and best_prefix(model_dir, state.best) is not None:
-            prefix = best_prefix(model_dir, state.best)
-        elif found:
-            prefix = found[0].prefix
-        else:
-            best = {state.best["step"]} if state.best else set()
-            have = sorted({c.step for c in state.checkpoints if c.step} | best)
-            raise ReconcileError(f"{model_dir}: no checkpoint of step {step}",
-                                 f"steps on disk: {', '.join(map(str, have)) or 'none'}")
-    assert prefix is not None
+    prefix, step = _export_prefix(state, step)
     config = build_dir / "pipeline.config"
     if not config.is_file() or hashlib.sha256(config.read_bytes()).hexdigest() != record.pipeline_config_sha256:
         raise ReconcileError(f"{config}: not the pipeline.config these checkpoints were trained with",
@@ -398,7 +406,7 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
 
 
 def export(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, step: int | None = None,
-           tflite: bool | None = None, output: Path | None = None) -> Any:
+           tflite: bool | None = None, output: Path | None = None) -> ExportResult:
     """Export the best checkpoint (or ``step``) as a SavedModel (+ TFLite), then smoke-test it on a val image."""
     from odspec.folders import has_marker
     from odspec.runner.exporting import EXPORT_INFO
@@ -445,7 +453,7 @@ class RunStatus:
     checkpoints: list[tuple[str, int | None]]
     metrics: list[MetricsRow]
     metric: str
-    best: dict[str, Any] | None
+    best: Best | None
     stopped_early: str | None
     verdict: str  # "new", "resume", "complete", "refused", "stopped"
     message: str
@@ -506,7 +514,7 @@ def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
     folder = _claim_output(validated, output or found.model_dir / "report",
                            only_entries(LOSSES_PNG, METRICS_PNG, ".*.tmp"))
     stopped_step = found.metrics[-1].step if found.stopped_early and found.metrics else None
-    best_step = found.best.get("step") if found.best else None
+    best_step = found.best.step if found.best else None
     history = load_history(found.model_dir, metric=found.metric, best_step=best_step, stopped_step=stopped_step)
     return write_report(history, folder)
 

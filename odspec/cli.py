@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
 from odspec.errors import OdspecError
+
+if TYPE_CHECKING:
+    from odspec.runner.display import Mode, RunDisplay
 
 app = typer.Typer(
     name="odspec",
@@ -165,12 +168,12 @@ DisplayOpt = typer.Option(None, "--output", help="live (a status line on a termi
                                                 "[default: live on a terminal, else plain]")
 
 
-def _display(choice: str | None):  # type: ignore[no-untyped-def]
+def _display(choice: str | None) -> RunDisplay:
     from odspec.runner.display import RunDisplay
 
     if choice not in (None, "live", "plain", "json"):
         raise typer.BadParameter(f"expected live, plain or json, got {choice!r}", param_hint="--output")
-    mode = choice or ("live" if sys.stdout.isatty() else "plain")
+    mode: Mode = choice or ("live" if sys.stdout.isatty() else "plain")  # type: ignore[assignment]  # checked above
     state = {"transient": False}
 
     def write(text: str, transient: bool) -> None:
@@ -180,7 +183,7 @@ def _display(choice: str | None):  # type: ignore[no-untyped-def]
         sys.stdout.flush()
         state["transient"] = transient
 
-    return RunDisplay(write, mode)  # type: ignore[arg-type]
+    return RunDisplay(write, mode)
 
 
 @app.command()
@@ -211,7 +214,7 @@ def run(
     if display.mode == "json":
         return
     best = done.best
-    summary = f"best: step {best['step']}, {best['metric']} = {best['value']:.4g} (in {done.model_dir / 'best'})" \
+    summary = f"best: step {best.step}, {best.metric} = {best.value:.4g} (in {done.model_dir / 'best'})" \
         if best else "no evaluation finished, so there is no best checkpoint yet"
     typer.echo(summary)
 
@@ -238,7 +241,7 @@ def status(
     from odspec import api
 
     found = api.status(spec, out, model_dir=model_dir)
-    best_step = found.best.get("step") if found.best else None
+    best_step = found.best.step if found.best else None
     if as_json:
         def finite(metrics: dict[str, float]) -> dict[str, float | None]:  # NaN is not JSON: null
             return {k: None if math.isnan(v) else v for k, v in metrics.items()}
@@ -248,7 +251,8 @@ def status(
             "checkpoints": [{"checkpoint": n, "step": s} for n, s in found.checkpoints],
             "evaluations": [{"step": r.step, "checkpoint": r.checkpoint, "metrics": finite(dict(r.metrics))}
                             for r in found.metrics],
-            "best": found.best, "stopped_early": found.stopped_early, "verdict": found.verdict,
+            "best": found.best.to_json() if found.best else None, "stopped_early": found.stopped_early,
+            "verdict": found.verdict,
             "message": found.message, "seed": found.seed, "seeded": found.seed is not None,
             "trained_seed": found.trained_seed if found.trained else None,
             "trained_seeded": found.trained_seed is not None if found.trained else None}, indent=2, default=str))

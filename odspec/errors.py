@@ -4,9 +4,7 @@ The CLI prints an :class:`OdspecError` once (``error: ...``, with its fix in bra
 with the error's ``exit_code``. The failure families, by exit code:
 
 - **2, the spec**: :class:`SpecError` (YAML syntax, unknown keys, wrong values, ``--set`` overrides;
-  every problem located as ``file:line:col: key: message``), of which :class:`OverrideError` is one
-  raw cause (a ``train_config.*`` path or value the proto refuses) and :class:`CompileFailed` another
-  (something only compiling can find; the API turns both into a located :class:`SpecError`).
+  every problem located as ``file:line:col: key: message``).
 - **2, the dataset**: :class:`DatasetError`; :class:`DatasetCheckError` (annotations the
   ``dataset.on_bad_annotation`` policy cannot act on, all listed), :class:`EmptySplitError` (a split
   training or evaluation reads would hold no image).
@@ -18,9 +16,15 @@ with the error's ``exit_code``. The failure families, by exit code:
   output), :class:`LaunchError` (the training launcher cannot do what it was asked),
   :class:`ExportError` (exporting or smoke-testing an export).
 - **2, a model directory**: :class:`ReconcileError`; :class:`RunRecordError` (``odspec-run.json``
-  unreadable), :class:`BuildMissingError` (the build a run needs is missing or incomplete);
-  :class:`BundleFormatError` is the raw cause when a checkpoint's index cannot be parsed.
+  unreadable), :class:`BuildMissingError` (the build a run needs is missing or incomplete).
 - **130, interrupted**: :class:`RunInterrupted` (Ctrl-C or a signal; everything written is kept).
+- **1, a plan**: :class:`PlanError` (``odspec plan`` cannot read a git revision or a file).
+
+Three are internal and never reach the user as such, so they are not :class:`OdspecError` s;
+each is caught where its docstring says and translated: :class:`OverrideError` (an override the
+proto refuses) and :class:`CompileFailed` (what only compiling finds) become a located
+:class:`SpecError`; :class:`BundleFormatError` (a checkpoint index odspec cannot parse) makes the
+checkpoint one whose step is unknown.
 
 Outside this module: ``odspec validate`` and ``odspec doctor`` exit **1** when they found problems
 (a report, not an error), and anything that is not an :class:`OdspecError` is a bug: one line,
@@ -162,12 +166,21 @@ class RunError(OdspecError):
 class OverrideError(ValueError):
     """A path or value that does not fit the proto; the message says which part.
 
-    A ``ValueError``, not an :class:`OdspecError`: the API locates it in the spec as a :class:`SpecError`.
+    Internal, never shown as such: it has no location in the spec. ``odspec.compile.overrides``
+    raises it and its one caller, ``odspec.compile.render.apply_overrides``, turns each into a
+    located problem of :class:`CompileFailed`. A ``ValueError`` because ``overrides._assign``
+    catches the ``ValueError`` s protobuf raises and must let its own through.
     """
 
 
 class CompileFailed(Exception):
-    """Problems only compiling can find; the API locates each in the spec as a :class:`SpecError`."""
+    """Problems only compiling can find, each with its spec location but not yet its file, line and column.
+
+    Internal, never shown as such: ``odspec.compile.render.pipeline_message`` raises it and
+    ``odspec.project.compile_loaded``, through which every command compiles, locates each problem
+    in the YAML and raises a :class:`SpecError`. Anything else calling ``pipeline_message``
+    (``compile_spec``, tests) gets it raw.
+    """
 
     def __init__(self, problems: list[CompileProblem]) -> None:
         super().__init__("; ".join(p.message for p in problems))
@@ -251,9 +264,12 @@ class BuildMissingError(ReconcileError):
 class BundleFormatError(ValueError):
     """The index or data file is not what TensorFlow writes (truncated, compressed, other format).
 
-    A ``ValueError``, not an :class:`OdspecError`: whoever reads a checkpoint's step treats such a
-    checkpoint as having none.
+    Internal, never shown as such: a checkpoint whose step cannot be read is not an error but a
+    checkpoint without a step. ``odspec.reconcile.bundle`` raises it and both readers of a
+    checkpoint's step (``reconcile.state._step``, ``runner.session._pending_step``) catch it.
     """
+
+
 class PlanError(OdspecError):
     """`odspec plan` cannot compare: a git revision or file it cannot read. Exits 1 (0 and 2 say no-op / changes)."""
 

@@ -14,6 +14,8 @@ from odspec.errors import SpecError
 from odspec.spec.load import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
     from odspec.datasets.summary import DatasetSummary
 
 
@@ -23,7 +25,15 @@ class Validated:
     architecture: Architecture
     files: dict[str, bytes]  # pipeline.config and label_map.pbtxt, as a build writes them
     out_dir: Path
-    config: Any  # the compiled TrainEvalPipelineConfig: its class is built at run time (odapi.protos), no static type
+    # The compiled TrainEvalPipelineConfig. Its class is built at run time (odspec.odapi.protos), so Message is the
+    # honest static type; code reading one of its fields casts there.
+    config: Message
+
+    @property
+    def max_boxes(self) -> int:
+        """``train_config.max_number_of_boxes`` as compiled: the most boxes a record may carry."""
+        config: Any = self.config  # a TrainEvalPipelineConfig, whose fields mypy cannot see (see above)
+        return int(config.train_config.max_number_of_boxes)
 
 
 def default_model_dir(loaded: LoadedSpec) -> Path:

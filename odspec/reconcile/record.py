@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from google.protobuf import text_format
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from odspec.errors import BuildMissingError, RunRecordError
 from odspec.io import atomic_write
+from odspec.odapi import protos
 
 RUN_RECORD = "odspec-run.json"
 MANIFEST = "build.json"  # odspec.build.MANIFEST; not imported, so reading a record needs nothing of the build
 PIPELINE_CONFIG = "pipeline.config"
 LABEL_MAP = "label_map.pbtxt"
-_TRAIN_CONFIG = re.compile(r"^train_config \{\n(.*?)^\}", re.MULTILINE | re.DOTALL)
-_NUM_STEPS = re.compile(r"^  num_steps: (\d+)$", re.MULTILINE)
 
 
 class _Frozen(BaseModel):
@@ -81,10 +80,21 @@ def spec_fingerprint(spec: BaseModel) -> dict[str, str]:
 
 
 def train_steps_of(pipeline_config: str) -> int | None:
-    """``train_config.num_steps`` from a pipeline.config as odspec writes it (text_format, two-space indent)."""
-    block = _TRAIN_CONFIG.search(pipeline_config)
-    steps = _NUM_STEPS.search(block.group(1)) if block else None
-    return int(steps.group(1)) if steps else None
+    """``train_config.num_steps`` of a pipeline.config's text; None when it sets none or is not a pipeline.config.
+
+    The text is parsed into the OD API's own ``TrainEvalPipelineConfig`` (:mod:`odspec.odapi.protos`,
+    no TensorFlow), as the trainer reads it, so layout, comments and field order do not matter.
+    Fields this OD API does not know are skipped: the step count is still read from a config
+    written with another version.
+    """
+    config = protos.load("pipeline_pb2").TrainEvalPipelineConfig()
+    try:
+        text_format.Parse(pipeline_config, config, allow_unknown_field=True)
+    except text_format.ParseError:
+        return None
+    if not config.HasField("train_config") or not config.train_config.HasField("num_steps"):
+        return None
+    return int(config.train_config.num_steps)
 
 
 def new_run_record(spec: BaseModel, build_dir: Path, versions: Versions, *, now: datetime | None = None) -> RunRecord:

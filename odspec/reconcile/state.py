@@ -9,11 +9,14 @@ one is the one the index names, as TensorFlow sees it, not the highest number.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
 
 from odspec.errors import BundleFormatError, ReconcileError
 from odspec.reconcile.bundle import read_int_variable
@@ -44,6 +47,36 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Best:
+    """``best/info.json``: which checkpoint ``best/`` holds and why; the runner writes it when an evaluation improves.
+
+    Declared once, here, because the runner writes it and everything that reads a model
+    directory (status, export, the report) reads it. The first four fields are required:
+    without them ``best/`` cannot be used. The rest came in later odspec versions, or tell
+    what the checkpoint was trained from; missing, they are None (or no metrics).
+    """
+
+    step: int
+    checkpoint: str  # ckpt-N, a prefix inside best/
+    metric: str  # the metric checkpoints are compared by
+    value: float  # of that metric
+    mode: Literal["max", "min"] | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)  # as evaluated (None: not a number)
+    spec_sha256: str | None = None
+    pipeline_config_sha256: str | None = None
+    label_map_sha256: str | None = None
+    dataset_sha256: str | None = None
+    saved: str | None = None  # when, ISO 8601 UTC
+
+    def to_json(self) -> dict[str, Any]:
+        """The object ``info.json`` holds (and ``odspec status --json`` prints)."""
+        return dataclasses.asdict(self)
+
+
+_BEST = TypeAdapter(Best)
+
+
+@dataclass(frozen=True)
 class CheckpointIndex:
     """The ``checkpoint`` file: the path TensorFlow restores from, and the ones it keeps."""
 
@@ -60,7 +93,7 @@ class ModelDirState:
     checkpoints: tuple[Checkpoint, ...]  # complete ones, by number
     incomplete: tuple[str, ...]  # ckpt-N with an index or data file on disk, but not all of them
     latest: Checkpoint | None  # what TensorFlow would restore: the complete checkpoint the index names
-    best: dict[str, Any] | None  # best/info.json
+    best: Best | None  # best/info.json
 
     @property
     def is_new(self) -> bool:
@@ -169,15 +202,21 @@ def _unescape_one(match: re.Match[bytes]) -> bytes:
     return _SIMPLE_ESCAPES.get(char, char)
 
 
-def _read_best(path: Path) -> dict[str, Any] | None:
+_BEST_HINT = "delete the best/ folder; the next evaluation refills it"
+
+
+def _read_best(path: Path) -> Best | None:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
-        raise ReconcileError(f"{path}: cannot be read ({err})",
-                             "delete the best/ folder; the next evaluation refills it") from None
+        raise ReconcileError(f"{path}: cannot be read ({err})", _BEST_HINT) from None
     if not isinstance(info, dict):
-        raise ReconcileError(f"{path}: expected a JSON object",
-                             "delete the best/ folder; the next evaluation refills it")
-    return info
+        raise ReconcileError(f"{path}: expected a JSON object", _BEST_HINT)
+    try:
+        return _BEST.validate_python(info)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise ReconcileError(f"{path}: not a best checkpoint's info ({where}: {problem['msg']})", _BEST_HINT) from None

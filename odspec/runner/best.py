@@ -17,11 +17,13 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from odspec.io import atomic_write, replace_dir
+
+if TYPE_CHECKING:  # the launcher imports this module in the children: it needs nothing of the reconciler
+    from odspec.reconcile.state import Best
 
 PENDING = ".pending"
 BEST = "best"
@@ -78,8 +80,8 @@ def release(model_dir: Path, name: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def save_best(model_dir: Path, source: Path, info: Mapping[str, Any]) -> Path:
-    """Make the checkpoint at prefix ``source`` the content of ``best/``, with ``info.json``; returns ``best/``."""
+def save_best(model_dir: Path, source: Path, info: Best) -> Path:
+    """Make ``best/`` the checkpoint at prefix ``source``, with ``info`` as its ``info.json``; returns ``best/``."""
     fresh = Path(tempfile.mkdtemp(prefix=_NEW_BEST, dir=model_dir))
     files = checkpoint_files(source)
     if not any(f.name.endswith(".index") for f in files):
@@ -88,7 +90,7 @@ def save_best(model_dir: Path, source: Path, info: Mapping[str, Any]) -> Path:
     for path in files:
         link_or_copy(path, fresh / path.name)
     write_checkpoint_index(fresh, source.name)
-    atomic_write(fresh / BEST_INFO, (json.dumps(dict(info), indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    atomic_write(fresh / BEST_INFO, (json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n").encode("utf-8"))
     os.chmod(fresh, 0o755)  # mkdtemp's 0700 would stay on best/
     replace_dir(fresh, model_dir / BEST, _OLD_BEST)
     return model_dir / BEST
@@ -111,9 +113,9 @@ def recover(model_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def best_prefix(model_dir: Path, info: Mapping[str, Any] | None) -> Path | None:
+def best_prefix(model_dir: Path, info: Best | None) -> Path | None:
     """The checkpoint prefix inside ``best/`` that ``info`` names, if its files are there."""
-    if not info or not isinstance(info.get("checkpoint"), str):
+    if info is None:
         return None
-    prefix = model_dir / BEST / info["checkpoint"]
+    prefix = model_dir / BEST / info.checkpoint
     return prefix if Path(f"{prefix}.index").is_file() else None

@@ -1,6 +1,6 @@
 """How ``odspec run`` shows its events: a live status line on a terminal, plain lines in logs, or JSON.
 
-Pure formatting: :class:`RunDisplay` turns the session's event dicts into text and
+Pure formatting: :class:`RunDisplay` turns the session's events (:mod:`odspec.runner.run_events`) into text and
 hands it to ``write``; whether a line is rewritten in place (``\\r``) depends on
 ``live``. Nothing here decides anything about the run.
 """
@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from odspec.runner.run_events import ExportSummary, PlanEvent, RunEvent, StepEvent
+
 Mode = Literal["live", "plain", "json"]
+_CLASS_AGREES: dict[bool | None, str] = {True: " (class right)", False: " (class wrong)"}
 
 
 def duration(seconds: float | None) -> str:
@@ -41,19 +44,18 @@ class RunDisplay:
     shown_status: bool = False
     _fields: dict[str, Any] = field(default_factory=dict)
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: RunEvent) -> None:
         if self.mode == "json":
             self.write(json.dumps(event, sort_keys=True, default=str), False)
             return
-        kind = event.get("event")
-        if kind == "step":
+        if event["event"] == "step":
             self.write(self.status_line(event), self.mode == "live")
             return
         text = self.describe(event)
         if text is not None:
             self.write(text, False)
 
-    def status_line(self, event: dict[str, Any]) -> str:
+    def status_line(self, event: StepEvent) -> str:
         parts = [f"step {event['step']}/{event['num_steps']}", f"loss {number(event.get('loss'))}"]
         rate = event.get("steps_per_second")
         if rate:
@@ -67,62 +69,65 @@ class RunDisplay:
     def _short(self) -> str:
         return self.metric.rsplit("/", 1)[-1]
 
-    def describe(self, event: dict[str, Any]) -> str | None:
-        kind = event.get("event")
-        if kind == "plan":
-            self.metric = event.get("metric", self.metric)
-            lines = [f"model directory: {event['model_dir']}  (TensorBoard: tensorboard --logdir "
-                     f"{event['tensorboard']})"]
-            if event.get("stopped_early"):
-                lines.append(f"nothing to train: {event['stopped_early']}")
-            elif not event.get("train"):
-                lines.append(f"nothing to train: step {event['from_step']} of {event['to_step']} is done")
-            elif event["action"] == "resume":
-                lines.append(f"resuming at step {event['from_step']} of {event['to_step']}")
-            else:
-                lines.append(f"training from scratch to step {event['to_step']}")
-            if event.get("changed"):
-                lines.append(f"changed since the last run (safe to resume): {', '.join(event['changed'])}")
-            lines += [f"warning: {w}" for w in event.get("warnings", [])]
-            if event.get("evaluate"):
-                lines.append(f"evaluating checkpoints left from before: {', '.join(event['evaluate'])}")
-            return "\n".join(lines)
-        if kind == "built":
+    def describe(self, event: RunEvent) -> str | None:
+        if event["event"] == "plan":
+            return self.describe_plan(event)
+        if event["event"] == "built":
             findings = event["findings"]
             seen = f", {findings} dataset finding{'s' if findings != 1 else ''}: see report.json there" \
                 if findings else ""
             return f"build: {event['build_dir']} ({event['written']} files written{seen})"
-        if kind == "train-started":
+        if event["event"] == "train-started":
             return f"training (child pid {event['pid']}); the first steps wait for graph tracing"
-        if kind == "checkpoint":
+        if event["event"] == "checkpoint":
             return None if event["step"] == 0 else f"checkpoint {event['checkpoint']} at step {event['step']}"
-        if kind == "eval-start":
+        if event["event"] == "eval-start":
             latency, queued = event.get("latency_seconds"), event.get("queued_seconds")
             waited = f", {queued:.1f} s of it behind the previous evaluation" if queued and queued >= 1 else ""
             after = f" ({latency:.1f} s after it was written{waited})" if latency is not None else ""
             return f"evaluating {event['checkpoint']}{after}"
-        if kind == "evaluated":
+        if event["event"] == "evaluated":
             self.metric = event["metric"]
             self.last_value = event.get("value")
-            if event.get("best_step") is not None and event.get("best_value") is not None:
-                self.best = (event["best_step"], event["best_value"])
+            best_step, best_value = event.get("best_step"), event.get("best_value")
+            if best_step is not None and best_value is not None:
+                self.best = (best_step, best_value)
             mark = "  new best" if event.get("improved") else ""
             return f"step {event['step']}: {event['metric']} = {number(event.get('value'))}{mark}"
-        if kind == "early-stop":
+        if event["event"] == "early-stop":
             return str(event["message"])
-        if kind == "evaluator-restarted":
+        if event["event"] == "evaluator-restarted":
             return f"warning: {event['message']}"
-        if kind == "train-finished":
+        if event["event"] == "train-finished":
             per_step = event.get("step_seconds")
             return f"trained to step {event['trained_to']}" + (f" ({per_step:.3f} s/step)" if per_step else "")
-        if kind == "export-start":
+        if event["event"] == "export-start":
             return f"exporting the best checkpoint (step {event.get('step')})"
-        if kind == "exported":
+        if event["event"] == "exported":
             return export_summary(event)
         return None
 
+    def describe_plan(self, event: PlanEvent) -> str:
+        self.metric = event.get("metric", self.metric)
+        lines = [f"model directory: {event['model_dir']}  (TensorBoard: tensorboard --logdir "
+                 f"{event['tensorboard']})"]
+        if event.get("stopped_early"):
+            lines.append(f"nothing to train: {event['stopped_early']}")
+        elif not event.get("train"):
+            lines.append(f"nothing to train: step {event['from_step']} of {event['to_step']} is done")
+        elif event["action"] == "resume":
+            lines.append(f"resuming at step {event['from_step']} of {event['to_step']}")
+        else:
+            lines.append(f"training from scratch to step {event['to_step']}")
+        if event.get("changed"):
+            lines.append(f"changed since the last run (safe to resume): {', '.join(event['changed'])}")
+        lines += [f"warning: {w}" for w in event.get("warnings", [])]
+        if event.get("evaluate"):
+            lines.append(f"evaluating checkpoints left from before: {', '.join(event['evaluate'])}")
+        return "\n".join(lines)
 
-def export_summary(event: dict[str, Any]) -> str:
+
+def export_summary(event: ExportSummary) -> str:
     lines = [f"exported step {event.get('step')} to {event['output']}"]
     if event.get("tflite"):
         lines.append(f"TFLite: {event['tflite']}")
@@ -133,7 +138,7 @@ def export_summary(event: dict[str, Any]) -> str:
         iou = smoke.get("best_iou")
         lines.append(f"smoke test on {smoke['image']}: {smoke['detections']} detections, top score "
                      f"{number(smoke.get('top_score'), 3)}, best IoU with ground truth {number(iou, 3)}"
-                     + {True: " (class right)", False: " (class wrong)"}.get(smoke.get("class_agrees"), ""))
+                     + _CLASS_AGREES.get(smoke.get("class_agrees"), ""))
         warning = warning_text(smoke)
         if warning:
             lines.append(warning)

@@ -41,7 +41,7 @@ from odspec.reconcile.record import (
     Versions,
     write_run_record,
 )
-from odspec.reconcile.state import OWN_ENTRIES, observe
+from odspec.reconcile.state import OWN_ENTRIES, Best, observe
 from odspec.runner import best as best_files
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
@@ -53,8 +53,8 @@ from odspec.runner.argv import (
 from odspec.runner.early_stopping import EarlyStopper
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import TEMP_PREFIX, Child, remove_stale_temp
+from odspec.runner.run_events import OnEvent
 
-OnEvent = Callable[[dict[str, Any]], None]
 LOCK = ".odspec.lock"
 LOGS = "logs"
 NO_PATIENCE = 10**9  # best checkpoint kept, early stopping off
@@ -241,7 +241,7 @@ class RunOutcome:
     model_dir: Path
     trained_to: int | None
     stopped_early: str | None
-    best: dict[str, Any] | None
+    best: Best | None  # best/info.json at the end
     evaluations: int
     eval_latencies: list[float]
     step_seconds: float | None
@@ -447,13 +447,7 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
         verdict = coordinator.evaluated(step, metrics)
         prefix = Path(str(message.get("path") or model_dir / best_files.PENDING / name))
         if verdict.improved:
-            info = {"step": step, "checkpoint": name, "metric": setup.selection.metric, "mode": setup.selection.mode,
-                    "value": verdict.value, "metrics": message["metrics"], "spec_sha256": setup.fingerprint,
-                    "pipeline_config_sha256": setup.record.pipeline_config_sha256,
-                    "label_map_sha256": setup.record.label_map_sha256,
-                    "dataset_sha256": setup.record.dataset_sha256,
-                    "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            best_files.save_best(model_dir, prefix, info)
+            best_files.save_best(model_dir, prefix, _best_info(setup, name, verdict, message["metrics"]))
         append_metrics(model_dir, step, metrics, checkpoint=name)
         best_files.release(model_dir, name)
         live.outstanding = [o for o in live.outstanding if o != name]
@@ -474,6 +468,15 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
     elif kind == "eval-failed":
         raise OdspecError(f"evaluating {Path(str(message['checkpoint'])).name} failed: {message['error']}",
                           f"see {model_dir / LOGS / 'eval.log'}; run again to retry it")
+
+
+def _best_info(setup: RunSetup, checkpoint: str, verdict: Verdict, metrics: dict[str, float | None]) -> Best:
+    """``best/info.json`` for a checkpoint that improved: its evaluation and what it was trained from."""
+    record = setup.record
+    return Best(step=verdict.step, checkpoint=checkpoint, metric=setup.selection.metric, value=verdict.value,
+                mode=setup.selection.mode, metrics=metrics, spec_sha256=setup.fingerprint,
+                pipeline_config_sha256=record.pipeline_config_sha256, label_map_sha256=record.label_map_sha256,
+                dataset_sha256=record.dataset_sha256, saved=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _check_children(trainer: Child | None, evaluator: Child | None, live: _Live,

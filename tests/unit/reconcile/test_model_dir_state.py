@@ -10,7 +10,7 @@ from reconcile_support import record, spec_dict, write_checkpoint, write_index
 
 from odspec.errors import ReconcileError, RunRecordError
 from odspec.reconcile.record import write_run_record
-from odspec.reconcile.state import CheckpointIndex, observe, read_checkpoint_index
+from odspec.reconcile.state import Best, CheckpointIndex, observe, read_checkpoint_index
 
 
 def test_an_absent_directory_is_new(tmp_path: Path) -> None:
@@ -144,11 +144,35 @@ def test_a_corrupt_run_record_is_an_error(tmp_path: Path) -> None:
         observe(tmp_path)
 
 
+MAP = "DetectionBoxes_Precision/mAP"
+
+
+def write_best_info(model_dir: Path, info: dict[str, object]) -> None:
+    (model_dir / "best").mkdir()
+    (model_dir / "best" / "info.json").write_text(json.dumps(info))
+
+
 def test_best_info_is_read(tmp_path: Path) -> None:
-    info = {"best_ckpt_global_step": 400, "best_ckpt_eval_metric": "DetectionBoxes_Precision/mAP", "value": 0.71}
-    (tmp_path / "best").mkdir()
-    (tmp_path / "best" / "info.json").write_text(json.dumps(info))
-    assert observe(tmp_path).best == info
+    info = {"step": 400, "checkpoint": "ckpt-5", "metric": MAP, "mode": "max", "value": 0.71,
+            "metrics": {MAP: 0.71, "Loss/total_loss": None}, "spec_sha256": "a", "pipeline_config_sha256": "b",
+            "label_map_sha256": "c", "dataset_sha256": "d", "saved": "2026-01-02T03:04:05+00:00"}
+    write_best_info(tmp_path, info)
+    best = observe(tmp_path).best
+    assert best == Best(400, "ckpt-5", MAP, 0.71, "max", {MAP: 0.71, "Loss/total_loss": None}, "a", "b", "c", "d",
+                        "2026-01-02T03:04:05+00:00")
+    assert best is not None and best.to_json() == info  # what the runner writes is what is read back
+
+
+def test_best_info_needs_only_the_step_checkpoint_metric_and_value(tmp_path: Path) -> None:
+    write_best_info(tmp_path, {"step": 400, "checkpoint": "ckpt-5", "metric": MAP, "value": 0.71, "later": 1})
+    assert observe(tmp_path).best == Best(400, "ckpt-5", MAP, 0.71)
+
+
+def test_best_info_without_a_step_is_an_error(tmp_path: Path) -> None:
+    write_best_info(tmp_path, {"best_ckpt_global_step": 400, "checkpoint": "ckpt-5", "metric": MAP, "value": 0.71})
+    with pytest.raises(ReconcileError, match=r"best/info.json: not a best checkpoint's info \(step: Field required\) "
+                                             r"\(delete the best/ folder; the next evaluation refills it\)$"):
+        observe(tmp_path)
 
 
 def test_a_best_folder_without_info_has_no_best(tmp_path: Path) -> None:

@@ -59,6 +59,30 @@ def test_train_steps_come_from_the_compiled_train_config() -> None:
     assert train_steps_of("train_config {\n  batch_size: 2\n}\n") is None
 
 
+@pytest.mark.parametrize(("text", "steps"), [
+    ("train_config { batch_size: 2 num_steps: 77 }", 77),  # one line
+    ("# written by hand\ntrain_config {\n\tnum_steps:  88  # tabs, a comment\n}\n", 88),
+    ("train_config: {\n    batch_size: 2\n    num_steps: 99\n}\n", 99),  # a colon, four spaces
+    ("eval_config { num_examples: 5 }\ntrain_config <\n  num_steps: 12\n>\n", 12),  # not first, angle brackets
+    ("train_config {\n  optimizer { adam_optimizer { } }\n  num_steps: 5\n  not_a_field_yet: 3\n}\n", 5),
+])
+def test_train_steps_are_read_from_any_text_format_layout(text: str, steps: int) -> None:
+    assert train_steps_of(text) == steps
+
+
+@pytest.mark.parametrize("text", [
+    "",  # no train_config
+    "eval_config { num_examples: 5 }\n",
+    "train_config { }\n",  # num_steps absent
+    "train_config {\n  # num_steps: 10\n  batch_size: 2\n}\n",  # commented out
+    "eval_config {\n  num_steps: 10\n}\n",  # another message's num_steps
+    "train_config {\n  num_steps: 10\n",  # cut short
+    "not a pipeline.config at all",
+])
+def test_train_steps_are_none_when_the_config_sets_none(text: str) -> None:
+    assert train_steps_of(text) is None
+
+
 def test_new_run_record_fingerprints_the_build(tmp_path: Path) -> None:
     files = _build(tmp_path, spec_dict(train={"steps": 800}))
     spec = Spec.model_validate(spec_dict(train={"steps": 800}))

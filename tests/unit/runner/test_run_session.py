@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from odspec.errors import ReconcileError
+from odspec.reconcile.state import Best
 from odspec.runner import best as best_files
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.session import Coordinator, Selection, clear, eta_seconds, locked
@@ -99,15 +100,16 @@ def test_protecting_a_rotated_checkpoint_says_so(tmp_path: Path) -> None:
 
 def test_best_is_replaced_whole_with_its_info_and_index(tmp_path: Path) -> None:
     first = fake_checkpoint(tmp_path, "ckpt-2", b"two")
-    best_files.save_best(tmp_path, first, {"step": 100, "checkpoint": "ckpt-2"})
+    best_files.save_best(tmp_path, first, Best(100, "ckpt-2", MAP, 0.25))
     second = fake_checkpoint(tmp_path / best_files.PENDING, "ckpt-4", b"four")
-    best = best_files.save_best(tmp_path, second, {"step": 300, "checkpoint": "ckpt-4"})
+    best = best_files.save_best(tmp_path, second, Best(300, "ckpt-4", MAP, 0.5))
     assert sorted(p.name for p in best.iterdir()) == ["checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index",
                                                       "info.json"]
     assert json.loads((best / "info.json").read_text())["step"] == 300
     assert 'model_checkpoint_path: "ckpt-4"' in (best / "checkpoint").read_text()
-    assert best_files.best_prefix(tmp_path, {"checkpoint": "ckpt-4"}) == best / "ckpt-4"
-    assert best_files.best_prefix(tmp_path, {"checkpoint": "ckpt-2"}) is None
+    assert best_files.best_prefix(tmp_path, Best(300, "ckpt-4", MAP, 0.5)) == best / "ckpt-4"
+    assert best_files.best_prefix(tmp_path, Best(100, "ckpt-2", MAP, 0.25)) is None
+    assert best_files.best_prefix(tmp_path, None) is None
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".best")] == []
 
 
