@@ -123,13 +123,15 @@ def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | N
 
 
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
-          progress: Progress | None = None, workers: int | None = None, wait: bool = True) -> BuildResult:
+          progress: Progress | None = None, workers: int | None = None, wait: bool = True,
+          locked: bool = False) -> BuildResult:
     """Compile the spec and build its records; the previous build stays intact until the new one is complete.
 
     ``wait=False`` refuses, instead of waiting, when another build of the same folder is running.
+    ``locked``: refuse (LockError, nothing written) when the build would not match the spec's lock file.
     """
     return _build(validate(spec_path, out_dir, check_data=False), dry_run=dry_run, progress=progress,
-                  workers=workers, wait=wait)
+                  workers=workers, wait=wait, locked=locked)
 
 
 def protected_paths(loaded: LoadedSpec) -> list[Path]:
@@ -142,7 +144,7 @@ def protected_paths(loaded: LoadedSpec) -> list[Path]:
 
 
 def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | None = None,
-           workers: int | None = None, wait: bool = True) -> BuildResult:
+           workers: int | None = None, wait: bool = True, locked: bool = False) -> BuildResult:
     from odspec.build import build_project, no_progress
     from odspec.folders import claim_build_folder
 
@@ -151,7 +153,7 @@ def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | 
         validated.loaded, validated.files, validated.out_dir,
         max_boxes=validated.config.train_config.max_number_of_boxes,
         check_read=lambda most: check_box_limits(validated, most),
-        dry_run=dry_run, progress=progress or no_progress, workers=workers, wait=wait,
+        dry_run=dry_run, progress=progress or no_progress, workers=workers, wait=wait, locked=locked,
     )
     return BuildResult(validated.out_dir, outcome.changes, dry_run, outcome.findings, outcome.report_table)
 

@@ -23,13 +23,15 @@ from typing import Any
 from odspec import __version__
 from odspec.errors import BuildError
 from odspec.folders import BUILD_FORMAT, is_build_folder
-from odspec.io import FileChange
+from odspec.io import FileChange, atomic_write
+from odspec.lock import installed_versions, lock_bytes, lock_path, make_lock, refuse_drift, relocatable
 from odspec.resources import package_root, templates_folder
 from odspec.spec.names import valid_project_name
 from odspec.staging import (
     Staging,
     build_lock,
     current_build,
+    file_sha256,
     out_of_space,
     recover,
     remove_leftovers,
@@ -95,19 +97,32 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
 
     Outputs are a function of these inputs only, so an equal signature means the
     build is up to date and a rebuild needs to read nothing (like make).
+    The installed TensorFlow and OD API versions count too: the lock file records them.
     """
     def link_target(path: str) -> str | None:  # what a link says: repointing it is a change
         return os.readlink(path) if os.path.islink(path) else None
 
     spec_bytes = spec_path.read_bytes()
-    files: list[tuple[str, list[int] | None, str | None]] = []
-    for path in map(Path, annotation_paths):
-        members = sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
-        files.extend((member, _ident(member), link_target(member)) for member in members)
+    files = [(member, _ident(member), link_target(member)) for member in annotation_members(annotation_paths)]
     images = [(rel, _ident(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
-    payload = json.dumps([_code_identity(), str(spec_path.resolve()), hashlib.sha256(spec_bytes).hexdigest(),
-                          str(out), files, root, images])
+    payload = json.dumps([_code_identity(), installed_versions(), str(spec_path.resolve()),
+                          hashlib.sha256(spec_bytes).hexdigest(), str(out), files, root, images])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def annotation_members(annotation_paths: list[str]) -> list[str]:
+    """Every file of the annotation paths (a folder's files recursively), in order."""
+    members: list[str] = []
+    for path in map(Path, annotation_paths):
+        members += sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
+    return members
+
+
+def _file_sha256(path: Path | str) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 def up_to_date(spec_path: Path, out: Path, *, write: bool = True) -> list[FileChange] | None:
@@ -128,7 +143,10 @@ def up_to_date(spec_path: Path, out: Path, *, write: bool = True) -> list[FileCh
         return None
     if signature != inputs.get("signature") or not all((current / n).is_file() for n in manifest.get("outputs", [])):
         return None
-    return _unchanged(out, manifest["outputs"])
+    lock = lock_path(spec_path)
+    if inputs.get("lock_sha256") != _file_sha256(lock):
+        return None  # the lock beside the spec is missing or not this build's: building writes it again
+    return [*_unchanged(out, manifest["outputs"]), FileChange(lock, "unchanged")]
 
 
 def up_to_date_for(spec_path: Path, out_dir: Path | None = None) -> tuple[Path, list[FileChange]] | None:
@@ -180,6 +198,74 @@ def read_cache(out: Path) -> dict[str, Any]:
     return images if isinstance(images, dict) else {}
 
 
+def read_file_digests(out: Path) -> dict[str, Any]:
+    """The cache's annotation files: path -> ``{"stat": identity, "sha256": ...}`` (empty when absent)."""
+    cache = _read_json(out / CACHE)
+    if not isinstance(cache, dict) or cache.get("format") != _cache_format():
+        return {}
+    files = cache.get("files", {})
+    return files if isinstance(files, dict) else {}
+
+
+def file_digests(paths: list[str], cached: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each readable file's ``{"stat", "sha256"}``, read again only when its identity changed since ``cached``."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        key, entry = _ident(path), cached.get(path)
+        if key is None:
+            continue
+        if not (isinstance(entry, dict) and entry.get("stat") == key and isinstance(entry.get("sha256"), str)):
+            digest = _file_sha256(path)
+            if digest is None:
+                continue
+            entry = {"stat": key, "sha256": digest}
+        found[path] = entry
+    return found
+
+
+def image_digests(cache_file: Path) -> dict[str, str]:
+    """Every inspected image's content hash, from the plan's cache members (``"rel":{..."info":{"sha256"}}``)."""
+    found: dict[str, str] = {}
+    with cache_file.open() as lines:
+        for line in lines:
+            ((rel, entry),) = json.loads("{" + line + "}").items()
+            found[rel] = entry["info"]["sha256"]
+    return found
+
+
+@dataclass(frozen=True)
+class LockInputs:
+    """The lock's ``inputs`` (spec-relative path -> sha256), and the annotation digests for the cache."""
+
+    digests: dict[str, str]
+    files: dict[str, dict[str, Any]]
+
+
+def lock_inputs(loaded: Any, cache_file: Path, cached_files: dict[str, Any]) -> LockInputs:
+    """Every image (hashed by inspection already) and annotation file (hashed when changed), by spec-relative path."""
+    dataset = loaded.spec.dataset
+    spec_dir, root = loaded.root, loaded.root / dataset.images_root
+    digests = {_spec_relative(os.path.join(root, rel), spec_dir): d for rel, d in image_digests(cache_file).items()}
+    members = [m for m in annotation_members([str(loaded.root / a) for a in dataset.annotation_list])
+               if _spec_relative(m, spec_dir) not in digests]  # an export root's images are hashed already
+    files = file_digests(members, cached_files)
+    digests.update((_spec_relative(m, spec_dir), entry["sha256"]) for m, entry in files.items())
+    return LockInputs(dict(sorted(digests.items())), files)
+
+
+def _spec_relative(path: str, spec_dir: Path) -> str:
+    return Path(os.path.relpath(path, spec_dir)).as_posix()
+
+
+def lock_content(loaded: Any, files: dict[str, bytes], out: Path, inputs: LockInputs,
+                 shards: dict[str, str]) -> dict[str, Any]:
+    """The lock of building ``loaded`` into ``out``; ``shards``: each shard's file hash (empty before writing)."""
+    places = {str(out): "<build>", str(loaded.root): "<spec>"}
+    outputs = {name: hashlib.sha256(relocatable(data, places)).hexdigest() for name, data in files.items()}
+    return make_lock(loaded.path.name, loaded.spec.model_dump(mode="json"), inputs.digests,
+                     {**outputs, **shards}, installed_versions())
+
+
 def previous_splits(out: Path) -> dict[str, Any]:
     """The split of every image the last build placed (splits.json), so that images keep their split."""
     found = _read_json(out / SPLITS_FILE)
@@ -192,8 +278,12 @@ def _unchanged(out: Path, names: list[str]) -> list[FileChange]:
 
 def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
                   check_read: Callable[[int], None], dry_run: bool = False,
-                  progress: Progress = no_progress, workers: int | None = None, wait: bool = True) -> BuildOutcome:
+                  progress: Progress = no_progress, workers: int | None = None, wait: bool = True,
+                  locked: bool = False) -> BuildOutcome:
     """Build ``out`` from the validated spec ``loaded`` and its compiled ``files``, holding the folder's lock.
+
+    ``locked`` (``--locked``): refuse, before writing anything, when the data, the resolved spec, the compiled
+    config or the versions differ from the lock file beside the spec (:func:`odspec.lock.refuse_drift`).
 
     ``dry_run`` takes the same path with writing turned off (:class:`Staging` with
     ``write=False``): the same decisions, the same list of changes, nothing written
@@ -206,7 +296,7 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
             remove_leftovers(out)
         try:
             return _build_locked(loaded, files, out, max_boxes=max_boxes, check_read=check_read, write=write,
-                                 progress=progress, workers=workers)
+                                 progress=progress, workers=workers, locked=locked)
         except OSError as failed:
             if out_of_space(failed):
                 raise _no_space(out, failed, loaded) from None
@@ -229,9 +319,9 @@ def _no_space(out: Path, failed: OSError, loaded: Any) -> BuildError:
 
 def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
                   check_read: Callable[[int], None], write: bool, progress: Progress,
-                  workers: int | None) -> BuildOutcome:
+                  workers: int | None, locked: bool) -> BuildOutcome:
     unchanged = up_to_date(loaded.path, out, write=write)
-    if unchanged is not None:
+    if unchanged is not None:  # the lock beside the spec is this build's, and nothing it hashes changed
         return BuildOutcome(unchanged, [], None, True)
     dataset = loaded.spec.dataset
     annotations = [loaded.root / a for a in dataset.annotation_list]
@@ -253,8 +343,11 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
                 needed=needed_splits(loaded.spec),
             )
         del cache
+        inputs = lock_inputs(loaded, plan.cache_file, read_file_digests(current))
+        if locked:
+            refuse_drift(lock_path(loaded.path), lock_content(loaded, files, out, inputs, {}))
         return _write(loaded, files, Staging(out, write=write), plan, manifest, annotations, root, progress,
-                      workers, helpers)
+                      workers, helpers, inputs)
 
 
 @contextlib.contextmanager
@@ -335,7 +428,8 @@ def _draw_when_told(receive: Any, parent: int) -> None:
 
 
 def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, previous: dict[str, Any],
-           annotations: list[Path], root: Path, progress: Progress, workers: int, helpers: _Helpers) -> BuildOutcome:
+           annotations: list[Path], root: Path, progress: Progress, workers: int, helpers: _Helpers,
+           lock_in: LockInputs) -> BuildOutcome:
     """Stage every output and commit; a pretend ``stage`` decides each the same way and writes none of them.
 
     The one difference: a pretend build does not write the shards whose inputs
@@ -378,9 +472,11 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         stage.put(SPLITS_FILE, _dump(plan.splits))
         outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
         stage.put(MANIFEST, _dump(_manifest(loaded, stage.sha256, plan, outputs, digests)))
-        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels}
+        lock = lock_bytes(lock_content(loaded, files, out, lock_in, {s.name: digests.get(s.name) or stage.sha256(s.name) for s in plan.shards}))
+        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels,
+                  "lock_sha256": hashlib.sha256(lock).hexdigest()}
         inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], plan.image_rels)
-        _write_cache(plan.cache_file, stage.folder / CACHE)
+        _write_cache(plan.cache_file, lock_in.files, stage.folder / CACHE)
         stage.adopt(CACHE)
         stage.put(SIGNATURE, json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
         stage.commit()
@@ -388,6 +484,7 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         stage.abandon()
         raise
     changes = [c for c in stage.changes if c.path.name not in (CACHE, SIGNATURE)]
+    changes.append(_put_lock(lock_path(loaded.path), lock, write=stage.write))
     return BuildOutcome(
         changes, list(plan.findings) + report.class_warnings(), report.to_table(), False, dataset_digest(plan)
     )
@@ -407,10 +504,31 @@ def _expected_digests(todo: list[Any], old_shards: dict[str, Any], old_files: di
     }
 
 
-def _write_cache(members: Path, path: Path) -> None:
-    """``{"format": ..., "images": {rel: entry}}`` as compact sorted JSON, from the plan's one member per line."""
+def _put_lock(path: Path, data: bytes, *, write: bool) -> FileChange:
+    """Write the lock beside the spec (after the build is committed: a failed build leaves the old one)."""
+    old = _read_bytes(path)
+    if old == data:
+        return FileChange(path, "unchanged")
+    if write:
+        atomic_write(path, data)
+    return FileChange(path, "created" if old is None else "updated")
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _write_cache(members: Path, files: dict[str, Any], path: Path) -> None:
+    """``{"files": {path: entry}, "format": ..., "images": {rel: entry}}`` as compact sorted JSON.
+
+    ``images`` from the plan's one member per line; ``files``: the annotation files' digests (the lock's).
+    """
     with members.open() as lines, path.open("w") as cache:
-        cache.write(f'{{"format":{json.dumps(_cache_format())},"images":{{')
+        known = json.dumps(files, sort_keys=True, separators=(",", ":"))
+        cache.write(f'{{"files":{known},"format":{json.dumps(_cache_format())},"images":{{')
         for index, line in enumerate(lines):
             cache.write(("," if index else "") + line.rstrip("\n"))
         cache.write("}}")

@@ -118,17 +118,20 @@ def build(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list unchanged files and every finding"),
     no_wait: bool = typer.Option(False, "--no-wait",
                                  help="refuse, instead of waiting, while another build of the folder runs"),
+    locked: bool = typer.Option(False, "--locked", help="refuse, writing nothing, when the data, the resolved "
+                                                       "spec or the versions differ from the spec's lock file"),
 ) -> None:
-    """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
+    """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards, the dataset report and the lock file."""
     from odspec.build import unchanged_line, up_to_date_for
 
-    fresh = None if dry_run else up_to_date_for(spec, out)
+    fresh = None if dry_run else up_to_date_for(spec, out)  # up to date: the lock matches too
     if fresh is not None:  # nothing changed: answered without validating or importing the compiler
         typer.echo(unchanged_line(len(fresh[1])))
         return
     from odspec import api
 
-    result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers, wait=not no_wait)
+    result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers, wait=not no_wait,
+                       locked=locked)
     prefix = "would be " if dry_run else ""
     for change in result.changes:
         if change.change != "unchanged" or verbose:
