@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.errors import SpecError, suggest
+from odspec.errors import suggest
 from odspec.io import FileChange
-from odspec.project import (  # re-exported: the API's validation and its defaults live there
-    Validated as Validated,
-    check_box_limits as check_box_limits,
-    compile_loaded as compile_loaded,
-    default_model_dir as default_model_dir,
-    default_out_dir as default_out_dir,
-    summarize_dataset as summarize_dataset,
-    validate as validate,
-)
+
+# re-exported: the API's validation and its defaults live in odspec.project
+from odspec.project import Validated as Validated
+from odspec.project import check_box_limits as check_box_limits
+from odspec.project import compile_loaded as compile_loaded
+from odspec.project import default_model_dir as default_model_dir
+from odspec.project import default_out_dir as default_out_dir
+from odspec.project import summarize_dataset as summarize_dataset
+from odspec.project import validate as validate
 from odspec.spec.load import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from odspec.bundled_example import ExampleWritten
     from odspec.datasets.model import Finding
     from odspec.datasets.report import DatasetReport
-    from odspec.datasets.summary import DatasetSummary
     from odspec.doctor import Report
     from odspec.errors import DatasetError
     from odspec.initspec import Survey
