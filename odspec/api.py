@@ -507,12 +507,14 @@ def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
 
 
 def plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, base: str | None = None,
-         workers: int | None = None) -> Plan:
+         workers: int | None = None, locked: bool = False) -> Plan:
     """What building and running the spec would change, against the build and model directory (or ``base``,
-    a git revision of the spec file), classified by the rule `odspec run` resumes or refuses by. Writes nothing."""
+    a git revision of the spec file), classified by the rule `odspec run` resumes or refuses by. Writes nothing.
+
+    ``locked``: LockError when the spec's lock file differs from what building now would lock."""
     from odspec.plan.compute import make_plan
 
-    return make_plan(spec_path, out_dir, model_dir=model_dir, base=base, workers=workers)
+    return make_plan(spec_path, out_dir, model_dir=model_dir, base=base, workers=workers, locked=locked)
 
 
 def doctor() -> Report:

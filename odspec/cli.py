@@ -390,9 +390,11 @@ PLAN_HELP = """Show what building and running the spec would change, Terraform-s
 Compares the spec with the build folder and the model directory (default), or with the spec file at a git
 revision (--base REV, read with `git show`, nothing checked out): each spec field old -> new, each
 pipeline.config field it changes, each image added / removed / changed / moving split, and one
-classification: no-op, export-only, eval-only, resume, rebuild-records or retrain.
+classification: no-op, export-only, eval-only, resume, rebuild-records or retrain; and the spec's lock
+file (or, with --base, the lock at REV) against what building now would lock.
 
-Exit codes (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes, 1 error.
+Exit codes (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes, 1 error (with --locked: also
+when the lock file beside the spec differs).
 """
 
 
@@ -405,6 +407,8 @@ def plan(
                                                             "(e.g. origin/main) instead of the build"),
     output: str = typer.Option("text", "--format", help="text, markdown (a pull-request comment) or json "
                                                         "(schema odspec-plan-1)"),
+    locked: bool = typer.Option(False, "--locked", help="exit 1 when the spec's lock file differs from what "
+                                                       "building now would lock (for pre-commit and CI)"),
 ) -> None:
     from odspec.plan.render import FORMATS, colour_wanted
 
@@ -414,7 +418,7 @@ def plan(
     from odspec import api
 
     try:
-        found = api.plan(spec, out, model_dir=model_dir, base=base)
+        found = api.plan(spec, out, model_dir=model_dir, base=base, locked=locked)
     except OdspecError as err:  # 2 means "changes" here: every error exits 1
         typer.echo(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", err=True)
         raise typer.Exit(1) from None

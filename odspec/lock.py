@@ -167,13 +167,17 @@ def _differences(kind: DifferenceKind, old: Mapping[str, Any], new: Mapping[str,
             for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
 
 
-def refuse_drift(path: Path, new: Mapping[str, Any], *, outputs: Collection[str] | None = COMPILED) -> None:
-    """``odspec build --locked``: LockError listing every difference between the lock at ``path`` and ``new``."""
+def refuse_drift(path: Path, new: Mapping[str, Any], *, inputs: bool = True) -> None:
+    """``--locked``: LockError listing every difference between the lock at ``path`` and ``new``.
+
+    Of the outputs only the compiled files compare: a shard's checksum is known once it is written, and its
+    inputs compare anyway.
+    """
     old = read_lock(path)
     if old is None:
         raise LockError(f"--locked: there is no lock file {path}",
                         "run `odspec build` without --locked to write it, and commit it")
-    found = compare(old, new, outputs=outputs)
+    found = compare(old, new, outputs=COMPILED, inputs=inputs)
     if found:
         raise LockError(drift_message(path, found), f"run `odspec build` without --locked and commit {path.name}, "
                         "or restore what differs", differences=found)
