@@ -114,8 +114,10 @@ class LockDifference:
 
     @property
     def detail(self) -> str:
-        if self.kind in ("spec", "versions"):
+        if self.kind == "spec":
             return f"{_value(self.old)} -> {_value(self.new)}"
+        if self.kind == "versions":
+            return f"{self.old or '(absent)'} -> {self.new or '(absent)'}"
         if self.old is None:
             return f"added ({_algorithm(self.new)}{_short(self.new)})"
         if self.new is None:
