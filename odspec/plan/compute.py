@@ -76,6 +76,7 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     new_values = flatten(loaded.spec.model_dump(mode="json"))
     notes: list[str] = []
     lock = lock_diff(spec_path, validated, inputs, base, locked=locked)
+    notes += [lock.stale] if lock.stale else []
     if new_spec:
         return replace(_everything_new(spec_path, baseline, new_values, validated.config, dataset, notes), lock=lock)
     if at is not None:

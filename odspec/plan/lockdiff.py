@@ -23,12 +23,30 @@ def lock_diff(spec_path: Path, validated: Any, inputs: Any, base: str | None, *,
     here = lock_path(spec_path)
     if locked:
         refuse_drift(here, new, inputs=read)
+    stale = ""
     if base is not None:
         where, data = lock_at(spec_path, base)
         old = None if data is None else parse_lock(data, where)
+        stale = _stale(here, new, read)
     else:
         where, old = here.name, read_lock(here)
     if old is None:
-        return LockDiff(False, where, note=f"no lock file {where}: `odspec build` writes it beside the spec")
+        return LockDiff(False, where, note=f"no lock file {where}: `odspec build` writes it beside the spec",
+                        stale=stale)
     found = compare(old, new, outputs=COMPILED, inputs=read)
-    return LockDiff(True, where, tuple(found), "" if read else "the dataset was not read: its files are not compared")
+    note = "" if read else "the dataset was not read: its files are not compared"
+    return LockDiff(True, where, tuple(found), note, stale)
+
+
+def _stale(here: Path, new: Any, read: bool) -> str:
+    """With ``--base``, a plan note when the branch's own lock file is not what building it would lock."""
+    from odspec.lock import COMPILED, compare, read_lock
+
+    current = read_lock(here)
+    if current is None:
+        return f"{here.name} is missing: run `odspec build` and commit it"
+    count = len(compare(current, new, outputs=COMPILED, inputs=read))
+    if not count:
+        return ""
+    return (f"{here.name} differs from what building now would lock ({count} difference{'s' if count != 1 else ''})"
+            ": run `odspec build` and commit it")

@@ -89,6 +89,7 @@ class LockDiff:
     baseline: str | None = None
     differences: tuple[LockDifference, ...] = ()
     note: str = ""
+    stale: str = ""  # with ``--base``: the branch's own lock file is not current (a plan note says so)
 
     def to_json(self) -> dict[str, Any]:
         return {"compared": self.compared, "baseline": self.baseline, "note": self.note or None,

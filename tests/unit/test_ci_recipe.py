@@ -112,14 +112,19 @@ def steps() -> list[dict[str, Any]]:
 
 
 def odspec_commands(script: str) -> list[list[str]]:
-    """Every ``odspec ...`` command of a step's script, up to a redirection or ``||``."""
+    """Every ``odspec ...`` command of a step's script, up to a redirection or an operator.
+
+    A GitHub expression ``${{ a.b }}`` reads as one word, ``@a.b@``.
+    """
     found = []
-    for line in script.splitlines():
+    for line in re.sub(r"\$\{\{\s*(.+?)\s*\}\}", r"@\1@", script).splitlines():
         at = line.find("odspec ")
         if at == -1 or line.lstrip().startswith("#"):
             continue
-        words = shlex.split(line[at:], comments=True)
-        end = next((i for i, w in enumerate(words) if w in (">", "||", "&&", ";")), len(words))
+        lexer = shlex.shlex(line[at:], posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+        end = next((i for i, w in enumerate(words) if w.strip("<>|&;") == ""), len(words))
         found.append(words[:end])
     return found
 
@@ -133,7 +138,8 @@ def test_the_workflow_runs_on_pull_requests_and_posts_the_markdown_plan() -> Non
     assert [c[:2] for c in commands] == [["odspec", "build"], ["odspec", "plan"], ["odspec", "build"]]
     for command in commands:
         assert_command_exists(command)
-    assert commands[1][-4:] == ["--base", "origin/${{ github.base_ref }}", "--format", "markdown"]
+    assert commands[1][2:] == ["$SPEC", "--base", "origin/@github.base_ref@", "--format", "markdown"]
+    assert commands[0][2:] == commands[2][2:-1] == ["$SPEC"]
     assert commands[2][-1] == "--locked"
     post = [step for step in steps() if "gh pr comment" in step.get("run", "")]
     assert len(post) == 1 and "--body-file plan.md" in post[0]["run"]
@@ -194,7 +200,7 @@ def test_the_workflow_plans_the_pull_request_and_checks_its_lock(tmp_path: Path)
     assert plan.startswith("### odspec plan: `specs/example.yaml`: **rebuild-records**\n")
     assert "| 60 | 60 | 0 | 0 | 1 | 0 | 0 |" in plan  # the image, against the base branch's build
     assert "#### Lock file\n\n`origin/main:specs/example.lock` against what building now would lock:" in plan
-    assert "| input | specs/shapes/images/shape_0007.jpg | changed (sha256 " in plan
+    assert "| input | shapes/images/shape_0007.jpg | changed (sha256 " in plan  # relative to the spec
     assert git(root, "status", "--porcelain") == ""  # the lock the pull request committed is the build's
 
 
@@ -205,4 +211,7 @@ def test_the_workflow_fails_a_pull_request_whose_lock_is_stale(tmp_path: Path) -
     assert [d.returncode for d in done] == [0, 0, 2]
     assert done[-1].stderr.startswith("error:\n--locked: the build differs from example.lock (1 difference):\n"
                                       "  input shapes/images/shape_0007.jpg: changed (sha256 ")
-    assert "#### Lock file\n\n`origin/main:specs/example.lock`: no differences." in (root / "plan.md").read_text()
+    plan = (root / "plan.md").read_text()
+    assert "| input | shapes/images/shape_0007.jpg | changed (sha256 " in plan
+    assert ("- example.lock differs from what building now would lock (1 difference): run `odspec build` and "
+            "commit it\n") in plan
