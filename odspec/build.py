@@ -92,12 +92,25 @@ def _code_identity() -> list[Any]:
     return [__version__, RECORD_FORMAT, [(f, _ident(f)) for f in files]]
 
 
+def _environment_identity() -> list[Any]:
+    """The site-packages folders by identity: installing, upgrading or removing a package changes its folder.
+
+    Cheaper than asking the package metadata for versions (that costs more than the rest of a no-op build);
+    any change makes the next build a full one, which reads the versions and reuses everything else.
+    """
+    import site
+
+    folders = sorted({*site.getsitepackages(), site.getusersitepackages()})
+    return [(folder, _ident(folder)) for folder in folders if os.path.isdir(folder)]
+
+
 def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], root: str, image_rels: list[str]) -> str:
     """Identity of every input (spec file, odspec itself, annotations, images), cheap to recompute.
 
     Outputs are a function of these inputs only, so an equal signature means the
     build is up to date and a rebuild needs to read nothing (like make).
-    The installed TensorFlow and OD API versions count too: the lock file records them.
+    So do the folders packages are installed in (:func:`_environment_identity`): the lock file records the
+    installed TensorFlow and OD API versions.
     """
     def link_target(path: str) -> str | None:  # what a link says: repointing it is a change
         return os.readlink(path) if os.path.islink(path) else None
@@ -105,7 +118,7 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
     spec_bytes = spec_path.read_bytes()
     files = [(member, _ident(member), link_target(member)) for member in annotation_members(annotation_paths)]
     images = [(rel, _ident(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
-    payload = json.dumps([_code_identity(), installed_versions(), str(spec_path.resolve()),
+    payload = json.dumps([_code_identity(), _environment_identity(), str(spec_path.resolve()),
                           hashlib.sha256(spec_bytes).hexdigest(), str(out), files, root, images])
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -320,7 +333,7 @@ def _no_space(out: Path, failed: OSError, loaded: Any) -> BuildError:
 def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
                   check_read: Callable[[int], None], write: bool, progress: Progress,
                   workers: int | None, locked: bool) -> BuildOutcome:
-    unchanged = up_to_date(loaded.path, out, write=write)
+    unchanged = None if locked else up_to_date(loaded.path, out, write=write)  # --locked: always compare
     if unchanged is not None:  # the lock beside the spec is this build's, and nothing it hashes changed
         return BuildOutcome(unchanged, [], None, True)
     dataset = loaded.spec.dataset

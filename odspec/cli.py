@@ -142,7 +142,7 @@ def build(
     """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards, the dataset report and the lock file."""
     from odspec.build import unchanged_line, up_to_date_for
 
-    fresh = None if dry_run else up_to_date_for(spec, out)  # up to date: the lock matches too
+    fresh = None if dry_run or locked else up_to_date_for(spec, out)  # --locked compares every hash
     if fresh is not None:  # nothing changed: answered without validating or importing the compiler
         typer.echo(unchanged_line(len(fresh[1])))
         return
