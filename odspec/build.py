@@ -5,6 +5,11 @@ interrupted build leaves the previous one intact. A rebuild skips what did not
 change: when the spec and every input file are the same files as last time
 (size, mtime, inode) it reads nothing at all; otherwise unchanged images are not
 inspected again and unchanged shards are hard-linked, not rewritten.
+
+Once the build is committed, the lock file beside the spec (:mod:`odspec.lock`) is written from what the build
+already knows: the images' hashes from their inspection, the annotation files' from the cache (read again only
+when their identity changed), the outputs' checksums. The input signature keeps the lock's hash, so a no-op
+build only hashes the lock file to know it is still this build's.
 """
 
 from __future__ import annotations
