@@ -88,6 +88,12 @@ def test_the_hooks_run_as_pre_commit_runs_them(tmp_path: Path) -> None:
     assert checked.stdout.splitlines() == [
         "specs/example.yaml: ok (SSD MobileNet V2 FPNLite 320x320, 2 classes)",
         "specs/other.yaml: ok (SSD MobileNet V2 FPNLite 320x320, 2 classes)"]
+    (project / "bad.yaml").write_text("version: 1\nproject: bad\n")
+    some_bad = odspec(*validate, "specs/example.yaml", "specs/bad.yaml", "specs/other.yaml", cwd=tmp_path)
+    assert some_bad.returncode == 2  # every spec checked, every error shown once
+    assert some_bad.stdout == checked.stdout
+    assert some_bad.stderr == ("error:\nspecs/bad.yaml:1:1: dataset: required key is missing\n"
+                               "specs/bad.yaml:1:1: model: required key is missing\n")
     plan = [*shlex.split(hooks()["odspec-plan-locked"]["entry"])[1:], "specs/example.yaml"]  # args: [spec]
     api.build(project / "example.yaml", workers=1)
     assert odspec(*plan, cwd=tmp_path).returncode == 0
