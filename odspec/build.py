@@ -28,15 +28,24 @@ from typing import Any
 from odspec import __version__
 from odspec.errors import BuildError
 from odspec.folders import BUILD_FORMAT, is_build_folder
-from odspec.io import FileChange, atomic_write
-from odspec.lock import installed_versions, lock_bytes, lock_path, make_lock, refuse_drift, relocatable
+from odspec.io import FileChange, file_identity
+from odspec.lock import (
+    LockInputs,
+    annotation_members,
+    file_sha256_or_none,
+    lock_bytes,
+    lock_content,
+    lock_inputs,
+    lock_path,
+    put_lock,
+    refuse_drift,
+)
 from odspec.resources import package_root, templates_folder
 from odspec.spec.names import valid_project_name
 from odspec.staging import (
     Staging,
     build_lock,
     current_build,
-    file_sha256,
     out_of_space,
     recover,
     remove_leftovers,
@@ -82,19 +91,11 @@ def _dump(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _ident(path: str) -> list[int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
-
-
 def _code_identity() -> list[Any]:
     """odspec's own files: a changed template or module must not pass for a no-op."""
     code = [*package_root().rglob("*.py"), *templates_folder().rglob("*.j2")]
     files = sorted(str(p.resolve()) for p in code)
-    return [__version__, RECORD_FORMAT, [(f, _ident(f)) for f in files]]
+    return [__version__, RECORD_FORMAT, [(f, file_identity(f)) for f in files]]
 
 
 def _environment_identity() -> list[Any]:
@@ -106,7 +107,7 @@ def _environment_identity() -> list[Any]:
     import site
 
     folders = sorted({*site.getsitepackages(), site.getusersitepackages()})
-    return [(folder, _ident(folder)) for folder in folders if os.path.isdir(folder)]
+    return [(folder, file_identity(folder)) for folder in folders if os.path.isdir(folder)]
 
 
 def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], root: str, image_rels: list[str]) -> str:
@@ -121,26 +122,11 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
         return os.readlink(path) if os.path.islink(path) else None
 
     spec_bytes = spec_path.read_bytes()
-    files = [(member, _ident(member), link_target(member)) for member in annotation_members(annotation_paths)]
-    images = [(rel, _ident(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
+    files = [(member, file_identity(member), link_target(member)) for member in annotation_members(annotation_paths)]
+    images = [(rel, file_identity(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
     payload = json.dumps([_code_identity(), _environment_identity(), str(spec_path.resolve()),
                           hashlib.sha256(spec_bytes).hexdigest(), str(out), files, root, images])
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def annotation_members(annotation_paths: list[str]) -> list[str]:
-    """Every file of the annotation paths (a folder's files recursively), in order."""
-    members: list[str] = []
-    for path in map(Path, annotation_paths):
-        members += sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
-    return members
-
-
-def _file_sha256(path: Path | str) -> str | None:
-    try:
-        return file_sha256(path)
-    except OSError:
-        return None
 
 
 def up_to_date(spec_path: Path, out: Path, *, write: bool = True) -> list[FileChange] | None:
@@ -162,7 +148,7 @@ def up_to_date(spec_path: Path, out: Path, *, write: bool = True) -> list[FileCh
     if signature != inputs.get("signature") or not all((current / n).is_file() for n in manifest.get("outputs", [])):
         return None
     lock = lock_path(spec_path)
-    if inputs.get("lock_sha256") != _file_sha256(lock):
+    if inputs.get("lock_sha256") != file_sha256_or_none(lock):
         return None  # the lock beside the spec is missing or not this build's: building writes it again
     return [*_unchanged(out, manifest["outputs"]), FileChange(lock, "unchanged")]
 
@@ -223,65 +209,6 @@ def read_file_digests(out: Path) -> dict[str, Any]:
         return {}
     files = cache.get("files", {})
     return files if isinstance(files, dict) else {}
-
-
-def file_digests(paths: list[str], cached: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each readable file's ``{"stat", "sha256"}``, read again only when its identity changed since ``cached``."""
-    found: dict[str, dict[str, Any]] = {}
-    for path in paths:
-        key, entry = _ident(path), cached.get(path)
-        if key is None:
-            continue
-        if not (isinstance(entry, dict) and entry.get("stat") == key and isinstance(entry.get("sha256"), str)):
-            digest = _file_sha256(path)
-            if digest is None:
-                continue
-            entry = {"stat": key, "sha256": digest}
-        found[path] = entry
-    return found
-
-
-def image_digests(cache_file: Path) -> dict[str, str]:
-    """Every inspected image's content hash, from the plan's cache members (``"rel":{..."info":{"sha256"}}``)."""
-    found: dict[str, str] = {}
-    with cache_file.open() as lines:
-        for line in lines:
-            ((rel, entry),) = json.loads("{" + line + "}").items()
-            found[rel] = entry["info"]["sha256"]
-    return found
-
-
-@dataclass(frozen=True)
-class LockInputs:
-    """The lock's ``inputs`` (spec-relative path -> sha256), and the annotation digests for the cache."""
-
-    digests: dict[str, str]
-    files: dict[str, dict[str, Any]]
-
-
-def lock_inputs(loaded: Any, cache_file: Path, cached_files: dict[str, Any]) -> LockInputs:
-    """Every image (hashed by inspection already) and annotation file (hashed when changed), by spec-relative path."""
-    dataset = loaded.spec.dataset
-    spec_dir, root = loaded.root, loaded.root / dataset.images_root
-    digests = {_spec_relative(os.path.join(root, rel), spec_dir): d for rel, d in image_digests(cache_file).items()}
-    members = [m for m in annotation_members([str(loaded.root / a) for a in dataset.annotation_list])
-               if _spec_relative(m, spec_dir) not in digests]  # an export root's images are hashed already
-    files = file_digests(members, cached_files)
-    digests.update((_spec_relative(m, spec_dir), entry["sha256"]) for m, entry in files.items())
-    return LockInputs(dict(sorted(digests.items())), files)
-
-
-def _spec_relative(path: str, spec_dir: Path) -> str:
-    return Path(os.path.relpath(path, spec_dir)).as_posix()
-
-
-def lock_content(loaded: Any, files: dict[str, bytes], out: Path, inputs: LockInputs,
-                 shards: dict[str, str]) -> dict[str, Any]:
-    """The lock of building ``loaded`` into ``out``; ``shards``: each shard's file hash (empty before writing)."""
-    places = {str(out): "<build>", str(loaded.root): "<spec>"}
-    outputs = {name: hashlib.sha256(relocatable(data, places)).hexdigest() for name, data in files.items()}
-    return make_lock(loaded.path.name, loaded.spec.model_dump(mode="json"), inputs.digests,
-                     {**outputs, **shards}, installed_versions())
 
 
 def previous_splits(out: Path) -> dict[str, Any]:
@@ -503,7 +430,7 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         stage.abandon()
         raise
     changes = [c for c in stage.changes if c.path.name not in (CACHE, SIGNATURE)]
-    changes.append(_put_lock(lock_path(loaded.path), lock, write=stage.write))
+    changes.append(put_lock(lock_path(loaded.path), lock, write=stage.write))
     return BuildOutcome(
         changes, list(plan.findings) + report.class_warnings(), report.to_table(), False, dataset_digest(plan)
     )
@@ -521,23 +448,6 @@ def _expected_digests(todo: list[Any], old_shards: dict[str, Any], old_files: di
         else f"not written by a dry run: {s.digest}"
         for s in todo
     }
-
-
-def _put_lock(path: Path, data: bytes, *, write: bool) -> FileChange:
-    """Write the lock beside the spec (after the build is committed: a failed build leaves the old one)."""
-    old = _read_bytes(path)
-    if old == data:
-        return FileChange(path, "unchanged")
-    if write:
-        atomic_write(path, data)
-    return FileChange(path, "created" if old is None else "updated")
-
-
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 def _write_cache(members: Path, files: dict[str, Any], path: Path) -> None:

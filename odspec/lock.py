@@ -18,20 +18,25 @@ absolute path), so two builds of the same inputs write the same bytes::
 The config's hash is taken with the build folder's and the spec folder's absolute paths replaced by
 ``<build>`` and ``<spec>`` (the config names them absolutely, so the OD API works from any folder): a clone
 elsewhere locks the same. Versions are the installed packages' (``importlib.metadata``); TensorFlow is never
-imported. This module makes the lock's content from what the build already has and compares two locks; it
-reads and writes nothing but the lock file itself.
+imported. This module makes the lock's content from what the build already has (the images' hashes from their
+inspection; the annotation files', read again only when their size, mtime or inode changed), compares two
+locks into typed differences, and reads and writes the lock file; it writes nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from odspec.errors import LockError
+from odspec.io import FileChange, atomic_write, file_identity
+from odspec.staging import file_sha256
 
 FORMAT = "odspec-lock-1"
 COMPILED = ("pipeline.config", "label_map.pbtxt")  # outputs known before anything is written
@@ -189,3 +194,102 @@ def drift_message(path: Path, found: list[LockDifference]) -> str:
     count = len(found)
     lines = [f"--locked: the build differs from {path.name} ({count} difference{'s' if count != 1 else ''}):"]
     return "\n".join([*lines, *(f"  {difference}" for difference in found)])
+
+
+def put_lock(path: Path, data: bytes, *, write: bool) -> FileChange:
+    """Write the lock beside the spec, atomically (``write`` False, a dry run: only say what writing would do).
+
+    The build calls it once committed, so a failed build leaves the previous lock.
+    """
+    old = _read_bytes(path)
+    if old == data:
+        return FileChange(path, "unchanged")
+    if write:
+        atomic_write(path, data)
+    return FileChange(path, "created" if old is None else "updated")
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+# --- the inputs and the content, from what the build has --------------------------------------------------------
+
+def annotation_members(annotation_paths: list[str]) -> list[str]:
+    """Every file of the annotation paths (a folder's files recursively), in order."""
+    members: list[str] = []
+    for path in map(Path, annotation_paths):
+        members += sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
+    return members
+
+
+def file_sha256_or_none(path: Path | str) -> str | None:
+    """The file's sha256, None when it cannot be read (gone, a folder, no permission)."""
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
+def file_digests(paths: list[str], cached: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each readable file's ``{"stat", "sha256"}``, read again only when its identity changed since ``cached``."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        key, entry = file_identity(path), cached.get(path)
+        if key is None:
+            continue
+        if not (isinstance(entry, dict) and entry.get("stat") == key and isinstance(entry.get("sha256"), str)):
+            digest = file_sha256_or_none(path)
+            if digest is None:
+                continue
+            entry = {"stat": key, "sha256": digest}
+        found[path] = entry
+    return found
+
+
+def image_digests(cache_file: Path) -> dict[str, str]:
+    """Every inspected image's content hash, from the plan's cache members (``"rel":{..."info":{"sha256"}}``)."""
+    found: dict[str, str] = {}
+    with cache_file.open() as lines:
+        for line in lines:
+            ((rel, entry),) = json.loads("{" + line + "}").items()
+            found[rel] = entry["info"]["sha256"]
+    return found
+
+
+@dataclass(frozen=True)
+class LockInputs:
+    """The lock's ``inputs`` (spec-relative path -> sha256), and the annotation digests for the cache."""
+
+    digests: dict[str, str]
+    files: dict[str, dict[str, Any]]
+
+
+def lock_inputs(loaded: Any, cache_file: Path, cached_files: dict[str, Any]) -> LockInputs:
+    """Every image (hashed by inspection already) and annotation file (hashed when changed), by spec-relative path."""
+    dataset = loaded.spec.dataset
+    spec_dir, root = loaded.root, loaded.root / dataset.images_root
+    digests = {_spec_relative(os.path.join(root, rel), spec_dir): d for rel, d in image_digests(cache_file).items()}
+    members = [m for m in annotation_members([str(loaded.root / a) for a in dataset.annotation_list])
+               if _spec_relative(m, spec_dir) not in digests]  # an export root's images are hashed already
+    files = file_digests(members, cached_files)
+    digests.update((_spec_relative(m, spec_dir), entry["sha256"]) for m, entry in files.items())
+    return LockInputs(dict(sorted(digests.items())), files)
+
+
+def _spec_relative(path: str, spec_dir: Path) -> str:
+    return Path(os.path.relpath(path, spec_dir)).as_posix()
+
+
+def lock_content(loaded: Any, files: dict[str, bytes], out: Path, inputs: LockInputs,
+                 shards: dict[str, str]) -> dict[str, Any]:
+    """The lock of building ``loaded`` into ``out``; ``shards``: each shard's file hash (empty before writing)."""
+    places = {str(out): "<build>", str(loaded.root): "<spec>"}
+    outputs = {name: hashlib.sha256(relocatable(data, places)).hexdigest() for name, data in files.items()}
+    return make_lock(loaded.path.name, loaded.spec.model_dump(mode="json"), inputs.digests,
+                     {**outputs, **shards}, installed_versions())
+
+

@@ -223,12 +223,11 @@ def _parse_config(data: bytes) -> Any:
 
 def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> tuple[DatasetDiff, str, Any]:
     """The dataset as the build would read it, against the build's records; its digest (build.json's); and
-    the lock's inputs (:class:`odspec.build.LockInputs`, the build's cached digests reused)."""
+    the lock's inputs (:class:`odspec.lock.LockInputs`, the build's cached digests reused)."""
     from odspec import project
     from odspec.build import (
         RECORD_FORMAT,
         dataset_digest,
-        lock_inputs,
         needed_splits,
         no_progress,
         previous_splits,
@@ -236,6 +235,7 @@ def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> 
         read_file_digests,
     )
     from odspec.datasets.pipeline import default_workers, plan_dataset
+    from odspec.lock import lock_inputs
 
     loaded, out = validated.loaded, validated.out_dir
     with tempfile.TemporaryDirectory(prefix="odspec-plan-") as workdir:

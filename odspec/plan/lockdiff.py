@@ -11,11 +11,10 @@ from odspec.plan.model import LockDiff
 def lock_diff(spec_path: Path, validated: Any, inputs: Any, base: str | None, *, locked: bool) -> LockDiff:
     """Compare with the lock beside the spec, or (``base``) the lock at that git revision.
 
-    ``inputs`` (:class:`odspec.build.LockInputs`) None: the dataset was not read, so its files are not compared.
+    ``inputs`` (:class:`odspec.lock.LockInputs`) None: the dataset was not read, so its files are not compared.
     ``locked``: LockError (plan exits 1) when the lock beside the spec differs, whatever ``base`` is.
     """
-    from odspec.build import LockInputs, lock_content
-    from odspec.lock import COMPILED, compare, lock_path, parse_lock, read_lock, refuse_drift
+    from odspec.lock import COMPILED, LockInputs, compare, lock_content, lock_path, parse_lock, read_lock, refuse_drift
     from odspec.plan.baseline import lock_at
 
     read = inputs is not None

@@ -18,6 +18,7 @@ from support import minimal_spec, tree_digest, write_spec
 
 from odspec import api
 from odspec import build as building
+from odspec import lock as locking
 from odspec.errors import DatasetCheckError, LockError
 from odspec.lock import FORMAT, LockDifference, compare, lock_bytes, make_lock
 
@@ -207,7 +208,7 @@ def test_locked_refuses_a_resolved_config_the_spec_does_not_show(project: Path) 
 def test_locked_refuses_other_tool_versions(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lock = project.parent / "spec.lock"
     recorded = json.loads(lock.read_text())["versions"]
-    monkeypatch.setattr(building, "installed_versions", lambda: {**recorded, "tensorflow": "2.15.1"})
+    monkeypatch.setattr(locking, "installed_versions", lambda: {**recorded, "tensorflow": "2.15.1"})
     assert listed(refused(project)) == [f"versions tensorflow: {recorded['tensorflow']} -> 2.15.1"]
 
 
@@ -229,17 +230,17 @@ def test_annotation_digests_are_read_again_only_for_changed_files(project: Path,
     members = sorted(cached)
     assert len(members) == 8 and all(m.endswith(".xml") for m in members)
     hashed: list[str] = []
-    real = building._file_sha256
+    real = locking.file_sha256_or_none
 
     def counting(path: Path | str) -> str | None:
         hashed.append(str(path))
         return real(path)
 
-    monkeypatch.setattr(building, "_file_sha256", counting)
-    assert building.file_digests(members, cached) == cached
+    monkeypatch.setattr(locking, "file_sha256_or_none", counting)
+    assert locking.file_digests(members, cached) == cached
     assert hashed == []
     Path(members[2]).write_text(Path(members[2]).read_text() + "\n")
-    again = building.file_digests(members, cached)
+    again = locking.file_digests(members, cached)
     assert hashed == [members[2]]
     assert again[members[2]]["sha256"] == sha(Path(members[2]))
 
