@@ -133,13 +133,15 @@ def init(data_dir: Path, spec_path: Path | None = None, *, architecture: str | N
 
 
 def build(spec_path: Path, out_dir: Path | None = None, *, dry_run: bool = False,
-          progress: Progress | None = None, workers: int | None = None, wait: bool = True) -> BuildResult:
+          progress: Progress | None = None, workers: int | None = None, wait: bool = True,
+          locked: bool = False) -> BuildResult:
     """Compile the spec and build its records; the previous build stays intact until the new one is complete.
 
     ``wait=False`` refuses, instead of waiting, when another build of the same folder is running.
+    ``locked``: refuse (LockError, nothing written) when the build would not match the spec's lock file.
     """
     return _build(validate(spec_path, out_dir, check_data=False), dry_run=dry_run, progress=progress,
-                  workers=workers, wait=wait)
+                  workers=workers, wait=wait, locked=locked)
 
 
 def protected_paths(loaded: LoadedSpec) -> list[Path]:
@@ -152,7 +154,7 @@ def protected_paths(loaded: LoadedSpec) -> list[Path]:
 
 
 def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | None = None,
-           workers: int | None = None, wait: bool = True) -> BuildResult:
+           workers: int | None = None, wait: bool = True, locked: bool = False) -> BuildResult:
     from odspec.build import build_project, no_progress
     from odspec.folders import claim_build_folder
 
@@ -161,7 +163,7 @@ def _build(validated: Validated, *, dry_run: bool = False, progress: Progress | 
         validated.loaded, validated.files, validated.out_dir,
         max_boxes=validated.max_boxes,
         check_read=lambda most: check_box_limits(validated, most),
-        dry_run=dry_run, progress=progress or no_progress, workers=workers, wait=wait,
+        dry_run=dry_run, progress=progress or no_progress, workers=workers, wait=wait, locked=locked,
     )
     return BuildResult(validated.out_dir, outcome.changes, dry_run, outcome.findings, outcome.report_table)
 
@@ -520,12 +522,14 @@ def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
 
 
 def plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, base: str | None = None,
-         workers: int | None = None) -> Plan:
+         workers: int | None = None, locked: bool = False) -> Plan:
     """What building and running the spec would change, against the build and model directory (or ``base``,
-    a git revision of the spec file), classified by the rule `odspec run` resumes or refuses by. Writes nothing."""
+    a git revision of the spec file), classified by the rule `odspec run` resumes or refuses by. Writes nothing.
+
+    ``locked``: LockError when the spec's lock file differs from what building now would lock."""
     from odspec.plan.compute import make_plan
 
-    return make_plan(spec_path, out_dir, model_dir=model_dir, base=base, workers=workers)
+    return make_plan(spec_path, out_dir, model_dir=model_dir, base=base, workers=workers, locked=locked)
 
 
 def doctor() -> Report:

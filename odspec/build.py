@@ -5,6 +5,11 @@ interrupted build leaves the previous one intact. A rebuild skips what did not
 change: when the spec and every input file are the same files as last time
 (size, mtime, inode) it reads nothing at all; otherwise unchanged images are not
 inspected again and unchanged shards are hard-linked, not rewritten.
+
+Once the build is committed, the lock file beside the spec (:mod:`odspec.lock`) is written from what the build
+already knows: the images' hashes from their inspection, the annotation files' from the cache (read again only
+when their identity changed), the outputs' checksums. The input signature keeps the lock's hash, so a no-op
+build only hashes the lock file to know it is still this build's.
 """
 
 from __future__ import annotations
@@ -23,7 +28,18 @@ from typing import Any
 from odspec import __version__
 from odspec.errors import BuildError
 from odspec.folders import BUILD_FORMAT, is_build_folder
-from odspec.io import FileChange
+from odspec.io import FileChange, file_identity
+from odspec.lock import (
+    LockInputs,
+    annotation_members,
+    file_sha256_or_none,
+    lock_bytes,
+    lock_content,
+    lock_inputs,
+    lock_path,
+    put_lock,
+    refuse_drift,
+)
 from odspec.resources import package_root, templates_folder
 from odspec.spec.names import valid_project_name
 from odspec.staging import (
@@ -75,19 +91,23 @@ def _dump(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _ident(path: str) -> list[int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
-
-
 def _code_identity() -> list[Any]:
     """odspec's own files: a changed template or module must not pass for a no-op."""
     code = [*package_root().rglob("*.py"), *templates_folder().rglob("*.j2")]
     files = sorted(str(p.resolve()) for p in code)
-    return [__version__, RECORD_FORMAT, [(f, _ident(f)) for f in files]]
+    return [__version__, RECORD_FORMAT, [(f, file_identity(f)) for f in files]]
+
+
+def _environment_identity() -> list[Any]:
+    """The site-packages folders by identity: installing, upgrading or removing a package changes its folder.
+
+    Cheaper than asking the package metadata for versions (that costs more than the rest of a no-op build);
+    any change makes the next build a full one, which reads the versions and reuses everything else.
+    """
+    import site
+
+    folders = sorted({*site.getsitepackages(), site.getusersitepackages()})
+    return [(folder, file_identity(folder)) for folder in folders if os.path.isdir(folder)]
 
 
 def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], root: str, image_rels: list[str]) -> str:
@@ -95,18 +115,17 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
 
     Outputs are a function of these inputs only, so an equal signature means the
     build is up to date and a rebuild needs to read nothing (like make).
+    So do the folders packages are installed in (:func:`_environment_identity`): the lock file records the
+    installed TensorFlow and OD API versions.
     """
     def link_target(path: str) -> str | None:  # what a link says: repointing it is a change
         return os.readlink(path) if os.path.islink(path) else None
 
     spec_bytes = spec_path.read_bytes()
-    files: list[tuple[str, list[int] | None, str | None]] = []
-    for path in map(Path, annotation_paths):
-        members = sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
-        files.extend((member, _ident(member), link_target(member)) for member in members)
-    images = [(rel, _ident(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
-    payload = json.dumps([_code_identity(), str(spec_path.resolve()), hashlib.sha256(spec_bytes).hexdigest(),
-                          str(out), files, root, images])
+    files = [(member, file_identity(member), link_target(member)) for member in annotation_members(annotation_paths)]
+    images = [(rel, file_identity(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
+    payload = json.dumps([_code_identity(), _environment_identity(), str(spec_path.resolve()),
+                          hashlib.sha256(spec_bytes).hexdigest(), str(out), files, root, images])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -128,7 +147,10 @@ def up_to_date(spec_path: Path, out: Path, *, write: bool = True) -> list[FileCh
         return None
     if signature != inputs.get("signature") or not all((current / n).is_file() for n in manifest.get("outputs", [])):
         return None
-    return _unchanged(out, manifest["outputs"])
+    lock = lock_path(spec_path)
+    if inputs.get("lock_sha256") != file_sha256_or_none(lock):
+        return None  # the lock beside the spec is missing or not this build's: building writes it again
+    return [*_unchanged(out, manifest["outputs"]), FileChange(lock, "unchanged")]
 
 
 def up_to_date_for(spec_path: Path, out_dir: Path | None = None) -> tuple[Path, list[FileChange]] | None:
@@ -180,6 +202,15 @@ def read_cache(out: Path) -> dict[str, Any]:
     return images if isinstance(images, dict) else {}
 
 
+def read_file_digests(out: Path) -> dict[str, Any]:
+    """The cache's annotation files: path -> ``{"stat": identity, "sha256": ...}`` (empty when absent)."""
+    cache = _read_json(out / CACHE)
+    if not isinstance(cache, dict) or cache.get("format") != _cache_format():
+        return {}
+    files = cache.get("files", {})
+    return files if isinstance(files, dict) else {}
+
+
 def previous_splits(out: Path) -> dict[str, Any]:
     """The split of every image the last build placed (splits.json), so that images keep their split."""
     found = _read_json(out / SPLITS_FILE)
@@ -192,8 +223,12 @@ def _unchanged(out: Path, names: list[str]) -> list[FileChange]:
 
 def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
                   check_read: Callable[[int], None], dry_run: bool = False,
-                  progress: Progress = no_progress, workers: int | None = None, wait: bool = True) -> BuildOutcome:
+                  progress: Progress = no_progress, workers: int | None = None, wait: bool = True,
+                  locked: bool = False) -> BuildOutcome:
     """Build ``out`` from the validated spec ``loaded`` and its compiled ``files``, holding the folder's lock.
+
+    ``locked`` (``--locked``): refuse, before writing anything, when the data, the resolved spec, the compiled
+    config or the versions differ from the lock file beside the spec (:func:`odspec.lock.refuse_drift`).
 
     ``dry_run`` takes the same path with writing turned off (:class:`Staging` with
     ``write=False``): the same decisions, the same list of changes, nothing written
@@ -206,7 +241,7 @@ def build_project(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
             remove_leftovers(out)
         try:
             return _build_locked(loaded, files, out, max_boxes=max_boxes, check_read=check_read, write=write,
-                                 progress=progress, workers=workers)
+                                 progress=progress, workers=workers, locked=locked)
         except OSError as failed:
             if out_of_space(failed):
                 raise _no_space(out, failed, loaded) from None
@@ -229,9 +264,9 @@ def _no_space(out: Path, failed: OSError, loaded: Any) -> BuildError:
 
 def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes: int,
                   check_read: Callable[[int], None], write: bool, progress: Progress,
-                  workers: int | None) -> BuildOutcome:
-    unchanged = up_to_date(loaded.path, out, write=write)
-    if unchanged is not None:
+                  workers: int | None, locked: bool) -> BuildOutcome:
+    unchanged = None if locked else up_to_date(loaded.path, out, write=write)  # --locked: always compare
+    if unchanged is not None:  # the lock beside the spec is this build's, and nothing it hashes changed
         return BuildOutcome(unchanged, [], None, True)
     dataset = loaded.spec.dataset
     annotations = [loaded.root / a for a in dataset.annotation_list]
@@ -253,8 +288,11 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
                 needed=needed_splits(loaded.spec),
             )
         del cache
+        inputs = lock_inputs(loaded, plan.cache_file, read_file_digests(current))
+        if locked:
+            refuse_drift(lock_path(loaded.path), lock_content(loaded, files, out, inputs, {}))
         return _write(loaded, files, Staging(out, write=write), plan, manifest, annotations, root, progress,
-                      workers, helpers)
+                      workers, helpers, inputs)
 
 
 @contextlib.contextmanager
@@ -335,7 +373,8 @@ def _draw_when_told(receive: Any, parent: int) -> None:
 
 
 def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, previous: dict[str, Any],
-           annotations: list[Path], root: Path, progress: Progress, workers: int, helpers: _Helpers) -> BuildOutcome:
+           annotations: list[Path], root: Path, progress: Progress, workers: int, helpers: _Helpers,
+           lock_in: LockInputs) -> BuildOutcome:
     """Stage every output and commit; a pretend ``stage`` decides each the same way and writes none of them.
 
     The one difference: a pretend build does not write the shards whose inputs
@@ -378,9 +417,12 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         stage.put(SPLITS_FILE, _dump(plan.splits))
         outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
         stage.put(MANIFEST, _dump(_manifest(loaded, stage.sha256, plan, outputs, digests)))
-        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels}
+        shard_sums = {s.name: digests.get(s.name) or stage.sha256(s.name) for s in plan.shards}
+        lock = lock_bytes(lock_content(loaded, files, out, lock_in, shard_sums))
+        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels,
+                  "lock_sha256": hashlib.sha256(lock).hexdigest()}
         inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], plan.image_rels)
-        _write_cache(plan.cache_file, stage.folder / CACHE)
+        _write_cache(plan.cache_file, lock_in.files, stage.folder / CACHE)
         stage.adopt(CACHE)
         stage.put(SIGNATURE, json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
         stage.commit()
@@ -388,6 +430,7 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         stage.abandon()
         raise
     changes = [c for c in stage.changes if c.path.name not in (CACHE, SIGNATURE)]
+    changes.append(put_lock(lock_path(loaded.path), lock, write=stage.write))
     return BuildOutcome(
         changes, list(plan.findings) + report.class_warnings(), report.to_table(), False, dataset_digest(plan)
     )
@@ -407,10 +450,14 @@ def _expected_digests(todo: list[Any], old_shards: dict[str, Any], old_files: di
     }
 
 
-def _write_cache(members: Path, path: Path) -> None:
-    """``{"format": ..., "images": {rel: entry}}`` as compact sorted JSON, from the plan's one member per line."""
+def _write_cache(members: Path, files: dict[str, Any], path: Path) -> None:
+    """``{"files": {path: entry}, "format": ..., "images": {rel: entry}}`` as compact sorted JSON.
+
+    ``images`` from the plan's one member per line; ``files``: the annotation files' digests (the lock's).
+    """
     with members.open() as lines, path.open("w") as cache:
-        cache.write(f'{{"format":{json.dumps(_cache_format())},"images":{{')
+        known = json.dumps(files, sort_keys=True, separators=(",", ":"))
+        cache.write(f'{{"files":{known},"format":{json.dumps(_cache_format())},"images":{{')
         for index, line in enumerate(lines):
             cache.write(("," if index else "") + line.rstrip("\n"))
         cache.write("}}")

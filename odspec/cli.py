@@ -44,18 +44,36 @@ OutOpt = typer.Option(None, "--out", "-o", help="build folder [default: build/<p
 
 @app.command()
 def validate(
-    spec: Path = SpecArg,
+    specs: list[Path] = typer.Argument(..., dir_okay=False, metavar="SPEC",
+                                       help="the project spec (YAML); several for pre-commit"),
     out: Path | None = OutOpt,
     data: bool = typer.Option(False, "--data", help="also check every image and annotation as the build would "
                                                    "(exit 1 when it would stop); writes nothing"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output (with --data)"),
 ) -> None:
     """Check a spec strictly and compile it in memory; writes nothing."""
+    if len(specs) > 1 and (out is not None or data or as_json):
+        raise typer.BadParameter("--out, --data and --json check one spec", param_hint="SPEC")
+    if data:
+        _validate_data(specs[0], out, as_json)
+        return
+    if len(specs) == 1:
+        _validate_one(specs[0], out)
+        return
+    failed = 0
+    for spec in specs:  # every spec is checked, each error shown once; the worst exit code wins
+        try:
+            _validate_one(spec, None)
+        except OdspecError as err:
+            typer.echo(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", err=True)
+            failed = max(failed, err.exit_code)
+    if failed:
+        raise typer.Exit(failed)
+
+
+def _validate_one(spec: Path, out: Path | None) -> None:
     from odspec import api
 
-    if data:
-        _validate_data(spec, out, as_json)
-        return
     result = api.validate(spec, out)
     arch = result.architecture
     typer.echo(f"{spec}: ok ({arch.title}, {len(result.loaded.spec.dataset.classes)} classes)")
@@ -121,17 +139,20 @@ def build(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list unchanged files and every finding"),
     no_wait: bool = typer.Option(False, "--no-wait",
                                  help="refuse, instead of waiting, while another build of the folder runs"),
+    locked: bool = typer.Option(False, "--locked", help="refuse, writing nothing, when the data, the resolved "
+                                                       "spec or the versions differ from the spec's lock file"),
 ) -> None:
-    """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards and the dataset report."""
+    """Compile the spec: pipeline.config, label_map.pbtxt, TFRecord shards, the dataset report and the lock file."""
     from odspec.build import unchanged_line, up_to_date_for
 
-    fresh = None if dry_run else up_to_date_for(spec, out)
+    fresh = None if dry_run or locked else up_to_date_for(spec, out)  # --locked compares every hash
     if fresh is not None:  # nothing changed: answered without validating or importing the compiler
         typer.echo(unchanged_line(len(fresh[1])))
         return
     from odspec import api
 
-    result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers, wait=not no_wait)
+    result = api.build(spec, out, dry_run=dry_run, progress=_progress, workers=workers, wait=not no_wait,
+                       locked=locked)
     prefix = "would be " if dry_run else ""
     for change in result.changes:
         if change.change != "unchanged" or verbose:
@@ -391,9 +412,11 @@ PLAN_HELP = """Show what building and running the spec would change, Terraform-s
 Compares the spec with the build folder and the model directory (default), or with the spec file at a git
 revision (--base REV, read with `git show`, nothing checked out): each spec field old -> new, each
 pipeline.config field it changes, each image added / removed / changed / moving split, and one
-classification: no-op, export-only, eval-only, resume, rebuild-records or retrain.
+classification: no-op, export-only, eval-only, resume, rebuild-records or retrain; and the spec's lock
+file (or, with --base, the lock at REV) against what building now would lock.
 
-Exit codes (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes, 1 error.
+Exit codes (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes (0 with --exit-zero), 1 error
+(with --locked: also when the lock file beside the spec differs).
 """
 
 
@@ -406,6 +429,10 @@ def plan(
                                                             "(e.g. origin/main) instead of the build"),
     output: str = typer.Option("text", "--format", help="text, markdown (a pull-request comment) or json "
                                                         "(schema odspec-plan-1)"),
+    locked: bool = typer.Option(False, "--locked", help="exit 1 when the spec's lock file differs from what "
+                                                       "building now would lock (for pre-commit and CI)"),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="exit 0 when there are changes too: only errors "
+                                                             "(and, with --locked, a stale lock) fail"),
 ) -> None:
     from odspec.plan.render import FORMATS, colour_wanted
 
@@ -415,13 +442,13 @@ def plan(
     from odspec import api
 
     try:
-        found = api.plan(spec, out, model_dir=model_dir, base=base)
+        found = api.plan(spec, out, model_dir=model_dir, base=base, locked=locked)
     except OdspecError as err:  # 2 means "changes" here: every error exits 1
         typer.echo(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", err=True)
         raise typer.Exit(1) from None
     render = FORMATS[output]
     typer.echo(render(found, colour=colour_wanted()) if output == "text" else render(found), nl=output != "markdown")
-    raise typer.Exit(2 if found.changed else 0)
+    raise typer.Exit(2 if found.changed and not exit_zero else 0)
 
 
 @app.command()

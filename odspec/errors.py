@@ -10,7 +10,8 @@ with the error's ``exit_code``. The failure families, by exit code:
   training or evaluation reads would hold no image).
 - **2, the records**: :class:`RecordError` (a TFRecord file corrupt or truncated).
 - **2, the build**: :class:`BuildError`; :class:`SmokeFailure` (the OD API cannot read, build or run
-  the compiled config).
+  the compiled config), :class:`LockError` (``build --locked`` found the data, the resolved spec or the
+  versions differ from the spec's lock file, all listed; or the lock file is missing or unreadable).
 - **2, the environment**: :class:`EnvironmentProblem` (installed packages or the machine).
 - **2, a run**: :class:`RunError` (a child process failed or timed out; carries the tail of its
   output), :class:`LaunchError` (the training launcher cannot do what it was asked),
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from odspec.compile.render import CompileProblem
     from odspec.datasets.model import Finding
+    from odspec.lock import LockDifference
 
 LISTED_ERRORS = 20  # dataset problems listed in a DatasetCheckError's message; the rest are counted
 
@@ -268,6 +270,14 @@ class BundleFormatError(ValueError):
     checkpoint without a step. ``odspec.reconcile.bundle`` raises it and both readers of a
     checkpoint's step (``reconcile.state._step``, ``runner.session._pending_step``) catch it.
     """
+
+
+class LockError(BuildError):
+    """The lock file beside the spec is missing or unreadable, or (``differences``) the build would not match it."""
+
+    def __init__(self, message: str, hint: str | None = None, *, differences: Sequence[LockDifference] = ()) -> None:
+        super().__init__(message, hint)
+        self.differences = tuple(differences)
 
 
 class PlanError(OdspecError):

@@ -1,4 +1,4 @@
-"""Writing outputs atomically, and telling what a write would change."""
+"""Writing outputs atomically, telling what a write would change, and knowing a file unchanged by its identity."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ Change = Literal["created", "updated", "unchanged", "removed"]
 class FileChange:
     path: Path
     change: Change
+
+
+def file_identity(path: str | Path) -> list[int] | None:
+    """``[size, mtime_ns, inode]``, None when it cannot be read: equal means the very same file, unchanged."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -95,7 +95,7 @@ class Staging:
             self.link(name)
             return
         if not self.write:
-            self._hashes[name] = _sha256(staged)
+            self._hashes[name] = file_sha256(staged)
             staged.unlink()
         self._changed(name)
 
@@ -112,7 +112,7 @@ class Staging:
         """The hash of the staged ``name``, whether it was written, linked or (pretending) only compared."""
         if name in self._hashes:
             return self._hashes[name]
-        return _sha256((self.folder if self.write else self.current) / name)
+        return file_sha256((self.folder if self.write else self.current) / name)
 
     def removed(self) -> list[Path]:
         if not self.current.is_dir():
@@ -171,9 +171,10 @@ def flush_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path | str) -> str:
+    """The sha256 of a file's bytes, read in blocks (the one file hash: the build and the lock file use it)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -110,3 +110,14 @@ def spec_at(spec_path: Path, revision: str) -> SpecAtRevision:
         return SpecAtRevision(revision, relative, data.decode("utf-8"))
     except UnicodeDecodeError:
         raise PlanError(f"{revision}:{relative}: not UTF-8 text") from None
+
+
+def lock_at(spec_path: Path, revision: str) -> tuple[str, bytes | None]:
+    """``(REV:path, bytes)`` of the spec's lock file at ``revision``; bytes None when it did not exist there."""
+    from odspec.lock import lock_path
+    from odspec.procs import git_show, git_toplevel
+
+    resolved = lock_path(spec_path.resolve())
+    top = git_toplevel(resolved.parent)
+    relative = resolved.relative_to(top.resolve()).as_posix()
+    return f"{revision}:{relative}", git_show(top, revision, relative)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from odspec.plan.baseline import (
 )
 from odspec.plan.classify import classify, effect_of, everything_new
 from odspec.plan.diff import config_changes, image_changes, value_changes
+from odspec.plan.lockdiff import lock_diff
 from odspec.plan.model import Baseline, DatasetDiff, FieldChange, Plan
 
 NO_BUILD = ("no build folder to compare the images with: run `odspec build` at the base revision first "
@@ -46,7 +47,8 @@ class _Old:
 
 
 def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,
-              base: str | None = None, workers: int | None = None) -> Plan:
+              base: str | None = None, workers: int | None = None, locked: bool = False) -> Plan:
+    """The plan of ``spec_path``; ``locked``: LockError when its lock file differs from what building would lock."""
     from odspec import project
     from odspec.reconcile.plan import classify_change
     from odspec.reconcile.record import flatten, run_record_of
@@ -62,9 +64,9 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     latest_step = state.latest.step if trained and state.latest else None
     new_spec = (build is None and not trained) if at is None else at.text is None
     if at is not None and build is None and not new_spec:
-        dataset, digest = DatasetDiff(False, note=NO_BUILD), ""
+        dataset, digest, inputs = DatasetDiff(False, note=NO_BUILD), "", None
     else:
-        dataset, digest = _dataset(validated, None if new_spec else build, workers)
+        dataset, digest, inputs = _dataset(validated, None if new_spec else build, workers)
         if build is None and not new_spec:  # a run, but its build is gone: only the records' digest compares
             dataset = DatasetDiff(False, new_count=dataset.new_count, note=NO_BUILD_FOR_RUN)
     new = run_record_of(loaded.spec, out, versions(), config=validated.files["pipeline.config"],
@@ -73,8 +75,10 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
                         str(state.model_dir) if state.record is not None else None)
     new_values = flatten(loaded.spec.model_dump(mode="json"))
     notes: list[str] = []
+    lock = lock_diff(spec_path, validated, inputs, base, locked=locked)
+    notes += [lock.stale] if lock.stale else []
     if new_spec:
-        return _everything_new(spec_path, baseline, new_values, validated.config, dataset, notes)
+        return replace(_everything_new(spec_path, baseline, new_values, validated.config, dataset, notes), lock=lock)
     if at is not None:
         old = _at_revision(spec_path, at.text or "", out, build, new.dataset_sha256)
     elif trained:
@@ -101,7 +105,7 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
         and decided.kind in ("no-op", "eval-only", "export-only")
     ):
         notes.append(f"training is not finished: `odspec run` goes on from step {latest_step} to {new.train_steps}")
-    return Plan(str(spec_path), baseline, tuple(rows), tuple(configs), dataset, decided, tuple(notes))
+    return Plan(str(spec_path), baseline, tuple(rows), tuple(configs), dataset, decided, tuple(notes), lock)
 
 
 def _spec_rows(change: Any, old: _Old, new_values: dict[str, Any]) -> list[FieldChange]:
@@ -217,8 +221,9 @@ def _parse_config(data: bytes) -> Any:
     return message
 
 
-def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> tuple[DatasetDiff, str]:
-    """The dataset as the build would read it, against the build's records; and its digest (build.json's)."""
+def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> tuple[DatasetDiff, str, Any]:
+    """The dataset as the build would read it, against the build's records; its digest (build.json's); and
+    the lock's inputs (:class:`odspec.lock.LockInputs`, the build's cached digests reused)."""
     from odspec import project
     from odspec.build import (
         RECORD_FORMAT,
@@ -227,8 +232,10 @@ def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> 
         no_progress,
         previous_splits,
         read_cache,
+        read_file_digests,
     )
     from odspec.datasets.pipeline import default_workers, plan_dataset
+    from odspec.lock import lock_inputs
 
     loaded, out = validated.loaded, validated.out_dir
     with tempfile.TemporaryDirectory(prefix="odspec-plan-") as workdir:
@@ -246,16 +253,17 @@ def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> 
             needed=needed_splits(loaded.spec),
         )
         digest = dataset_digest(planned)
+        inputs = lock_inputs(loaded, planned.cache_file, read_file_digests(out) if build else {})
         new_count = sum(s.count for s in planned.shards)
         if build is None:
             images = image_changes({}, planned_entries(planned.shards))
-            return DatasetDiff(True, tuple(images), 0, new_count), digest
+            return DatasetDiff(True, tuple(images), 0, new_count), digest, inputs
         recorded = build.shards()
         old_count = sum(int(e.get("records", 0)) for e in build.manifest.get("shards", {}).values())
         if digest == build.dataset_sha256:
-            return DatasetDiff(True, (), old_count, new_count), digest
+            return DatasetDiff(True, (), old_count, new_count), digest, inputs
         planned_digests = {s.name: s.digest for s in planned.shards}
         changed_new = [s for s in planned.shards if recorded.get(s.name, ("", ""))[1] != s.digest]
         changed_old = [n for n, (_, d) in recorded.items() if planned_digests.get(n) != d and (out / n).is_file()]
         images = image_changes(recorded_entries(build, changed_old), planned_entries(changed_new))
-        return DatasetDiff(True, tuple(images), old_count, new_count), digest
+        return DatasetDiff(True, tuple(images), old_count, new_count), digest, inputs

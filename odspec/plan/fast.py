@@ -10,7 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from odspec.plan.model import Baseline, Classification, DatasetDiff, Plan
+from odspec.lock import lock_path
+from odspec.plan.model import Baseline, Classification, DatasetDiff, LockDiff, Plan
 from odspec.plan.render import FORMATS, colour_wanted
 
 NOTHING = "nothing changed"  # the reason the full plan gives for a no-op too
@@ -76,6 +77,7 @@ def no_op_plan(argv: list[str]) -> bool:
         (),
         DatasetDiff(True, (), images, images),
         Classification("no-op", (), NOTHING),
+        lock=LockDiff(True, lock_path(spec).name),  # up to date: the lock beside the spec is this build's
     )
     render = FORMATS[output]
     text = render(found, colour=colour_wanted()) if output == "text" else render(found)

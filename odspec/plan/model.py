@@ -7,7 +7,10 @@ and one classification. A later section (a lock file's diff) is one more :class:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from odspec.lock import LockDifference
 
 FORMAT = "odspec-plan-1"
 Kind = Literal["no-op", "export-only", "eval-only", "resume", "rebuild-records", "retrain"]
@@ -75,6 +78,25 @@ class DatasetDiff:
 
 
 @dataclass(frozen=True)
+class LockDiff:
+    """The spec's lock file against what building now would lock; ``compared`` False (with ``note``) without one.
+
+    ``baseline``: the lock compared with, ``example.lock`` or, with ``--base``, ``origin/main:example.lock``.
+    Shards are not compared (their checksums are known only once written); their inputs are.
+    """
+
+    compared: bool
+    baseline: str | None = None
+    differences: tuple[LockDifference, ...] = ()
+    note: str = ""
+    stale: str = ""  # with ``--base``: the branch's own lock file is not current (a plan note says so)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"compared": self.compared, "baseline": self.baseline, "note": self.note or None,
+                "differences": [d.to_json() for d in self.differences]}
+
+
+@dataclass(frozen=True)
 class Classification:
     kind: Kind
     fields: tuple[str, ...]  # the fields (or "dataset (records)") that decide the kind
@@ -105,6 +127,7 @@ class Plan:
     dataset: DatasetDiff
     classification: Classification
     notes: tuple[str, ...] = field(default=())
+    lock: LockDiff = field(default=LockDiff(False, note="not compared"))
 
     @property
     def changed(self) -> bool:
@@ -139,4 +162,5 @@ class Plan:
             "pipeline_config": [c.to_json() for c in self.config_changes],
             "dataset": self.dataset.to_json(),
             "notes": list(self.notes),
+            "lock": self.lock.to_json(),
         }

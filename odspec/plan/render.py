@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from odspec.plan.model import DatasetDiff, FieldChange, ImageChange, Plan
+from odspec.plan.model import DatasetDiff, FieldChange, ImageChange, LockDiff, Plan
 
 SHOWN = 20  # rows of a long list shown on a terminal
 COLLAPSE = 10  # rows beyond which a markdown table is folded in <details>
@@ -62,6 +62,7 @@ def to_text(plan: Plan, *, colour: bool = False) -> str:
     lines += _text_fields("spec fields", plan.spec_changes, paint, effects=True)
     lines += _text_fields("pipeline.config", plan.config_changes, paint, effects=False)
     lines += _text_dataset(plan.dataset, paint)
+    lines += _text_lock(plan.lock, paint)
     decided = plan.classification
     lines.append(f"classification: {paint(_COLOUR[decided.kind], classification_text(plan))}")
     lines.append(f"  {decided.reason}")
@@ -104,6 +105,25 @@ def _text_dataset(dataset: DatasetDiff, paint: Callable[[str, str], str]) -> lis
     return [*lines, ""]
 
 
+def _text_lock(lock: LockDiff, paint: Callable[[str, str], str]) -> list[str]:
+    if not lock.compared:
+        return [f"lock: not compared ({lock.note})", ""]
+    note = f" ({lock.note})" if lock.note else ""
+    if not lock.differences:
+        return [f"lock ({lock.baseline}): no differences{note}", ""]
+    lines = [f"lock ({lock.baseline}): {_count(len(lock.differences), 'difference')}{note}"]
+    for row in lock.differences[:SHOWN]:
+        sign = "+" if row.old is None else "-" if row.new is None else "~"
+        lines.append(f"  {paint(_COLOUR[sign], sign)} {row}")
+    if len(lock.differences) > SHOWN:
+        lines.append(f"  ... and {len(lock.differences) - SHOWN} more (--format json lists them all)")
+    return [*lines, ""]
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
 def _counts(dataset: DatasetDiff) -> str:
     parts = [f"{dataset.count(what)} {_IMAGE_WHAT[what]}" for what in _IMAGE_WHAT if dataset.count(what)]  # type: ignore[arg-type]
     return ", ".join(parts)
@@ -142,6 +162,7 @@ def to_markdown(plan: Plan) -> str:
     out += _md_fields("Spec fields", plan.spec_changes, effects=True)
     out += _md_fields("pipeline.config", plan.config_changes, effects=False)
     out += _md_dataset(plan.dataset)
+    out += _md_lock(plan.lock)
     if plan.notes:
         out += ["#### Notes", "", *(f"- {_cell(n)}" for n in plan.notes), ""]
     return "\n".join(out).rstrip() + "\n"
@@ -193,6 +214,19 @@ def _md_dataset(dataset: DatasetDiff) -> list[str]:
         table = _table(["image", "change", "old split", "new split", "detail"], body)
         out += _folded(f"{len(dataset.images)} image changes", table, len(dataset.images))
     return out
+
+
+def _md_lock(lock: LockDiff) -> list[str]:
+    out = ["#### Lock file", ""]
+    if not lock.compared:
+        return [*out, f"Not compared: {_cell(lock.note)}", ""]
+    note = f" ({_cell(lock.note)})" if lock.note else ""
+    if not lock.differences:
+        return [*out, f"`{lock.baseline}`: no differences{note}.", ""]
+    out += [f"`{lock.baseline}` against what building now would lock{note}:", ""]
+    body = [[d.kind, d.path, d.detail] for d in lock.differences]
+    table = _table(["kind", "path", "difference"], body)
+    return [*out, *_folded(_count(len(lock.differences), "lock difference"), table, len(lock.differences))]
 
 
 # --- JSON ----------------------------------------------------------------------------------------------------------

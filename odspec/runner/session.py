@@ -67,18 +67,9 @@ DEFAULT_METRICS = {
 
 def versions() -> Versions:
     """odspec, TensorFlow and OD API versions, read from package metadata (TensorFlow is not imported)."""
-    from importlib import metadata
+    from odspec.lock import installed_versions
 
-    from odspec import __version__
-
-    def version(*names: str) -> str:
-        for name in names:
-            with contextlib.suppress(metadata.PackageNotFoundError):
-                return metadata.version(name)
-        return "not installed"
-
-    return Versions(odspec=__version__, tensorflow=version("tensorflow", "tensorflow-cpu"),
-                    object_detection=version("tf-models-research-object-detection", "object-detection"))
+    return Versions(**installed_versions())
 
 
 # --- the decisions (pure) ------------------------------------------------------------------------------------------

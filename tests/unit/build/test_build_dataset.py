@@ -68,7 +68,7 @@ def test_noop_rebuild_rewrites_nothing(tmp_path: Path) -> None:
 def test_spec_change_rewrites_only_the_config(tmp_path: Path) -> None:
     api.build(shapes_spec(tmp_path), workers=1)
     result = api.build(shapes_spec(tmp_path, train={"steps": 500}), workers=1)
-    assert changed(result) == {"pipeline.config": "updated", "build.json": "updated"}
+    assert changed(result) == {"pipeline.config": "updated", "build.json": "updated", "spec.lock": "updated"}
 
 
 def test_changing_one_image_rewrites_only_its_shard(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def assert_noop(spec: Path, out: Path) -> None:
     before = identities(out)
     outputs = json.loads((out / "build.json").read_text())["outputs"]
     again = api.build(spec, workers=1)
-    assert sorted(c.path.name for c in again.changes) == sorted(outputs)
+    assert sorted(c.path.name for c in again.changes) == sorted([*outputs, "spec.lock"])
     assert {c.change for c in again.changes} == {"unchanged"}
     assert identities(out) == before
 

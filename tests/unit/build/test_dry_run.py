@@ -33,10 +33,14 @@ def shapes_spec(folder: Path, **dataset: Any) -> Path:
 
 
 def outputs(out: Path) -> dict[str, str]:
-    """sha256 of every output a user sees (the hidden cache and signature are not listed by a build)."""
+    """sha256 of every output a user sees (the hidden cache and signature are not listed by a build), and of the
+    lock file beside the spec."""
+    lock = out.parents[1] / "spec.lock"
+    found = {lock.name: hashlib.sha256(lock.read_bytes()).hexdigest()} if lock.is_file() else {}
     if not out.is_dir():
-        return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir() if not p.name.startswith(".")}
+        return found
+    return {**found, **{p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()
+                        if not p.name.startswith(".")}}
 
 
 def on_disk(before: dict[str, str], after: dict[str, str]) -> dict[str, str]:
@@ -83,7 +87,7 @@ def repaint(image: Path) -> None:
 def test_first_build(tmp_path: Path) -> None:
     done = dry_run_then_build(tmp_path, shapes_spec(tmp_path))
     assert sorted(done) == ["build.json", "label_map.pbtxt", "pipeline.config", "report.json", "report.png",
-                            "splits.json", "test-00000-of-00001.tfrecord", "train-00000-of-00001.tfrecord",
+                            "spec.lock", "splits.json", "test-00000-of-00001.tfrecord", "train-00000-of-00001.tfrecord",
                             "val-00000-of-00001.tfrecord"]
     assert set(done.values()) == {"created"}
 
@@ -92,7 +96,7 @@ def test_a_first_dry_run_creates_not_even_the_build_folders_parent(tmp_path: Pat
     spec = shapes_spec(tmp_path)
     before = tree_digest(tmp_path)
     result = api.build(spec, dry_run=True, workers=1)
-    assert len(result.changes) == 9 and {c.change for c in result.changes} == {"created"}
+    assert len(result.changes) == 10 and {c.change for c in result.changes} == {"created"}
     assert not (tmp_path / "build").exists() and tree_digest(tmp_path) == before
 
 
@@ -100,7 +104,7 @@ def test_noop_rebuild(tmp_path: Path) -> None:
     spec = shapes_spec(tmp_path)
     api.build(spec, workers=1)
     done = dry_run_then_build(tmp_path, spec)
-    assert set(done.values()) == {"unchanged"} and len(done) == 9
+    assert set(done.values()) == {"unchanged"} and len(done) == 10
 
 
 def test_touched_image_same_bytes(tmp_path: Path) -> None:
@@ -119,8 +123,8 @@ def test_one_image_changed(tmp_path: Path) -> None:
     repaint(sorted((tmp_path / "data" / "images").iterdir())[5])
     done = dry_run_then_build(tmp_path, spec)
     changed = sorted(name for name, change in done.items() if change != "unchanged")
-    assert len(changed) == 2 and changed[0] == "build.json" and changed[1].endswith(".tfrecord")
-    assert done[changed[1]] == "updated"
+    assert len(changed) == 3 and changed[:2] == ["build.json", "spec.lock"] and changed[2].endswith(".tfrecord")
+    assert done[changed[2]] == "updated"
 
 
 def test_fewer_shards_are_listed_as_removed(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def test_build_then_validate_ok(tmp_path: Path) -> None:
     assert f"created  {tmp_path / 'build' / 'test' / 'pipeline.config'}" in built.stdout
     assert "class     train  val  test  total" in built.stdout
     again = odspec("build", str(spec))
-    assert again.stdout.strip() == "unchanged  9 files (nothing changed)"
+    assert again.stdout.strip() == "unchanged  10 files (nothing changed)"  # 9 outputs and the lock file
     checked = odspec("validate", str(spec))
     assert checked.stdout == f"{spec}: ok (SSD MobileNet V2 FPNLite 320x320, 2 classes)\n"
 

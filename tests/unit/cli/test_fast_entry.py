@@ -42,7 +42,7 @@ def test_a_no_op_build_never_imports_typer_and_says_what_the_cli_says(tmp_path: 
     code = ("import sys, runpy; sys.argv = ['odspec', 'build', sys.argv[1]]\n"
             "runpy.run_module('odspec', run_name='__main__')\nprint('TYPER', 'typer' in sys.modules)")
     again = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert again.stdout.splitlines() == [unchanged_line(9), "TYPER False"]
+    assert again.stdout.splitlines() == [unchanged_line(10), "TYPER False"]
     via_cli = subprocess.run([sys.executable, "-m", "odspec.cli", "build", str(spec)], capture_output=True, text=True,
                              cwd=REPO, timeout=120)
-    assert via_cli.stdout.splitlines() == [unchanged_line(9)]
+    assert via_cli.stdout.splitlines() == [unchanged_line(10)]

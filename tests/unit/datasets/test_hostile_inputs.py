@@ -51,8 +51,8 @@ def shapes(folder: Path, images: int = 6, **dataset: Any) -> Path:
 
 
 def outside_build(folder: Path) -> dict[str, str]:
-    """Everything but odspec's own build folder."""
-    return {k: v for k, v in tree_digest(folder).items() if not k.startswith("build")}
+    """Everything but odspec's own build folder and the spec's lock file."""
+    return {k: v for k, v in tree_digest(folder).items() if not k.startswith("build") and k != "spec.lock"}
 
 
 def build_refused(spec: Path, run: Any = None) -> str:
