@@ -242,7 +242,7 @@ def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> 
         planned = plan_dataset(
             loaded.root,
             loaded.spec.dataset,
-            max_boxes=validated.config.train_config.max_number_of_boxes,
+            max_boxes=validated.max_boxes,
             check_read=lambda most: project.check_box_limits(validated, most),
             cache=read_cache(out) if build else {},
             previous_splits=previous_splits(out) if build else {},
