@@ -195,20 +195,20 @@ def _cache_format() -> str:
 
 def read_cache(out: Path) -> dict[str, Any]:
     """The build folder's inspected images by path (empty when absent, unreadable or another odspec's)."""
-    cache = _read_json(out / CACHE)
-    if not isinstance(cache, dict) or cache.get("format") != _cache_format():
-        return {}
-    images = cache.get("images", {})
-    return images if isinstance(images, dict) else {}
+    return _cache_section(out, "images")
 
 
 def read_file_digests(out: Path) -> dict[str, Any]:
     """The cache's annotation files: path -> ``{"stat": identity, "sha256": ...}`` (empty when absent)."""
+    return _cache_section(out, "files")
+
+
+def _cache_section(out: Path, key: str) -> dict[str, Any]:
     cache = _read_json(out / CACHE)
     if not isinstance(cache, dict) or cache.get("format") != _cache_format():
         return {}
-    files = cache.get("files", {})
-    return files if isinstance(files, dict) else {}
+    section = cache.get(key, {})
+    return section if isinstance(section, dict) else {}
 
 
 def previous_splits(out: Path) -> dict[str, Any]:
