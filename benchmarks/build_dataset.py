@@ -34,9 +34,9 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -123,7 +123,7 @@ def _write_voc(folder: Path, made: list[tuple[str, list[tuple[str, int, int, int
 
     folder.mkdir()
     for name, boxes, _ in made:
-        example = Example(Path(name), SIZE[0], SIZE[1], tuple(Box(l, x0, y0, x1, y1) for l, x0, y0, x1, y1 in boxes), name)
+        example = Example(Path(name), SIZE[0], SIZE[1], tuple(Box(label, x0, y0, x1, y1) for label, x0, y0, x1, y1 in boxes), name)
         (folder / f"{Path(name).stem}.xml").write_text(voc_xml(example))
 
 
@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--image-size", default="640x480", help="WIDTHxHEIGHT of the synthetic images")
     options = parser.parse_args()
-    global SIZE
+    global SIZE  # noqa: PLW0603 - the image size is the one setting the dataset makers read
     SIZE = tuple(int(v) for v in options.image_size.split("x"))  # type: ignore[assignment]
     root = options.data / f"{options.images}-{options.image_size}"
     make_dataset(root, options.images)

@@ -29,8 +29,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from odspec.runner.events import read_events
-from odspec.runner.launcher import steps_per_iteration
+from odspec.runner.events import read_events  # noqa: E402 - after the checkout is put first on sys.path
+from odspec.runner.launcher import steps_per_iteration  # noqa: E402
 
 DIRECT = """
 import sys

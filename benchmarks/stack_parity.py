@@ -35,7 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from odspec.runner.metrics import read_metrics
+from odspec.runner.metrics import read_metrics  # noqa: E402 - after the checkout is put first on sys.path
 
 MAP = "DetectionBoxes_Precision/mAP"
 

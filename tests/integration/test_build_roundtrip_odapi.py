@@ -214,7 +214,7 @@ def own_decode(shards: list[Path]) -> dict[str, dict[str, Any]]:
 def check_boxes(fixture: Fixture, record: dict[str, Any]) -> None:
     width, height = fixture.size
     assert len(record["boxes"]) == len(fixture.rects)
-    for (ymin, xmin, ymax, xmax), rect in zip(record["boxes"], fixture.rects):
+    for (ymin, xmin, ymax, xmax), rect in zip(record["boxes"], fixture.rects, strict=True):
         got = np.array([xmin * width, ymin * height, xmax * width, ymax * height])
         want = np.array([rect.x0, rect.y0, rect.x1, rect.y1], dtype=float)
         assert np.abs(got - want).max() <= BOX_TOLERANCE_PX, f"{fixture.name}: box {got} is not on {want}"
@@ -287,7 +287,7 @@ def test_exif_rotated_png_boxes_follow_the_pixels(tmp_path: Path, fmt: str) -> N
     out = api.build(write_dataset(tmp_path / fmt, fmt, (EXIF_PNG, FIXTURES[0])), workers=1).out_dir  # train + val
     record = own_decode(sorted(out.glob("*.tfrecord")))[EXIF_PNG.name]
     columns = ("ymin", "xmin", "ymax", "xmax")
-    boxes = [list(box) for box in zip(*(record[f"image/object/bbox/{c}"] for c in columns))]
+    boxes = [list(box) for box in zip(*(record[f"image/object/bbox/{c}"] for c in columns), strict=True)]
     check_boxes(EXIF_PNG, {"boxes": boxes, "classes": record["image/object/class/label"],
                            "difficult": [bool(d) for d in record["image/object/difficult"]]})
     check_colours(EXIF_PNG, record["pixels"])

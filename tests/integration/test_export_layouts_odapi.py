@@ -36,8 +36,7 @@ def test_every_export_layout_decodes_with_the_source_boxes(tmp_path: Path) -> No
         spec = minimal_spec("ssd_mobilenet_v2_fpnlite_320", list(wanted.classes))
         spec["dataset"] = {"path": "export", "format": fmt, "classes": list(wanted.classes), "split": _split(wanted)}
         result = api.build(write_spec(folder, spec), workers=1)
-        for shard in sorted(result.out_dir.glob("*.tfrecord")):
-            shards.append((name, shard))
+        shards.extend((name, shard) for shard in sorted(result.out_dir.glob("*.tfrecord")))
         expected[name] = wanted
 
     done = run_module("odspec.odapi.decode", [str(s) for _, s in shards], timeout=TIMEOUT)

@@ -19,6 +19,7 @@ import pytest
 from support import REPO
 
 from odspec import api
+from odspec.procs import json_lines
 from odspec.records.example import parse_example
 from odspec.records.tfrecord import read_records
 from odspec.runner.argv import (
@@ -28,7 +29,6 @@ from odspec.runner.argv import (
     TrainOptions,
     launcher_argv,
 )
-from odspec.procs import json_lines
 from odspec.runner.process import run_module
 
 pytestmark = pytest.mark.odapi

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import EXAMPLE, MAP, REPO, Ran, run, variant
+from support import MAP, Ran, run, variant
 
 from odspec import api
 from odspec.datasets.synthetic import make_shapes
@@ -210,7 +210,7 @@ def test_ctrl_c_sigkill_and_a_killed_evaluator_all_resume_to_completion(tmp_path
             killed.append(event["checkpoint"])
 
     resumed = api.run(spec, model_dir=model_dir, on_event=kill_the_first_evaluation, export=False)
-    plan = [e for e in events if e.get("event") == "plan"][0]
+    plan = next(e for e in events if e.get("event") == "plan")
     assert plan["action"] == "resume" and plan["from_step"] == 100
     assert resumed.outcome.trained_to == 200
     restarted = [e for e in events if e.get("event") == "evaluator-restarted"]

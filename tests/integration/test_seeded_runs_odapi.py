@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from support import Ran, run, variant
 
-from odspec.runner.metrics import read_metrics
 from odspec.procs import json_lines
+from odspec.runner.metrics import read_metrics
 from odspec.runner.process import TEMP_PREFIX
 
 pytestmark = pytest.mark.odapi

@@ -173,10 +173,10 @@ def test_untested_tensorflow_and_differing_pins_are_warnings() -> None:
 
 
 def report(**changes) -> Report:  # type: ignore[no-untyped-def]
-    fields = dict(odspec="0.1.0", python={"version": "3.13.0", "implementation": "CPython", "platform": "Linux-x86_64",
+    fields = {"odspec": "0.1.0", "python": {"version": "3.13.0", "implementation": "CPython", "platform": "Linux-x86_64",
                                           "executable": "/v/bin/python"},
-                  packages=COMPLETE, protobuf_backend="upb", stack=STACKS[0],
-                  pins=Pins("match", "/r/constraints.txt", 148), probe=PROBE_OK)
+                  "packages": COMPLETE, "protobuf_backend": "upb", "stack": STACKS[0],
+                  "pins": Pins("match", "/r/constraints.txt", 148), "probe": PROBE_OK}
     return Report(**{**fields, **changes})
 
 

@@ -112,9 +112,8 @@ def leftovers(root: Path) -> list[str]:
     """Staging folders, interrupted swaps and temporary files anywhere under ``root``."""
     found = []
     for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            if name.endswith((".staging", ".old", ".tmp")):
-                found.append(os.path.relpath(os.path.join(folder, name), root))
+        found.extend(os.path.relpath(os.path.join(folder, name), root)
+                     for name in dirs + files if name.endswith((".staging", ".old", ".tmp")))
     return sorted(found)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +141,8 @@ def test_a_dry_run_waits_for_a_running_build_without_a_lock_file_of_its_own(tmp_
     spec = shapes_spec(tmp_path)
     api.build(spec, workers=1)
     out = tmp_path / "build" / "test"
-    with build_lock(out):
-        with pytest.raises(BuildError) as busy:
-            api.build(spec, dry_run=True, workers=1, wait=False)
+    with build_lock(out), pytest.raises(BuildError) as busy:
+        api.build(spec, dry_run=True, workers=1, wait=False)
     assert str(busy.value).startswith(f"another odspec build of {out} is running (pid ")
     assert not out.with_name(".test.lock").exists()
 

@@ -75,7 +75,7 @@ def test_a_splits_json_without_settings_is_re_split_and_said_so(tmp_path: Path) 
     out = api.build(spec, workers=1).out_dir
     document = json.loads((out / "splits.json").read_text())
     clean = built(out)
-    old = {name: "test" for name in document["images"]}  # the first format: a bare {image: split}
+    old = dict.fromkeys(document["images"], "test")  # the first format: a bare {image: split}
     (out / "splits.json").write_text(json.dumps(old))
     spec.write_text(spec.read_text() + "# not a no-op\n")
     result = api.build(spec, workers=1)

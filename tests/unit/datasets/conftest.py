@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Union
 
 import pytest
 from PIL import Image
 
-Contents = Union[str, bytes]
+Contents = str | bytes
 MakeTree = Callable[[Mapping[str, Contents]], Path]
 
 

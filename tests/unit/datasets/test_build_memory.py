@@ -25,8 +25,8 @@ from odspec.datasets.report import (
     report_from_examples,
     split_stats,
 )
-from odspec.datasets.spill import RowSpill, read_rows
 from odspec.datasets.shards import assign_shards, shard_bounds, shard_count, shard_name
+from odspec.datasets.spill import RowSpill, read_rows
 
 
 def random_examples(count: int, seed: int = 0) -> list[Example]:

@@ -7,22 +7,18 @@ the exit code, the exact message and that nothing outside the build folder chang
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from PIL import Image
 from support import REPO, minimal_spec, tree_digest, write_spec
 
-from odspec.cli import main
 from odspec.datasets import read_csv, read_voc, read_yolo
 from odspec.datasets.synthetic import make_shapes
 

@@ -96,7 +96,7 @@ def png_with_exif_after_pixels(orientation: int) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation
     chunks = png_chunks(out.getvalue())
-    return png_from_chunks(chunks[:-1] + [(b"eXIf", exif.tobytes())] + chunks[-1:])
+    return png_from_chunks([*chunks[:-1], (b"eXIf", exif.tobytes()), *chunks[-1:]])
 
 
 @pytest.mark.parametrize("orientation", [2, 3, 6, 8])

@@ -97,7 +97,7 @@ def test_colours_are_distinct_and_depend_only_on_the_names() -> None:
     names = ["cat", "dog", "fox", "owl", "eel"]
     colours = class_colours(names)
     assert len(set(colours.values())) == len(names)
-    assert class_colours(list(reversed(names)) + ["cat"]) == colours
+    assert class_colours([*reversed(names), "cat"]) == colours
 
 
 def test_record_boxes_read_the_standard_keys() -> None:

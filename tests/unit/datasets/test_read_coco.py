@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from odspec.datasets import Box, Example, Finding, read_coco
+from odspec.datasets import Box, Example, read_coco
 from odspec.datasets.coco import parse_coco
 from odspec.errors import DatasetError
 

@@ -21,7 +21,7 @@ def voc(filename: str = "a.jpg", objects: str = "", size: str = "") -> str:
 
 
 def obj(name: str = "cat", box: tuple[str, ...] = ("1", "2", "30", "40"), extra: str = "") -> str:
-    coords = "".join(f"<{k}>{v}</{k}>" for k, v in zip(("xmin", "ymin", "xmax", "ymax"), box))
+    coords = "".join(f"<{k}>{v}</{k}>" for k, v in zip(("xmin", "ymin", "xmax", "ymax"), box, strict=False))  # short: a missing coordinate
     return f"\t<object><name>{name}</name>{extra}<bndbox>{coords}</bndbox></object>\n"
 
 

@@ -107,7 +107,7 @@ def test_no_class_names_anywhere_is_an_error(make_tree) -> None:
 
 
 def test_missing_images_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="images folder .* does not exist"):
+    with pytest.raises(DatasetError, match=r"images folder .* does not exist"):
         read_yolo(tmp_path / "nope", tmp_path, ["cat"])
 
 

@@ -77,10 +77,10 @@ def test_adding_one_key_moves_at_most_one_member_at_each_shard_end() -> None:
     before = [{names[i] for i in shard} for shard in assign_shards(names, 8)]
     grown = [*names, hashlib.sha256(b"new image").hexdigest()]
     after = [{grown[i] for i in shard} for shard in assign_shards(grown, 8)]
-    for old, new in zip(before, after):
+    for old, new in zip(before, after, strict=True):
         assert len(old - new) <= 2
         assert len(new - old) <= 2
-    assert sum(len(old ^ new) for old, new in zip(before, after)) < 0.1 * len(names)
+    assert sum(len(old ^ new) for old, new in zip(before, after, strict=True)) < 0.1 * len(names)
 
 
 def test_assignment_edge_cases() -> None:

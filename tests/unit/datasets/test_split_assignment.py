@@ -48,7 +48,7 @@ def test_ratios_are_honoured_within_two_percent_on_10000_keys() -> None:
     data = items(10_000)
     counts = split_counts(assign_splits(data, ratios=(0.7, 0.2, 0.1), seed=3, use_source=False))
     assert sum(counts.values()) == 10_000
-    for name, share in zip(("train", "val", "test"), (0.7, 0.2, 0.1)):
+    for name, share in zip(("train", "val", "test"), (0.7, 0.2, 0.1), strict=True):
         assert abs(counts[name] / 10_000 - share) < 0.02, counts
 
 

@@ -75,10 +75,10 @@ def test_shapes_are_separated_sized_and_visible() -> None:
 def test_boxes_are_the_tight_extent_of_the_drawn_pixels() -> None:
     rng = np.random.default_rng(7)
     for _ in range(10):
-        image, boxes = render_shapes(rng, (256, 256), ("circle", "square", "triangle"), 3)
+        _image, boxes = render_shapes(rng, (256, 256), ("circle", "square", "triangle"), 3)
         for box in boxes:
             assert 30 <= box.xmax - box.xmin <= 90 and 30 <= box.ymax - box.ymin <= 90
-            assert 0 <= box.xmin and box.xmax <= 256 and 0 <= box.ymin and box.ymax <= 256
+            assert box.xmin >= 0 and box.xmax <= 256 and box.ymin >= 0 and box.ymax <= 256
     for kind in ("circle", "square", "triangle"):
         mask = np.asarray(shape_mask(PlacedShape(kind, 10, 20, 40, (0, 0, 0)), (100, 100)))
         rows, cols = np.nonzero(mask)

@@ -11,10 +11,10 @@ import pytest
 from google.protobuf import descriptor_pool
 
 from odspec.errors import RecordError
+from odspec.odapi.protos import is_repeated
 from odspec.records.tfrecord import frame, write_records
 from odspec.runner import events
 from odspec.runner.events import event_files, read_scalars
-from odspec.odapi.protos import is_repeated
 
 # Protobuf wire encoding, written out by hand so these tests check our descriptors
 # against the field numbers in TensorFlow's .proto files, not against themselves.

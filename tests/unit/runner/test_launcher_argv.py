@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from odspec.errors import LaunchError
+from odspec.procs import json_lines
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
     EvalOptions,
@@ -23,7 +25,6 @@ from odspec.runner.argv import (
     launcher_env,
     train_argv,
 )
-from odspec.procs import json_lines
 from odspec.runner.launcher import _staged, build_parser, main, should_checkpoint, steps_per_iteration
 
 P = Path("build/shapes/pipeline.config")
@@ -125,7 +126,7 @@ def test_train_options_need_positive_integers(field: str, bad: object) -> None:
 
 
 def test_eval_options_need_a_checkpoint() -> None:
-    with pytest.raises(ValueError, match="e.g. ckpt-7"):
+    with pytest.raises(ValueError, match=re.escape("e.g. ckpt-7")):
         EvalOptions(P, D, "")
 
 

@@ -13,11 +13,11 @@ import pytest
 from support import REPO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconcile"))
-from reconcile_support import record, spec_dict  # noqa: E402
-from test_run_faults import FAKE_LAUNCHER  # noqa: E402
+from reconcile_support import record, spec_dict
+from test_run_faults import FAKE_LAUNCHER
 
-from odspec.runner.process import TEMP_PREFIX  # noqa: E402
-from odspec.runner.session import RunSetup, Selection, clear, execute  # noqa: E402
+from odspec.runner.process import TEMP_PREFIX
+from odspec.runner.session import RunSetup, Selection, clear, execute
 
 RECORDING = '''
 import json, os, sys, tempfile

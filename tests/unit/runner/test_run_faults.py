@@ -12,13 +12,13 @@ import pytest
 from support import REPO, minimal_spec, tree_digest, write_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconcile"))
-from reconcile_support import write_checkpoint, write_index  # noqa: E402
+from reconcile_support import write_checkpoint, write_index
 
-from odspec import api  # noqa: E402
-from odspec.datasets.synthetic import make_shapes  # noqa: E402
-from odspec.errors import ReconcileError  # noqa: E402
-from odspec.reconcile.record import new_run_record, write_run_record  # noqa: E402
-from odspec.runner.session import versions  # noqa: E402
+from odspec import api
+from odspec.datasets.synthetic import make_shapes
+from odspec.errors import ReconcileError
+from odspec.reconcile.record import new_run_record, write_run_record
+from odspec.runner.session import versions
 
 ARCH = "ssd_mobilenet_v2_fpnlite_320"
 

@@ -10,8 +10,8 @@ import pytest
 from support import REPO, minimal_spec, tree_digest, write_spec
 
 from odspec import api
-from odspec.errors import SpecError
 from odspec.datasets import shards
+from odspec.errors import SpecError
 from odspec.spec import models
 
 ARCH = "ssd_mobilenet_v2_fpnlite_320"

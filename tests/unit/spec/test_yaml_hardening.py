@@ -15,7 +15,7 @@ from odspec.errors import SpecError
 from odspec.spec.load import load_spec
 from odspec.spec.names import valid_project_name
 from odspec.spec.yamlsrc import load_yaml
-from tests.support import GOOD_SPEC, load_errors, REPO, tree_digest
+from tests.support import GOOD_SPEC, REPO, load_errors, tree_digest
 
 GOOD = GOOD_SPEC
 errors = load_errors

@@ -24,7 +24,7 @@ def test_each_layout_is_detected_and_read_as_the_tool_wrote_it(tmp_path: Path, n
     layout = detect_layout(root)
     assert (layout.format, layout.kind.startswith(kind)) == (fmt, True), layout.kind
     read = read_layout(layout, list(expected.classes))
-    assert _boxes(read) == {k: [tuple(map(lambda v: v, b)) for b in v] for k, v in expected.boxes.items()}
+    assert _boxes(read) == {k: [tuple(b) for b in v] for k, v in expected.boxes.items()}
     assert {e.image.as_posix(): e.split for e in read.examples} == expected.splits
     assert set(read.classes_seen) <= set(expected.classes)
     for image in _boxes(read):

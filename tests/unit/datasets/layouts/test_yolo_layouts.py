@@ -12,7 +12,7 @@ from odspec.datasets.yolo import parse_yolo_labels
 from odspec.datasets.yolo_layouts import detect_yolo
 from odspec.errors import DatasetError
 from tests.unit.datasets.layouts.exports import jpeg, write
-from tests.unit.datasets.layouts.yolo_exports import H, W, YOLO_EXPORTS, line
+from tests.unit.datasets.layouts.yolo_exports import YOLO_EXPORTS, H, W, line
 
 
 def _boxes(read):
@@ -148,5 +148,5 @@ def test_the_standard_tree_without_names_is_refused_until_dataset_names_is_set(t
     write(tmp_path / "labels/train/a.txt", line(0, 8, 8, 40, 30))
     layout = detect_layout(tmp_path)
     assert (layout.kind, [p.split for p in layout.parts]) == ("Ultralytics YOLO tree (images/<split>, labels/<split>)", ["train"])
-    with pytest.raises(DatasetError, match="no class-names file .* set dataset.names"):
+    with pytest.raises(DatasetError, match=r"no class-names file .* set dataset\.names"):
         read_layout(layout, ["cat"])
