@@ -416,8 +416,9 @@ def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, prev
         stage.put("report.json", report.to_json())
         stage.put(SPLITS_FILE, _dump(plan.splits))
         outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
-        stage.put(MANIFEST, _dump(_manifest(loaded, stage.sha256, plan, outputs, digests)))
-        shard_sums = {s.name: digests.get(s.name) or stage.sha256(s.name) for s in plan.shards}
+        manifest = _manifest(loaded, stage.sha256, plan, outputs, digests)
+        stage.put(MANIFEST, _dump(manifest))
+        shard_sums = {s.name: manifest["files"][s.name] for s in plan.shards}  # the manifest's: hashed once
         lock = lock_bytes(lock_content(loaded, files, out, lock_in, shard_sums))
         inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels,
                   "lock_sha256": hashlib.sha256(lock).hexdigest()}
