@@ -1,4 +1,10 @@
-"""When to stop training: after ``patience`` evaluations that did not beat the best by more than ``min_delta``.
+"""When to stop training, and which evaluation is the best.
+
+The best is the highest (``max``) or lowest (``min``) finite value seen: ``best/`` always holds the best
+checkpoint. Training stops after ``patience`` evaluations in a row that did not beat the *reference* by more
+than ``min_delta``; the reference is the value of the last evaluation that did (as in Keras' EarlyStopping).
+So with ``min_delta`` a run that creeps up by less than ``min_delta`` per evaluation still moves ``best/`` to
+each better checkpoint, and still stops; with ``min_delta`` 0 the reference is the best.
 
 Pure and small (after Ultralytics' EarlyStopping): the runner feeds it each
 evaluation and acts on the :class:`Decision`. A resumed run replays
@@ -23,7 +29,11 @@ Mode = Literal["max", "min"]
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of one evaluation: ``improved`` means it is the new best (save it to ``best/``)."""
+    """The outcome of one evaluation: ``improved`` means it is the new best (save it to ``best/``).
+
+    ``evaluations_without_improvement`` counts the evaluations since one beat the reference by more than
+    ``min_delta``; an evaluation can be the new best and still count.
+    """
 
     improved: bool
     stop: bool
@@ -48,6 +58,8 @@ class EarlyStopper:
     def _reset(self) -> None:
         self.best_step: int | None = None
         self.best_value: float | None = None
+        self.reference_step: int | None = None
+        self.reference_value: float | None = None
         self.evaluations_without_improvement = 0
         self.last_step: int | None = None
 
@@ -60,20 +72,23 @@ class EarlyStopper:
         if self.last_step is not None and step <= self.last_step:
             raise ValueError(f"evaluations must come in increasing step order: step {step} after step {self.last_step}")
         self.last_step = step
-        improved = self._improves(value)
+        improved = self._beats(value, self.best_value, 0.0)
         if improved:
-            self.best_step, self.best_value, self.evaluations_without_improvement = step, value, 0
+            self.best_step, self.best_value = step, value
+        if self._beats(value, self.reference_value, self.min_delta):
+            self.reference_step, self.reference_value, self.evaluations_without_improvement = step, value, 0
         else:
             self.evaluations_without_improvement += 1
         return Decision(improved, self.stopped, self.best_step, self.best_value, self.evaluations_without_improvement)
 
-    def _improves(self, value: float) -> bool:
+    def _beats(self, value: float, than: float | None, by: float) -> bool:
+        """Whether ``value`` is finite and better than ``than`` (None: nothing yet) by more than ``by``."""
         if not math.isfinite(value):
             return False
-        if self.best_value is None:
+        if than is None:
             return True
-        gain = value - self.best_value if self.mode == "max" else self.best_value - value
-        return gain > self.min_delta
+        gain = value - than if self.mode == "max" else than - value
+        return gain > by
 
     def from_history(self, rows: Iterable[MetricsRow]) -> Decision | None:
         """Forget any state, replay recorded evaluations in step order; the last decision, None if there were none."""
@@ -88,7 +103,11 @@ class EarlyStopper:
         if not self.stopped:
             raise RuntimeError("stop_message() explains a stop, and this stopper has not decided to stop")
         count = self.evaluations_without_improvement
-        by = f" by more than {self.min_delta:g}" if self.min_delta > 0 else ""
+        by = ""
+        if self.min_delta > 0:
+            since = "" if self.reference_step == self.best_step else \
+                f" on {self.reference_value:g} (step {self.reference_step})"
+            by = f"{since} by more than {self.min_delta:g}"
         if self.best_value is None:
             best = "no evaluation gave a finite value"
         else:

@@ -286,7 +286,8 @@ class EarlyStopping(Strict):
     metric: str = Field("DetectionBoxes_Precision/mAP", examples=["DetectionBoxes_Precision/mAP"])
     mode: Literal["max", "min"] = Field("max", examples=["max"])
     patience: PositiveInt = Field(5, description="evaluations without improvement before stopping", examples=[5])
-    min_delta: Float32 = Field(0.0, examples=[0.001])
+    min_delta: Float32 = Field(0.0, description="a gain of this much or less does not reset patience (best/ still "
+                                                "takes any better checkpoint)", examples=[0.001])
 
 
 class Export(Strict):

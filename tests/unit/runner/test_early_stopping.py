@@ -27,15 +27,44 @@ def test_the_first_evaluation_is_always_an_improvement() -> None:
 
 def test_stops_after_patience_evaluations_without_improvement_with_the_documented_message() -> None:
     stopper = EarlyStopper(MAP, "max", patience=3, min_delta=0.005)
-    decisions = feed(stopper, [0.5, 0.612, 0.615, 0.6, 0.616])
+    decisions = feed(stopper, [0.5, 0.612, 0.6, 0.611, 0.616])
     assert [(d.improved, d.stop, d.evaluations_without_improvement) for d in decisions] == [
-        (True, False, 0), (True, False, 0), (False, False, 1), (False, False, 2), (False, True, 3)]
-    assert decisions[-1] == Decision(improved=False, stop=True, best_step=200, best_value=0.612,
+        (True, False, 0), (True, False, 0), (False, False, 1), (False, False, 2), (True, True, 3)]
+    # 0.616 is the best (best/ holds it) but beat 0.612 by less than min_delta: the third in a row that did not
+    assert decisions[-1] == Decision(improved=True, stop=True, best_step=500, best_value=0.616,
                                      evaluations_without_improvement=3)
     assert stopper.stopped
     assert stopper.stop_message() == (
-        "stopped early at step 500: DetectionBoxes_Precision/mAP did not improve by more than 0.005 for 3 "
-        "evaluations (best 0.612 at step 200); raise early_stopping.patience or lower early_stopping.min_delta "
+        "stopped early at step 500: DetectionBoxes_Precision/mAP did not improve on 0.612 (step 200) by more than "
+        "0.005 for 3 evaluations (best 0.616 at step 500); raise early_stopping.patience or lower "
+        "early_stopping.min_delta to train longer")
+
+
+def test_the_best_is_the_highest_value_even_when_it_gained_less_than_min_delta() -> None:
+    stopper = EarlyStopper(MAP, "max", patience=5, min_delta=0.01)
+    decisions = feed(stopper, [0.5, 0.505, 0.503, 0.508])
+    assert [(d.improved, d.best_step, d.best_value) for d in decisions] == [
+        (True, 100, 0.5), (True, 200, 0.505), (False, 200, 0.505), (True, 400, 0.508)]
+    assert [d.evaluations_without_improvement for d in decisions] == [0, 1, 2, 3]
+
+
+def test_small_gains_that_add_up_to_more_than_min_delta_reset_the_count() -> None:
+    # the reference is the last value that beat its own reference by more than min_delta, not the moving best
+    stopper = EarlyStopper(MAP, "max", patience=3, min_delta=0.125)
+    decisions = feed(stopper, [0.25, 0.3125, 0.40625, 0.4375])
+    assert [(d.improved, d.evaluations_without_improvement) for d in decisions] == [
+        (True, 0), (True, 1), (True, 0), (True, 1)]
+    assert not decisions[-1].stop
+
+
+def test_a_min_mode_best_below_the_reference_by_less_than_min_delta() -> None:
+    stopper = EarlyStopper(LOSS, "min", patience=2, min_delta=0.25)
+    decisions = feed(stopper, [2.0, 1.875, 1.9375])
+    assert [(d.improved, d.stop, d.best_step) for d in decisions] == [(True, False, 100), (True, False, 200),
+                                                                      (False, True, 200)]
+    assert stopper.stop_message() == (
+        "stopped early at step 300: Loss/total_loss did not improve on 2 (step 100) by more than 0.25 for 2 "
+        "evaluations (best 1.875 at step 200); raise early_stopping.patience or lower early_stopping.min_delta "
         "to train longer")
 
 
@@ -65,8 +94,10 @@ def test_min_delta_boundaries(mode: str, best: float, value: float, min_delta: f
     stopper = EarlyStopper(MAP, mode, patience=5, min_delta=min_delta)  # type: ignore[arg-type]
     stopper.update(100, best)
     decision = stopper.update(200, value)
-    assert decision.improved is improved
-    assert decision.best_value == (value if improved else best)
+    assert (decision.evaluations_without_improvement == 0) is improved
+    better = value > best if mode == "max" else value < best
+    assert decision.improved is better  # the new best whenever it is better at all
+    assert decision.best_value == (value if better else best)
 
 
 def test_mode_min_for_a_loss_and_its_message_without_min_delta() -> None:
@@ -80,10 +111,11 @@ def test_mode_min_for_a_loss_and_its_message_without_min_delta() -> None:
 def test_patience_one_stops_at_the_first_evaluation_without_improvement() -> None:
     stopper = EarlyStopper(MAP, "max", patience=1, min_delta=0.01)
     first, second = feed(stopper, [0.25, 0.255])
-    assert (first.stop, second.improved, second.stop) == (False, False, True)
+    assert (first.stop, second.improved, second.stop) == (False, True, True)
     assert stopper.stop_message() == (
-        "stopped early at step 200: DetectionBoxes_Precision/mAP did not improve by more than 0.01 for 1 evaluation "
-        "(best 0.25 at step 100); raise early_stopping.patience or lower early_stopping.min_delta to train longer")
+        "stopped early at step 200: DetectionBoxes_Precision/mAP did not improve on 0.25 (step 100) by more than "
+        "0.01 for 1 evaluation (best 0.255 at step 200); raise early_stopping.patience or lower "
+        "early_stopping.min_delta to train longer")
 
 
 def test_nan_never_counts_as_an_improvement() -> None:
@@ -154,8 +186,9 @@ def test_resuming_from_history_decides_as_an_uninterrupted_run(tmp_path: Path, r
     assert rest == expected[restart_after:]
     assert [d.stop for d in expected] == [False] * 8 + [True]
     assert resumed.stop_message() == uninterrupted.stop_message() == (
-        "stopped early at step 900: DetectionBoxes_Precision/mAP did not improve by more than 0.005 for 3 evaluations "
-        "(best 0.71 at step 600); raise early_stopping.patience or lower early_stopping.min_delta to train longer")
+        "stopped early at step 900: DetectionBoxes_Precision/mAP did not improve on 0.71 (step 600) by more than "
+        "0.005 for 3 evaluations (best 0.714 at step 900); raise early_stopping.patience or lower "
+        "early_stopping.min_delta to train longer")
 
 
 def test_history_is_replayed_in_step_order_from_scratch_and_a_missing_metric_counts_as_nan() -> None:

@@ -48,9 +48,10 @@ def test_the_best_is_tracked_and_patience_stops() -> None:
     c = coordinator()
     first = c.evaluated(100, {MAP: 0.30})
     assert first.improved and not first.stop and first.best_step == 100
-    assert not c.evaluated(200, {MAP: 0.305}).improved  # within min_delta 0.01
+    small = c.evaluated(200, {MAP: 0.305})  # better, so the new best, but within min_delta 0.01: patience runs
+    assert small.improved and not small.stop and small.best_step == 200
     last = c.evaluated(300, {MAP: 0.1})
-    assert last.stop and last.best_step == 100 and last.best_value == pytest.approx(0.30)
+    assert last.stop and last.best_step == 200 and last.best_value == pytest.approx(0.305)
     assert "early_stopping.patience" in last.message
     assert c.stopped and not c.due(350)
 
