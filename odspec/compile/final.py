@@ -57,7 +57,7 @@ def _network_sizes(resizer: Any) -> list[int]:
 
 
 def _train(spec: Spec, arch: Architecture, config: Any) -> Finding:
-    train, replicas = config.train_config, spec.runtime.replicas
+    train, replicas = config.train_config, spec.runtime.total_replicas
     if train.batch_size % replicas:
         yield ("train_config.batch_size", ("train", "batch_size"),
                f"batch size {train.batch_size} does not split evenly over {replicas} replicas")

@@ -34,6 +34,9 @@ SAFE_FIELDS = (
     "early_stopping",
     "export",
     "runtime.accelerator",
+    # the device count: the global batch (train.batch_size, which retrains) is split over however many there are
+    "runtime.replicas",
+    "runtime.workers",
 )
 # Safe fields that touch only one stage: a change of these alone needs no training (``odspec plan``'s kinds).
 EVAL_FIELDS = ("eval",)
@@ -54,7 +57,7 @@ RECORDS_FIELDS = (
 SEED = "train.seed"  # not safe: a seed change retrains (and the refusal says which seed trained them)
 # Fields that never reach pipeline.config: a config that differs when only these changed is unexplained.
 CONFIG_NEUTRAL = ("train.keep_checkpoints", "train.checkpoint_every", "early_stopping", "export",
-                  "runtime.accelerator", "runtime.replicas", SEED, *RECORDS_FIELDS)
+                  "runtime.accelerator", "runtime.replicas", "runtime.workers", SEED, *RECORDS_FIELDS)
 RECORDS = "dataset (records)"
 WHAT_TO_DO = "Train into a new model directory (--model-dir) or start over with --restart."
 RefuseReason = Literal["changed", "no-record", "unrestorable", "not-a-model-dir"]

@@ -48,10 +48,12 @@ def _runtime(spec: Spec) -> Finding:
     if runtime.bfloat16 and runtime.accelerator != "tpu":
         yield (("runtime", "bfloat16"), "bfloat16 only works on TPU (the OD API honours it only with --use_tpu)",
                "remove it, or set runtime.accelerator: tpu")
-    batch = spec.train.batch_size or arch.train.batch_size
-    if batch % runtime.replicas:
-        yield (("train", "batch_size"), f"batch size {batch} does not split evenly over {runtime.replicas} replicas",
-               f"e.g. batch_size: {runtime.replicas * max(1, batch // runtime.replicas)}")
+    batch, replicas = spec.train.batch_size or arch.train.batch_size, runtime.total_replicas
+    if batch % replicas:
+        over = f"{replicas} replicas" if runtime.workers == 1 else \
+            f"{replicas} replicas ({runtime.workers} workers x {runtime.replicas})"
+        yield (("train", "batch_size"), f"batch size {batch} does not split evenly over {over}",
+               f"e.g. batch_size: {replicas * max(1, batch // replicas)}")
     if spec.export.tflite and not arch.tflite:
         yield (("export", "tflite"), f"TFLite export supports SSD and CenterNet only, not {arch.title}",
                "set tflite: false, or pick an SSD or CenterNet architecture")

@@ -297,9 +297,17 @@ class Export(Strict):
 
 class Runtime(Strict):
     accelerator: Literal["cpu", "gpu", "tpu"] = Field("gpu", examples=["gpu"])
-    replicas: PositiveInt = Field(1, description="devices training in sync; the batch is split across them",
-                                  examples=[1])
+    replicas: PositiveInt = Field(1, description="devices per machine training in sync; the batch is split across "
+                                                 "every device of every worker", examples=[1])
+    workers: PositiveInt = Field(1, description="machines training in sync (MultiWorkerMirroredStrategy); each is "
+                                                "started with TF_CONFIG, as Kubeflow's TFJob and Vertex AI set it",
+                                 examples=[1])
     bfloat16: bool = Field(False, description="mixed precision; TPU only", examples=[False])
+
+    @property
+    def total_replicas(self) -> int:
+        """Devices training in sync over all workers: the global batch (``train.batch_size``) is split over them."""
+        return self.workers * self.replicas
 
 
 class Spec(Strict):

@@ -88,6 +88,9 @@ SAFE_CHANGES = [
     ("export.tflite", {"export": {"tflite": True}}),
     ("export.saved_model", {"export": {"saved_model": False}}),
     ("runtime.accelerator", {"runtime": {"accelerator": "cpu"}}),
+    # the device count, with the same global batch (train.batch_size: 8, split over 2 or 4 or 2 x 2 replicas)
+    ("runtime.replicas", {"runtime": {"replicas": 2}}),
+    ("runtime.workers", {"runtime": {"workers": 2}}),
     # dataset inputs whose records came out the same
     ("dataset.images", {"dataset": {"images": "photos"}}),
     ("dataset.annotations", {"dataset": {"annotations": ["a.xml", "b.xml"]}}),
@@ -105,6 +108,22 @@ def test_every_safe_field_resumes(field: str, sections: dict[str, Any]) -> None:
     outcome = resume(base(), base(**sections))
     assert isinstance(outcome, Resume), outcome
     assert outcome.changed == [field]
+
+
+def test_more_devices_with_the_same_global_batch_resume_but_another_batch_retrains() -> None:
+    one = base(train={"steps": 1000, "batch_size": 8})
+    outcome = resume(one, base(train={"steps": 1000, "batch_size": 8}, runtime={"replicas": 2, "workers": 2}))
+    assert isinstance(outcome, Resume) and outcome.changed == ["runtime.replicas", "runtime.workers"]
+    refused = resume(one, base(train={"steps": 1000, "batch_size": 16}, runtime={"replicas": 2, "workers": 2}))
+    assert isinstance(refused, Refuse) and refused.changed == ["train.batch_size"]
+
+
+def test_a_record_written_before_runtime_workers_existed_resumes() -> None:
+    old = record(base())
+    fields = {k: v for k, v in old.spec_fields.items() if k != "runtime.workers"}
+    older = old.model_copy(update={"spec_fields": fields})
+    outcome = plan(trained(older), record(base()))
+    assert isinstance(outcome, Resume) and outcome.changed == ["runtime.workers"]
 
 
 def test_a_changed_early_stopping_setting_resumes() -> None:
@@ -172,7 +191,6 @@ UNSAFE_CHANGES = [
     ("train.augmentation", {"train": {"steps": 1000, "augmentation": []}}),
     ("train.max_boxes", {"train": {"steps": 1000, "max_boxes": 50}}),
     ("train.gradient_clipping", {"train": {"steps": 1000, "gradient_clipping": 5.0}}),
-    ("runtime.replicas", {"runtime": {"replicas": 2}}),
     ("runtime.bfloat16", {"runtime": {"accelerator": "tpu", "bfloat16": True}}),
     ("overrides", {"overrides": {DEPTH: 96}}),
 ]

@@ -27,6 +27,8 @@ FPNLITE = "ssd_mobilenet_v2_fpnlite_320"
          "runtime.bfloat16: bfloat16 only works on TPU (the OD API honours it only with --use_tpu) (remove it, or set runtime.accelerator: tpu)"),
         ({"runtime": {"replicas": 4}, "train": {"batch_size": 6}},
          "train.batch_size: batch size 6 does not split evenly over 4 replicas (e.g. batch_size: 4)"),
+        ({"runtime": {"replicas": 2, "workers": 3}, "train": {"batch_size": 8}},
+         "train.batch_size: batch size 8 does not split evenly over 6 replicas (3 workers x 2) (e.g. batch_size: 6)"),
         ({"model": {"architecture": FPNLITE, "input_size": 300}},
          "model.input_size: ssd_mobilenet_v2_fpnlite_320 needs sizes that are multiples of 32, got 300 (e.g. input_size: 288)"),
         ({"train": {"steps": 100, "learning_rate": {"type": "cosine", "base": 0.1, "warmup_steps": 200}}},
