@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.errors import suggest
+from odspec.errors import SpecError, suggest
 from odspec.io import FileChange
 from odspec.project import (
     Validated,
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from odspec.bundled_example import ExampleWritten
     from odspec.datasets.model import Finding
     from odspec.datasets.report import DatasetReport
+    from odspec.distribute import Distribution
     from odspec.doctor import Report
     from odspec.errors import DatasetError
     from odspec.initspec import Survey
@@ -252,7 +253,8 @@ def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided
         start_step=(resume.checkpoint.step or 0) if resume else 0, num_steps=record.train_steps,
         checkpoint_every=every, eval_every=spec.eval.every or every, keep=spec.train.keep_checkpoints,
         selection=_selection(validated), changed=resume.changed if resume else [],
-        warnings=resume.warnings if resume else [], seed=spec.train.seed)
+        warnings=resume.warnings if resume else [], seed=spec.train.seed, distribution=distribution(spec),
+        batch_size=validated.config.train_config.batch_size)  # type: ignore[attr-defined]
 
 
 def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
@@ -262,6 +264,7 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     from odspec.runner.session import execute, locked, reconcile, versions
 
     validated = validate(spec_path, out_dir, check_data=False)
+    _refuse_several_workers(validated)
     target = claim_model_dir(validated, model_dir or default_model_dir(validated.loaded))
     _refuse_before_building(validated, target, restart=restart, progress=progress)
     built = _build(validated, progress=progress)
@@ -282,6 +285,22 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
                     "tflite": str(exported.tflite) if exported.tflite else None,
                     "smoke": None if exported.smoke is None else vars(exported.smoke)})
     return RunResult(built, outcome, exported)
+
+
+def distribution(spec: Any) -> Distribution:
+    """The tf.distribute strategy ``spec.runtime`` trains under (:func:`odspec.distribute.distribution_of`)."""
+    from odspec.distribute import distribution_of
+
+    runtime = spec.runtime
+    return distribution_of(runtime.accelerator, runtime.replicas, runtime.workers)
+
+
+def _refuse_several_workers(validated: Validated) -> None:
+    workers = validated.loaded.spec.runtime.workers
+    if workers > 1:
+        raise SpecError([validated.loaded.problem(
+            ("runtime", "workers"), f"odspec run trains on one machine so far, and this spec asks for {workers}",
+            "set workers: 1 (runtime.replicas spreads training over this machine's devices)")])
 
 
 def _refuse_before_building(validated: Validated, model_dir: Path, *, restart: bool,
@@ -382,10 +401,8 @@ def _export_prefix(state: ModelDirState, step: int | None) -> tuple[Path, int]:
 
 def _export(validated: Validated, model_dir: Path, step: int | None, tflite: bool | None, *, smoke: bool,
             output: Path | None = None) -> ExportResult:
-    import hashlib
-
     from odspec.errors import ReconcileError
-    from odspec.reconcile.record import read_run_record
+    from odspec.reconcile.record import config_sha256, read_run_record
     from odspec.reconcile.state import observe
     from odspec.runner.exporting import export_checkpoint
 
@@ -397,7 +414,7 @@ def _export(validated: Validated, model_dir: Path, step: int | None, tflite: boo
     build_dir = Path(record.build_dir)
     prefix, step = _export_prefix(state, step)
     config = build_dir / "pipeline.config"
-    if not config.is_file() or hashlib.sha256(config.read_bytes()).hexdigest() != record.pipeline_config_sha256:
+    if not config.is_file() or config_sha256(config.read_bytes()) != record.pipeline_config_sha256:
         raise ReconcileError(f"{config}: not the pipeline.config these checkpoints were trained with",
                              "rebuild with the spec they were trained with, or run `odspec run "
                              f"{validated.loaded.path}`")

@@ -11,12 +11,14 @@ from typing import Any
 
 from odspec.catalogue import Architecture
 from odspec.compile.context import batch_size
+from odspec.distribute import distribution_of
 from odspec.spec.models import Spec
 
 
 def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
     """Comment lines stating where the final ``config`` departs from the published zoo config."""
-    train = config.train_config
+    train, runtime = config.train_config, spec.runtime
+    trains_under = distribution_of(runtime.accelerator, runtime.replicas, runtime.workers).describe(train.batch_size)
     lines = [
         f"Compiled by odspec from project {spec.project!r}: {arch.title}.",
         f"Defaults reproduce the published TF2 zoo config {arch.zoo_config}, except:",
@@ -25,6 +27,7 @@ def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
         + ("on (the spec targets a TPU)" if train.use_bfloat16 else "off (it only works on TPU)")
         + ";",
         "- the TF1-only fields sync_replicas and replicas_to_aggregate are not emitted.",
+        f"Trains under {trains_under}, as the spec's runtime asks.",
     ]
     if spec.overrides:
         lines.append("Set by overrides, after the defaults: " + ", ".join(spec.overrides) + ".")

@@ -51,7 +51,7 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     """The plan of ``spec_path``; ``locked``: LockError when its lock file differs from what building would lock."""
     from odspec import project
     from odspec.reconcile.plan import classify_change
-    from odspec.reconcile.record import flatten, run_record_of
+    from odspec.reconcile.record import config_sha256, flatten, run_record_of
     from odspec.reconcile.state import observe
     from odspec.runner.session import versions
 
@@ -85,7 +85,7 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
         assert state.record is not None
         old = _Old(state.record, build.spec_values if build else None,
                    _parse_config(build.pipeline_config) if build else None)
-        if build and _sha256(build.pipeline_config) != state.record.pipeline_config_sha256:
+        if build and config_sha256(build.pipeline_config) != state.record.pipeline_config_sha256:
             notes.append(f"the build in {out} is not the one these checkpoints were trained on: the spec fields are "
                          "compared with the run, pipeline.config and the images with the build")
     else:
@@ -176,14 +176,14 @@ def _at_revision(spec_path: Path, text: str, out: Path, build: BuildFolder | Non
 def _build_record(build: BuildFolder, new: Any, resolved: dict[str, Any]) -> Any:
     """The build as a run record: what training it would have been (its spec, config, label map and records)."""
 
-    from odspec.reconcile.record import RunRecord, train_steps_of, value_hash
+    from odspec.reconcile.record import RunRecord, config_sha256, train_steps_of, value_hash
 
     values = build.spec_values
     fields = {k: value_hash(v) for k, v in values.items()} if values is not None else _by_section(build, new, resolved)
     steps = train_steps_of(build.pipeline_config.decode("utf-8", errors="replace"))
     return RunRecord(
         spec_fields=fields,
-        pipeline_config_sha256=_sha256(build.pipeline_config),
+        pipeline_config_sha256=config_sha256(build.pipeline_config),
         label_map_sha256=_sha256(build.label_map),
         dataset_sha256=build.dataset_sha256,
         train_steps=steps if steps and steps > 0 else new.train_steps,

@@ -79,6 +79,16 @@ def spec_fingerprint(spec: BaseModel) -> dict[str, str]:
     return {path: value_hash(value) for path, value in flatten(spec.model_dump(mode="json")).items()}
 
 
+def config_sha256(pipeline_config: bytes) -> str:
+    """The digest a run keeps of the pipeline.config it trained on: every line but the comments.
+
+    The header comment describes the config (and where it runs: ``runtime`` may change between resumed runs);
+    the trainer never reads it, so a change there is no change of what was trained.
+    """
+    kept = [line for line in pipeline_config.splitlines(keepends=True) if not line.lstrip().startswith(b"#")]
+    return hashlib.sha256(b"".join(kept)).hexdigest()
+
+
 def train_steps_of(pipeline_config: str) -> int | None:
     """``train_config.num_steps`` of a pipeline.config's text; None when it sets none or is not a pipeline.config.
 
@@ -118,7 +128,7 @@ def run_record_of(spec: BaseModel, build_dir: Path, versions: Versions, *, confi
     return RunRecord(
         seed=fields.get("train", {}).get("seed"),
         spec_fields=spec_fingerprint(spec),
-        pipeline_config_sha256=hashlib.sha256(config).hexdigest(),
+        pipeline_config_sha256=config_sha256(config),
         label_map_sha256=hashlib.sha256(label_map).hexdigest(),
         dataset_sha256=dataset_sha256,
         train_steps=steps,

@@ -9,8 +9,10 @@ own parser). Pure: no TensorFlow, no file system access.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from odspec.distribute import Distribution, distribution_of
 
 LAUNCHER_MODULE = "odspec.runner.launcher"
 MAX_STEPS_PER_ITERATION = 100  # what model_main_tf2 hard-codes; more only delays summaries and checkpoints
@@ -59,6 +61,7 @@ class TrainOptions:
     keep: int
     steps_per_iteration: int | None = None
     seed: int | None = None  # None: unseeded
+    distribution: Distribution = field(default_factory=lambda: distribution_of("cpu", 1))
 
     def __post_init__(self) -> None:
         _require_positive(num_steps=self.num_steps, checkpoint_every=self.checkpoint_every, keep=self.keep,
@@ -130,7 +133,7 @@ def train_argv(options: TrainOptions) -> list[str]:
             "--keep", str(options.keep)]
     if options.steps_per_iteration is not None:
         argv += ["--steps-per-iteration", str(options.steps_per_iteration)]
-    return argv + _seed_argv(options.seed)
+    return argv + options.distribution.argv() + _seed_argv(options.seed)
 
 
 def eval_argv(options: EvalOptions) -> list[str]:

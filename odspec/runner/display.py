@@ -98,6 +98,10 @@ class RunDisplay:
             return str(event["message"])
         if event["event"] == "evaluator-restarted":
             return f"warning: {event['message']}"
+        if event["event"] == "devices":
+            found = f"training on {', '.join(event['devices'])}" if event["devices"] else ""
+            return "\n".join(line for line in (found, event["warning"] and f"warning: {event['warning']}") if line) \
+                or None
         if event["event"] == "train-finished":
             per_step = event.get("step_seconds")
             return f"trained to step {event['trained_to']}" + (f" ({per_step:.3f} s/step)" if per_step else "")
@@ -119,6 +123,8 @@ class RunDisplay:
             lines.append(f"resuming at step {event['from_step']} of {event['to_step']}")
         else:
             lines.append(f"training from scratch to step {event['to_step']}")
+        if event.get("train") and event.get("strategy"):
+            lines.append(f"strategy: {event['strategy']}")
         if event.get("changed"):
             lines.append(f"changed since the last run (safe to resume): {', '.join(event['changed'])}")
         lines += [f"warning: {w}" for w in event.get("warnings", [])]

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from odspec.distribute import Distribution, StrategyKind, distribution_of, too_few_devices
 from odspec.errors import LaunchError, OdspecError
 from odspec.io import replace_dir
 from odspec.odapi.smoke import peak_rss_mb
@@ -116,6 +117,55 @@ def seed_everything(seed: int | None) -> None:
     compat.apply_seeded()
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+# --- distribution --------------------------------------------------------------------------------------------------
+
+def make_strategy(distribution: Distribution) -> tuple[Any, dict[str, Any]]:
+    """The tf.distribute strategy ``distribution`` names (as ``model_main_tf2.py`` builds it), and what it found.
+
+    Called before TensorFlow places anything: splitting the CPU into logical devices is only possible then.
+    Refuses (LaunchError) when this machine has fewer devices than ``runtime.replicas`` or no TPU.
+    """
+    import tensorflow as tf
+
+    if distribution.kind == "tpu":
+        return _tpu_strategy(tf), {"devices": [d.name for d in tf.config.list_logical_devices("TPU")]}
+    if distribution.logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(distribution.logical_cpus)])
+    gpus = tf.config.list_physical_devices("GPU")
+    problem = too_few_devices(distribution, len(gpus))
+    if problem:
+        raise LaunchError(problem, f"set runtime.replicas: {max(1, len(gpus))} (keeping train.batch_size), or run on "
+                                   f"a machine with {distribution.replicas} GPUs (CUDA_VISIBLE_DEVICES may hide some)")
+    found: dict[str, Any] = {}
+    if distribution.accelerator == "gpu" and not gpus:
+        found["warning"] = "runtime.accelerator is gpu, but TensorFlow sees no GPU: training on the CPU"
+    if distribution.kind == "default":
+        return tf.distribute.get_strategy(), {**found, "devices": []}
+    if distribution.kind == "multi_worker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        kind = "CPU" if distribution.accelerator == "cpu" else "GPU"
+        devices = [d.name for d in tf.config.list_logical_devices(kind)][: distribution.replicas]
+        # NCCL (the GPU default) has no CPU kernels; one device reducing works everywhere
+        ops = tf.distribute.ReductionToOneDevice() if kind == "CPU" else None
+        strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=ops)
+    return strategy, {**found, "devices": list(strategy.extended.worker_devices)}
+
+
+def _tpu_strategy(tf: Any) -> Any:
+    try:  # tpu=None: the TPU this VM or the TPU_NAME environment variable names, as model_main_tf2 without --tpu_name
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as err:
+        raise LaunchError(f"runtime.accelerator is tpu, but no TPU was found ({type(err).__name__}: {err})",
+                          "run on a Cloud TPU VM (or set TPU_NAME to the TPU's name), or set runtime.accelerator: "
+                          "gpu or cpu") from None
+    return tf.distribute.TPUStrategy(resolver)
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
@@ -258,18 +308,22 @@ def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[
 
 
 def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, keep: int,
-          requested: int | None = None, seed: int | None = None) -> dict[str, Any]:
+          requested: int | None = None, seed: int | None = None,
+          distribution: Distribution | None = None) -> dict[str, Any]:
     """Train to ``num_steps`` from the newest checkpoint in ``model_dir`` (or from scratch).
 
     Checkpoints land on every multiple of ``every`` and at ``num_steps``; rotation keeps the newest ``keep``.
     """
     started = time.monotonic()
+    distribution = distribution or distribution_of("cpu", 1)
     from odspec.odapi import compat
 
     compat.apply()
     import tensorflow as tf
     from object_detection import model_lib_v2
 
+    strategy, found = make_strategy(distribution)
+    _emit({"event": "strategy", "strategy": distribution.kind, "replicas": strategy.num_replicas_in_sync, **found})
     seed_everything(seed)
     _restore_box_tower_too()
     latest = tf.train.latest_checkpoint(os.fspath(model_dir)) if model_dir.is_dir() else None
@@ -279,11 +333,11 @@ def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, ke
     if start < num_steps:
         per_iteration = steps_per_iteration(start, num_steps, every, requested)
         last: dict[str, float] = {}
-        with _checkpoint_policy(model_lib_v2, recorder):
+        with _checkpoint_policy(model_lib_v2, recorder), strategy.scope():
             model_lib_v2.train_loop(
                 pipeline_config_path=os.fspath(pipeline_config), model_dir=os.fspath(model_dir),
                 train_steps=num_steps, checkpoint_every_n=per_iteration, checkpoint_max_to_keep=keep,
-                num_steps_per_iteration=per_iteration,
+                num_steps_per_iteration=per_iteration, use_tpu=distribution.kind == "tpu",
                 performance_summary_exporter=lambda metrics, _precision: last.update(metrics))
         result.update(steps_per_iteration=per_iteration, trained_to=_checkpoint_step(tf.train.latest_checkpoint(
             os.fspath(model_dir))), last_loss=_finite_or_none(last.get("last_batch_loss", math.nan)),
@@ -583,6 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="default: the largest value <= 100 that ends iterations on every checkpoint step "
                                 "and on --num-steps")
     _seed_option(train_cmd)
+    train_cmd.add_argument("--strategy", choices=["default", "mirrored", "multi_worker", "tpu"], default="default",
+                           help="the tf.distribute strategy (odspec.distribute decides it from the spec)")
+    train_cmd.add_argument("--accelerator", choices=["cpu", "gpu", "tpu"], default="cpu")
+    train_cmd.add_argument("--replicas", type=_positive, default=1, help="devices per worker")
+    train_cmd.add_argument("--workers", type=_positive, default=1)
     eval_cmd = commands.add_parser("eval", help="evaluate one checkpoint once on the config's eval input")
     eval_cmd.add_argument("--pipeline-config", type=Path, required=True)
     eval_cmd.add_argument("--model-dir", type=Path, required=True)
@@ -610,8 +669,10 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "pipeline_config", None) is not None and not args.pipeline_config.is_file():
         raise LaunchError(f"{args.pipeline_config}: no such pipeline config", "run `odspec build` first")
     if args.command == "train":
+        kind: StrategyKind = args.strategy
+        distribution = Distribution(kind, args.accelerator, args.replicas, args.workers)
         return train(args.pipeline_config, args.model_dir, args.num_steps, args.checkpoint_every, args.keep,
-                     args.steps_per_iteration, args.seed)
+                     args.steps_per_iteration, args.seed, distribution)
     if args.command == "eval":
         return evaluate(args.pipeline_config, args.model_dir, args.checkpoint, args.seed)
     if args.command == "eval-serve":

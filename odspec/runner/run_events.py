@@ -12,6 +12,7 @@ event                    emitted by                      when
 ``built``                :func:`odspec.api.run`          the build is up to date (before training)
 ``plan``                 ``session.execute``             reconciled: what this run will do
 ``train-started``        ``session.execute``             the train child is running
+``devices``              ``session._on_train``           the trainer built its strategy: the devices it trains on
 ``step``                 ``session._on_train``           the trainer logged a step (loss, rate, ETA)
 ``checkpoint``           ``session._on_train``           the trainer wrote a checkpoint
 ``train-finished``       ``session._on_train``           the trainer reached ``num_steps``
@@ -50,12 +51,21 @@ class PlanEvent(TypedDict):
     stopped_early: str | None  # why there is nothing to train, when early stopping said so before
     tensorboard: str  # the folder to point TensorBoard at
     metric: str
+    strategy: str  # how training is spread: odspec.distribute.Distribution.describe
 
 
 class TrainStartedEvent(TypedDict):
     event: Literal["train-started"]
     pid: int
     from_step: int
+
+
+class DevicesEvent(TypedDict):
+    event: Literal["devices"]
+    strategy: str  # odspec.distribute.StrategyKind
+    replicas: int  # replicas in sync, as the strategy counts them
+    devices: list[str]  # TensorFlow's names of this worker's devices; empty for the default strategy
+    warning: str | None  # e.g. a GPU asked for and none visible
 
 
 class StepEvent(TypedDict):
@@ -133,7 +143,7 @@ class ExportedEvent(ExportSummary):
 
 
 RunEvent = (
-    BuiltEvent | PlanEvent | TrainStartedEvent | StepEvent | CheckpointEvent | TrainFinishedEvent | EvalStartEvent
-    | EvaluatedEvent | EarlyStopEvent | EvaluatorRestartedEvent | ExportStartEvent | ExportedEvent
+    BuiltEvent | PlanEvent | TrainStartedEvent | DevicesEvent | StepEvent | CheckpointEvent | TrainFinishedEvent
+    | EvalStartEvent | EvaluatedEvent | EarlyStopEvent | EvaluatorRestartedEvent | ExportStartEvent | ExportedEvent
 )
 OnEvent = Callable[[RunEvent], None]

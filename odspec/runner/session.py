@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from odspec.distribute import Distribution, distribution_of
 from odspec.errors import OdspecError, ReconcileError, RunInterrupted
 from odspec.procs import json_lines
 from odspec.reconcile.plan import Refuse, Resume, Start, plan
@@ -163,6 +164,8 @@ class RunSetup:
     changed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seed: int | None = None  # train.seed; None: unseeded
+    distribution: Distribution = field(default_factory=lambda: distribution_of("cpu", 1))
+    batch_size: int | None = None  # the global batch, for describing the distribution
 
     @property
     def fingerprint(self) -> str:
@@ -281,7 +284,8 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
     on_event({"event": "plan", "action": setup.action, "model_dir": str(model_dir), "from_step": setup.start_step,
               "to_step": setup.num_steps, "changed": setup.changed, "warnings": setup.warnings,
               "train": needs_training, "evaluate": [name for name, _ in leftovers],
-              "stopped_early": live.stopped_early, "tensorboard": str(model_dir), "metric": setup.selection.metric})
+              "stopped_early": live.stopped_early, "tensorboard": str(model_dir), "metric": setup.selection.metric,
+              "strategy": setup.distribution.describe(setup.batch_size)})
     if not needs_training and not leftovers:
         return _outcome(setup, live)
 
@@ -307,7 +311,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
                 _send(evaluator, live, name, model_dir)
             if needs_training:
                 options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every,
-                                       setup.keep, seed=setup.seed)
+                                       setup.keep, seed=setup.seed, distribution=setup.distribution)
                 trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer", env=env,
                                 temp_parent=model_dir)
                 on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
@@ -390,7 +394,10 @@ def _send(evaluator: Child, live: _Live, name: str, model_dir: Path) -> None:
 def _on_train(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator, live: _Live,
               evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
     kind = message.get("event")
-    if kind == "step":
+    if kind == "strategy":
+        on_event({"event": "devices", "strategy": str(message["strategy"]), "replicas": int(message["replicas"]),
+                  "devices": [str(d) for d in message.get("devices", [])], "warning": message.get("warning")})
+    elif kind == "step":
         step = int(message["step"])
         live.marks.append((step, time.monotonic()))
         rate, eta = eta_seconds(setup.num_steps - step, live.marks)

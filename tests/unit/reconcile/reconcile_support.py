@@ -131,7 +131,7 @@ def compiled(spec: dict[str, Any], build_dir: str = "/build") -> dict[str, bytes
 def record(spec: dict[str, Any], *, dataset: str = "records-v1", build_dir: str = "/build",
            versions: Versions = VERSIONS, now: datetime = T0) -> RunRecord:
     """The run record of training ``spec``, with its real compiled config and label map."""
-    from odspec.reconcile.record import train_steps_of
+    from odspec.reconcile.record import config_sha256, train_steps_of
     from odspec.spec.models import Spec
 
     files = compiled(spec, build_dir)
@@ -140,7 +140,7 @@ def record(spec: dict[str, Any], *, dataset: str = "records-v1", build_dir: str 
     return RunRecord(
         spec_fields=spec_fingerprint(validated),
         seed=validated.train.seed,
-        pipeline_config_sha256=value_hash(config.decode()),
+        pipeline_config_sha256=config_sha256(config),
         label_map_sha256=value_hash(files["label_map.pbtxt"].decode()),
         dataset_sha256=value_hash(dataset),
         train_steps=train_steps_of(config.decode()) or 0,

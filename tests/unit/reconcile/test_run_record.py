@@ -13,6 +13,7 @@ from reconcile_support import T0, VERSIONS, compiled, record, spec_dict
 from odspec.errors import BuildMissingError, RunRecordError
 from odspec.reconcile.record import (
     RUN_RECORD,
+    config_sha256,
     flatten,
     new_run_record,
     read_run_record,
@@ -88,7 +89,7 @@ def test_new_run_record_fingerprints_the_build(tmp_path: Path) -> None:
     spec = Spec.model_validate(spec_dict(train={"steps": 800}))
     made = new_run_record(spec, tmp_path, VERSIONS, now=T0)
     assert made.spec_fields == spec_fingerprint(spec)
-    assert made.pipeline_config_sha256 == hashlib.sha256(files["pipeline.config"]).hexdigest()
+    assert made.pipeline_config_sha256 == config_sha256(files["pipeline.config"])
     assert made.label_map_sha256 == hashlib.sha256(files["label_map.pbtxt"]).hexdigest()
     assert made.dataset_sha256 == "d" * 64
     assert (made.train_steps, made.build_dir, made.versions) == (800, str(tmp_path.resolve()), VERSIONS)
@@ -170,3 +171,12 @@ def _build(folder: Path, spec: dict[str, object]) -> dict[str, bytes]:
         (folder / name).write_bytes(data)
     (folder / "build.json").write_text(json.dumps({"dataset_sha256": "d" * 64, "files": {}}))
     return files
+
+
+def test_the_config_digest_ignores_the_header_comment_but_not_the_body() -> None:
+    body = b'train_config {\n  batch_size: 8\n  fine_tune_checkpoint: "a#b"\n}\n'
+    digest = config_sha256(b"# Trains under the default strategy on one GPU (batch 8)\n" + body)
+    assert digest == config_sha256(b"# Trains under MirroredStrategy over 2 GPUs\n#\n" + body)
+    assert digest == config_sha256(body)
+    assert digest != config_sha256(body.replace(b"8", b"4"))
+    assert digest != config_sha256(body.replace(b"a#b", b"a#c"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from odspec.distribute import Distribution, distribution_of
 from odspec.errors import LaunchError
 from odspec.procs import json_lines
 from odspec.runner.argv import (
@@ -35,9 +36,12 @@ def test_train_argv_spells_every_option() -> None:
     options = TrainOptions(P, D, num_steps=300, checkpoint_every=100, keep=10)
     assert train_argv(options) == ["train", "--pipeline-config", "build/shapes/pipeline.config",
                                    "--model-dir", "runs/shapes", "--num-steps", "300",
-                                   "--checkpoint-every", "100", "--keep", "10"]
-    explicit = TrainOptions(P, D, num_steps=300, checkpoint_every=100, keep=10, steps_per_iteration=50)
-    assert train_argv(explicit)[-2:] == ["--steps-per-iteration", "50"]
+                                   "--checkpoint-every", "100", "--keep", "10",
+                                   "--strategy", "default", "--accelerator", "cpu", "--replicas", "1"]
+    explicit = TrainOptions(P, D, num_steps=300, checkpoint_every=100, keep=10, steps_per_iteration=50,
+                            distribution=distribution_of("gpu", 2, 3))
+    assert train_argv(explicit)[11:] == ["--steps-per-iteration", "50", "--strategy", "multi_worker",
+                                         "--accelerator", "gpu", "--replicas", "2", "--workers", "3"]
 
 
 def test_a_seed_is_passed_only_when_set() -> None:
@@ -79,6 +83,8 @@ def test_eval_and_export_argv() -> None:
                  steps_per_iteration=5),
     TrainOptions(P, D, num_steps=120, checkpoint_every=50, keep=3, seed=0),
     TrainOptions(P, D, num_steps=120, checkpoint_every=50, keep=3, seed=4294967295),
+    TrainOptions(P, D, num_steps=120, checkpoint_every=50, keep=3, distribution=distribution_of("cpu", 2)),
+    TrainOptions(P, D, num_steps=120, checkpoint_every=50, keep=3, distribution=distribution_of("gpu", 4, 2)),
     EvalOptions(P, D, "ckpt-12"),
     EvalOptions(P, D, "ckpt-12", seed=7),
     ExportOptions(P, D / "ckpt-3", Path("out"), tflite=True),
@@ -88,6 +94,9 @@ def test_the_launcher_parses_back_what_the_builders_write(options: TrainOptions 
     parsed = vars(build_parser().parse_args(launcher_argv(options)))
     command = parsed.pop("command")
     assert command == {TrainOptions: "train", EvalOptions: "eval", ExportOptions: "export"}[type(options)]
+    if isinstance(options, TrainOptions):
+        parsed["distribution"] = Distribution(*(parsed.pop(k) for k in ("strategy", "accelerator", "replicas",
+                                                                         "workers")))
     assert parsed == vars(options)  # argparse's dest names are the option fields
 
 

@@ -73,11 +73,26 @@ def test_the_plan_says_what_will_happen() -> None:
     display, written = collect("plain")
     display({"event": "plan", "action": "resume", "model_dir": "/m", "from_step": 100, "to_step": 300,
              "changed": ["train.steps"], "warnings": ["versions differ"], "train": True, "evaluate": ["ckpt-3"],
-             "stopped_early": None, "tensorboard": "/m", "metric": "m"})
+             "stopped_early": None, "tensorboard": "/m", "metric": "m",
+             "strategy": "MirroredStrategy over 2 GPUs: 2 replicas, global batch 8, 4 per replica"})
     text = written[0][0]
     for part in ("tensorboard --logdir /m", "resuming at step 100 of 300", "(safe to resume): train.steps",
-                 "warning: versions differ", "left from before: ckpt-3"):
+                 "warning: versions differ", "left from before: ckpt-3",
+                 "\nstrategy: MirroredStrategy over 2 GPUs: 2 replicas, global batch 8, 4 per replica\n"):
         assert part in text
+
+
+def test_the_devices_found_are_shown_and_a_missing_gpu_is_a_warning() -> None:
+    display, written = collect("plain")
+    display({"event": "devices", "strategy": "mirrored", "replicas": 2, "warning": None,
+             "devices": ["/job:localhost/replica:0/task:0/device:CPU:0", "/job:localhost/replica:0/task:0/device:CPU:1"]})
+    display({"event": "devices", "strategy": "default", "replicas": 1, "devices": [],
+             "warning": "runtime.accelerator is gpu, but TensorFlow sees no GPU: training on the CPU"})
+    display({"event": "devices", "strategy": "default", "replicas": 1, "devices": [], "warning": None})
+    assert written == [
+        ("training on /job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1",
+         False),
+        ("warning: runtime.accelerator is gpu, but TensorFlow sees no GPU: training on the CPU", False)]
 
 
 def test_export_summary_names_the_smoke_result() -> None:
