@@ -106,8 +106,9 @@ def check_gpus(loaded: LoadedSpec, options: DeployOptions) -> list[str]:
                           f"give --gpus-per-worker {runtime.replicas}, or set runtime.replicas: {gpus} in the spec "
                           f"(the global batch is split over workers x replicas)")
     if gpus > runtime.replicas:
+        idle = gpus - runtime.replicas
         return [f"--gpus-per-worker {gpus}: each worker trains on runtime.replicas = {runtime.replicas} GPUs, so "
-                f"{gpus - runtime.replicas} GPU{'s' if gpus - runtime.replicas != 1 else ''} per machine stay idle "
+                f"{idle} GPU{'s stay' if idle != 1 else ' stays'} idle on each machine "
                 f"(set runtime.replicas: {gpus} in the spec to use them)"]
     return []
 

@@ -176,7 +176,7 @@ def test_job_names_are_dns_labels(project_name: str, expected: str) -> None:
 
 def test_gpus_beyond_the_replicas_warn(tmp_path: Path) -> None:
     result = deploy(project(tmp_path, replicas=2), gpus_per_worker=4)
-    assert result.deployment.warnings == ("--gpus-per-worker 4: each worker trains on runtime.replicas = 2 GPUs, so 2 GPUs per machine stay idle (set runtime.replicas: 4 in the spec to use them)",)
+    assert result.deployment.warnings == ("--gpus-per-worker 4: each worker trains on runtime.replicas = 2 GPUs, so 2 GPUs stay idle on each machine (set runtime.replicas: 4 in the spec to use them)",)
 
 
 def refusal(spec: Path, target: str = "kubernetes", **options: Any) -> str:
