@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from odspec.bundled_example import ExampleWritten
     from odspec.datasets.model import Finding
     from odspec.datasets.report import DatasetReport
+    from odspec.deploy import Deployment, DeployOptions
     from odspec.distribute import Distribution
     from odspec.doctor import Report
     from odspec.errors import DatasetError
@@ -39,9 +40,11 @@ if TYPE_CHECKING:
     from odspec.runner.session import RunOutcome, RunSetup, Selection
 
 __all__ = [  # the API's validation and its default folders live in odspec.project (the plan uses them too)
-    "BuildResult", "DataCheck", "InitResult", "RunResult", "RunStatus", "Validated", "architectures", "build",
+    "BuildResult", "DataCheck", "DeployResult", "InitResult", "RunResult", "RunStatus", "Validated", "architectures",
+    "build",
     "check_box_limits", "check_data", "claim_model_dir", "compile_loaded", "default_model_dir", "default_out_dir",
-    "doctor", "example", "export", "init", "plan", "predict", "preview", "protected_paths", "report", "run", "schema",
+    "deploy", "doctor", "example", "export", "init", "plan", "predict", "preview", "protected_paths", "report", "run",
+    "schema",
     "status", "summarize_dataset", "validate",
 ]
 
@@ -547,6 +550,37 @@ def plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None
     from odspec.plan.compute import make_plan
 
     return make_plan(spec_path, out_dir, model_dir=model_dir, base=base, workers=workers, locked=locked)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deployment: Deployment
+    content: bytes  # the manifest as written (YAML for kubernetes, JSON for vertex)
+    path: Path | None  # where it was written; None when ``write`` was off
+
+
+def deploy(spec_path: Path, options: DeployOptions, *, project_root: Path | None = None,
+           output: Path | None = None, write: bool = True) -> DeployResult:
+    """A TFJob or Vertex AI CustomJob that trains the spec on ``runtime.workers`` machines; written atomically to
+    ``output`` (default: ``<build folder>/deploy/tfjob.yaml`` or ``vertex-job.json``) unless ``write`` is off.
+
+    ``project_root`` (default: the spec's folder) is the folder every task sees at ``options.mount_path``: the
+    spec and everything it reads must be inside it. No TensorFlow, no dataset read.
+    """
+    from odspec.deploy import deployment, manifest_bytes
+    from odspec.folders import claim_file
+    from odspec.io import atomic_write
+
+    validated = validate(spec_path, None, check_data=False)
+    loaded = validated.loaded
+    root = (project_root or loaded.root).expanduser().resolve()
+    deployed = deployment(loaded, options, root)
+    content = manifest_bytes(deployed)
+    if not write:
+        return DeployResult(deployed, content, None)
+    target = claim_file(output or validated.out_dir / "deploy" / deployed.filename)
+    atomic_write(target, content)
+    return DeployResult(deployed, content, target)
 
 
 def doctor() -> Report:

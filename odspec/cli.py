@@ -452,6 +452,52 @@ def plan(
 
 
 @app.command()
+def deploy(
+    spec: Path = SpecArg,
+    target: str = typer.Option(..., "--target", help="kubernetes (a Kubeflow TFJob) or vertex (a Vertex AI CustomJob)"),
+    image: str | None = typer.Option(None, "--image", help="the container image with odspec installed (required)"),
+    gpus_per_worker: int | None = typer.Option(None, "--gpus-per-worker", min=1,
+                                               help="GPUs per machine [default: runtime.replicas]"),
+    no_evaluator: bool = typer.Option(False, "--no-evaluator", help="no evaluator task: the chief evaluates"),
+    project_root: Path | None = typer.Option(None, "--project-root", file_okay=False,
+                                             help="the folder the tasks see at --mount-path [default: the spec's]"),
+    mount_path: str | None = typer.Option(None, "--mount-path", help="the project folder inside the container "
+                                          "[kubernetes: /workspace; vertex: required, /gcs/BUCKET/...]"),
+    model_dir: str | None = typer.Option(None, "--model-dir", "-m", help="model directory inside the container "
+                                         "[default: runs/<project> beside the spec]"),
+    name: str | None = typer.Option(None, "--name", help="kubernetes: the TFJob's name [default: from the project]"),
+    volume_claim: str | None = typer.Option(None, "--volume-claim", help="kubernetes: the ReadWriteMany "
+                                            "PersistentVolumeClaim holding the project [default: <name>-workspace]"),
+    cpu: str | None = typer.Option(None, "--cpu", help="kubernetes: CPU request per pod, e.g. 8"),
+    memory: str | None = typer.Option(None, "--memory", help="kubernetes: memory request per pod, e.g. 32Gi"),
+    restart_policy: str | None = typer.Option(None, "--restart-policy", help="kubernetes: ExitCode, OnFailure, "
+                                              "Never or Always [default: ExitCode]"),
+    clean_pod_policy: str | None = typer.Option(None, "--clean-pod-policy", help="kubernetes: Running, All or "
+                                                "None [default: Running]"),
+    machine_type: str | None = typer.Option(None, "--machine-type", help="vertex: [default: n1-standard-8]"),
+    accelerator_type: str | None = typer.Option(None, "--accelerator-type",
+                                                help="vertex: [default: NVIDIA_TESLA_T4]"),
+    to: str | None = typer.Option(None, "--to", help="the manifest file, - for stdout "
+                                  "[default: <build folder>/deploy/tfjob.yaml or vertex-job.json]"),
+) -> None:
+    """Write the manifest that trains the spec on a cluster: a Kubeflow TFJob or a Vertex AI CustomJob."""
+    from odspec import api
+    from odspec.deploy import DeployOptions
+
+    options = DeployOptions(target, image, gpus_per_worker, not no_evaluator, name, mount_path, model_dir,
+                            volume_claim, cpu, memory, restart_policy, clean_pod_policy, machine_type,
+                            accelerator_type)
+    result = api.deploy(spec, options, project_root=project_root, output=None if to in (None, "-") else Path(to),
+                        write=to != "-")
+    for warning in result.deployment.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if result.path is None:
+        sys.stdout.write(result.content.decode("utf-8"))
+    else:
+        typer.echo(str(result.path))
+
+
+@app.command()
 def doctor(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """What a bug report needs: versions, stack and pins, active shims, devices; problems with their fixes (exit 1)."""
     from odspec import api

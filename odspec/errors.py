@@ -19,6 +19,8 @@ with the error's ``exit_code``. The failure families, by exit code:
 - **2, a model directory**: :class:`ReconcileError`; :class:`RunRecordError` (``odspec-run.json``
   unreadable), :class:`BuildMissingError` (the build a run needs is missing or incomplete).
 - **130, interrupted**: :class:`RunInterrupted` (Ctrl-C or a signal; everything written is kept).
+- **2, a deploy manifest**: :class:`DeployError` (``odspec deploy`` cannot write a manifest the platform
+  would run as the spec says: a missing image, TPUs, storage the tasks would not share).
 - **1, a plan**: :class:`PlanError` (``odspec plan`` cannot read a git revision or a file).
 
 Three are internal and never reach the user as such, so they are not :class:`OdspecError` s;
@@ -284,3 +286,7 @@ class PlanError(OdspecError):
     """`odspec plan` cannot compare: a git revision or file it cannot read. Exits 1 (0 and 2 say no-op / changes)."""
 
     exit_code = 1
+
+
+class DeployError(OdspecError):
+    """`odspec deploy` cannot write a manifest that trains the spec as written; the message names the flag or field."""

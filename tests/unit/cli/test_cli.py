@@ -78,10 +78,33 @@ def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None
     spec = write_spec(tmp_path, minimal_spec("efficientdet_d0"))
     for args in (["--help"], ["--version"], ["doctor", "--help"], ["validate", str(spec)], ["build", str(spec)],
                  ["validate", str(spec), "--data"], ["validate", str(spec), "--data", "--json"],
-                 ["models"], ["plan", str(spec)], ["plan", str(spec), "--format", "json"]):
+                 ["models"], ["plan", str(spec)], ["plan", str(spec), "--format", "json"], ["deploy", "--help"],
+                 ["deploy", str(spec), "--target", "kubernetes", "--image", "i", "--to", str(tmp_path / "job.yaml")],
+                 ["deploy", str(spec), "--target", "vertex", "--image", "i", "--mount-path", "/gcs/b/p", "--to", "-"]):
         modules = imported_modules(*args)
         assert "odspec" in modules and "typer" in modules
         assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules), args
+
+
+def test_deploy_writes_the_manifest_and_prints_its_path(tmp_path: Path) -> None:
+    import yaml
+
+    spec = write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320", runtime={"workers": 2, "replicas": 2}))
+    written = odspec("deploy", str(spec), "--target", "kubernetes", "--image", "registry.example/odspec:1")
+    target = tmp_path / "build" / "test" / "deploy" / "tfjob.yaml"
+    assert (written.returncode, written.stdout, written.stderr) == (0, f"{target}\n", "")
+    job = yaml.safe_load(target.read_text())
+    assert job["kind"] == "TFJob" and job["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 1
+    shown = odspec("deploy", str(spec), "--target", "kubernetes", "--image", "registry.example/odspec:1", "--to", "-")
+    assert shown.returncode == 0 and shown.stdout == target.read_text()
+    vertex = odspec("deploy", str(spec), "--target", "vertex", "--image", "i", "--mount-path", "/gcs/b/test",
+                    "--gpus-per-worker", "3", "--to", "-")
+    assert vertex.returncode == 0
+    assert json.loads(vertex.stdout)["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]["acceleratorCount"] == 3
+    assert vertex.stderr == "warning: --gpus-per-worker 3: each worker trains on runtime.replicas = 2 GPUs, so 1 GPU stays idle on each machine (set runtime.replicas: 3 in the spec to use them)\n"
+    refused = odspec("deploy", str(spec), "--target", "vertex")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.startswith("error: --image is required: ")
 
 
 def shapes_project(tmp_path: Path) -> Path:
