@@ -1,8 +1,8 @@
 """Which tf.distribute strategy a spec's ``runtime`` trains under. Pure: no TensorFlow.
 
 The one place that turns ``runtime: {accelerator, replicas, workers}`` into a strategy: the compiled
-config's header, ``odspec run``'s first lines, the launcher's ``--strategy`` arguments and ``odspec status``
-all describe what :func:`distribution_of` returns. The launcher (:mod:`odspec.runner.launcher`) builds the
+config's header, ``odspec run``'s first lines and the launcher's ``--strategy`` arguments all describe what
+:func:`distribution_of` returns. The launcher (:mod:`odspec.runner.launcher`) builds the
 TensorFlow object from it, as ``model_main_tf2.py`` does:
 
 - one device: TensorFlow's default strategy (what ``model_main_tf2`` gets from a one-device MirroredStrategy);
