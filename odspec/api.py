@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from odspec.datasets.model import Finding
     from odspec.datasets.report import DatasetReport
     from odspec.deploy import Deployment, DeployOptions
-    from odspec.distribute import Distribution
     from odspec.doctor import Report
     from odspec.errors import DatasetError
     from odspec.initspec import Survey
@@ -241,6 +240,7 @@ def _selection(validated: Validated) -> Selection:
 
 
 def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided: Start | Resume) -> RunSetup:
+    from odspec.distribute import runtime_distribution
     from odspec.reconcile.plan import Resume
     from odspec.reconcile.record import read_run_record
     from odspec.runner.session import RunSetup
@@ -256,7 +256,8 @@ def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided
         start_step=(resume.checkpoint.step or 0) if resume else 0, num_steps=record.train_steps,
         checkpoint_every=every, eval_every=spec.eval.every or every, keep=spec.train.keep_checkpoints,
         selection=_selection(validated), changed=resume.changed if resume else [],
-        warnings=resume.warnings if resume else [], seed=spec.train.seed, distribution=distribution(spec),
+        warnings=resume.warnings if resume else [], seed=spec.train.seed,
+        distribution=runtime_distribution(spec.runtime),
         batch_size=validated.config.train_config.batch_size)  # type: ignore[attr-defined]
 
 
@@ -288,14 +289,6 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
                     "tflite": str(exported.tflite) if exported.tflite else None,
                     "smoke": None if exported.smoke is None else vars(exported.smoke)})
     return RunResult(built, outcome, exported)
-
-
-def distribution(spec: Any) -> Distribution:
-    """The tf.distribute strategy ``spec.runtime`` trains under (:func:`odspec.distribute.distribution_of`)."""
-    from odspec.distribute import distribution_of
-
-    runtime = spec.runtime
-    return distribution_of(runtime.accelerator, runtime.replicas, runtime.workers)
 
 
 def _refuse_several_workers(validated: Validated) -> None:

@@ -18,7 +18,10 @@ API's input function asks ``input_context.get_per_replica_batch_size``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from odspec.spec.models import Runtime
 
 Accelerator = Literal["cpu", "gpu", "tpu"]
 StrategyKind = Literal["default", "mirrored", "multi_worker", "tpu"]
@@ -95,6 +98,14 @@ def distribution_of(accelerator: Accelerator, replicas: int, workers: int = 1) -
     else:
         kind = "default"
     return Distribution(kind, accelerator, replicas, workers)
+
+
+def runtime_distribution(runtime: Runtime) -> Distribution:
+    """The strategy a spec's ``runtime`` block trains under."""
+    return distribution_of(runtime.accelerator, runtime.replicas, runtime.workers)
+
+
+ONE_CPU = distribution_of("cpu", 1)  # what the launcher and its options assume when told nothing
 
 
 def too_few_devices(distribution: Distribution, found: int) -> str | None:

@@ -11,14 +11,14 @@ from typing import Any
 
 from odspec.catalogue import Architecture
 from odspec.compile.context import batch_size
-from odspec.distribute import distribution_of
+from odspec.distribute import runtime_distribution
 from odspec.spec.models import Spec
 
 
 def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
     """Comment lines stating where the final ``config`` departs from the published zoo config."""
-    train, runtime = config.train_config, spec.runtime
-    trains_under = distribution_of(runtime.accelerator, runtime.replicas, runtime.workers).describe(train.batch_size)
+    train = config.train_config
+    trains_under = runtime_distribution(spec.runtime).describe(train.batch_size)
     lines = [
         f"Compiled by odspec from project {spec.project!r}: {arch.title}.",
         f"Defaults reproduce the published TF2 zoo config {arch.zoo_config}, except:",

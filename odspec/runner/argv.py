@@ -9,10 +9,10 @@ own parser). Pure: no TensorFlow, no file system access.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from odspec.distribute import Distribution, distribution_of
+from odspec.distribute import ONE_CPU, Distribution
 
 LAUNCHER_MODULE = "odspec.runner.launcher"
 MAX_STEPS_PER_ITERATION = 100  # what model_main_tf2 hard-codes; more only delays summaries and checkpoints
@@ -61,7 +61,7 @@ class TrainOptions:
     keep: int
     steps_per_iteration: int | None = None
     seed: int | None = None  # None: unseeded
-    distribution: Distribution = field(default_factory=lambda: distribution_of("cpu", 1))
+    distribution: Distribution = ONE_CPU
 
     def __post_init__(self) -> None:
         _require_positive(num_steps=self.num_steps, checkpoint_every=self.checkpoint_every, keep=self.keep,

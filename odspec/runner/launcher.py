@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from odspec.distribute import Distribution, StrategyKind, distribution_of, too_few_devices
+from odspec.distribute import ONE_CPU, Distribution, StrategyKind, too_few_devices
 from odspec.errors import LaunchError, OdspecError
 from odspec.io import replace_dir
 from odspec.odapi.smoke import peak_rss_mb
@@ -309,13 +309,12 @@ def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[
 
 def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, keep: int,
           requested: int | None = None, seed: int | None = None,
-          distribution: Distribution | None = None) -> dict[str, Any]:
+          distribution: Distribution = ONE_CPU) -> dict[str, Any]:
     """Train to ``num_steps`` from the newest checkpoint in ``model_dir`` (or from scratch).
 
     Checkpoints land on every multiple of ``every`` and at ``num_steps``; rotation keeps the newest ``keep``.
     """
     started = time.monotonic()
-    distribution = distribution or distribution_of("cpu", 1)
     from odspec.odapi import compat
 
     compat.apply()

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from odspec.distribute import Distribution, distribution_of
+from odspec.distribute import ONE_CPU, Distribution
 from odspec.errors import OdspecError, ReconcileError, RunInterrupted
 from odspec.procs import json_lines
 from odspec.reconcile.plan import Refuse, Resume, Start, plan
@@ -164,7 +164,7 @@ class RunSetup:
     changed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seed: int | None = None  # train.seed; None: unseeded
-    distribution: Distribution = field(default_factory=lambda: distribution_of("cpu", 1))
+    distribution: Distribution = ONE_CPU
     batch_size: int | None = None  # the global batch, for describing the distribution
 
     @property
