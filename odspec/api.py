@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
-from odspec.errors import SpecError, suggest
+from odspec.errors import OdspecError, SpecError, suggest
 from odspec.io import FileChange
 from odspec.project import (
     Validated,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from odspec.datasets.model import Finding
     from odspec.datasets.report import DatasetReport
     from odspec.deploy import Deployment, DeployOptions
+    from odspec.distribute import ClusterTask
     from odspec.doctor import Report
     from odspec.errors import DatasetError
     from odspec.initspec import Survey
@@ -224,9 +225,10 @@ def example(target: Path) -> ExampleWritten:
 
 @dataclass(frozen=True)
 class RunResult:
-    build: BuildResult
+    build: BuildResult | None  # None: a worker beside the chief, which built
     outcome: RunOutcome
     export: ExportResult | None
+    task: ClusterTask | None = None  # the cluster task this process trained as (None: one machine)
 
 
 def _selection(validated: Validated) -> Selection:
@@ -239,7 +241,8 @@ def _selection(validated: Validated) -> Selection:
     return Selection(stopping.metric, stopping.mode, stopping.patience, stopping.min_delta)
 
 
-def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided: Start | Resume) -> RunSetup:
+def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided: Start | Resume,
+               task: ClusterTask | None = None) -> RunSetup:
     from odspec.distribute import runtime_distribution
     from odspec.reconcile.plan import Resume
     from odspec.reconcile.record import read_run_record
@@ -258,7 +261,7 @@ def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided
         selection=_selection(validated), changed=resume.changed if resume else [],
         warnings=resume.warnings if resume else [], seed=spec.train.seed,
         distribution=runtime_distribution(spec.runtime),
-        batch_size=validated.config.train_config.batch_size)  # type: ignore[attr-defined]
+        batch_size=validated.config.train_config.batch_size, task=task)  # type: ignore[attr-defined]
 
 
 def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
@@ -268,17 +271,19 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     from odspec.runner.session import execute, locked, reconcile, versions
 
     validated = validate(spec_path, out_dir, check_data=False)
-    _refuse_several_workers(validated)
+    task = cluster_task_of(validated)
     target = claim_model_dir(validated, model_dir or default_model_dir(validated.loaded))
+    events = on_event or (lambda _event: None)
+    if task is not None and not task.is_chief:
+        return _train_beside_the_chief(validated, target, task, events)
     _refuse_before_building(validated, target, restart=restart, progress=progress)
     built = _build(validated, progress=progress)
-    events = on_event or (lambda _event: None)
     events({"event": "built", "build_dir": str(built.out_dir), "findings": len(built.findings),
             "written": sum(c.change != "unchanged" for c in built.changes)})
     with locked(target):
         record = new_run_record(validated.loaded.spec, validated.out_dir, versions())
         decided = reconcile(target, record, restart=restart)
-        outcome = execute(_run_setup(validated, target, record, decided), events)
+        outcome = execute(_run_setup(validated, target, record, decided, task), events)
         exported = None
         spec = validated.loaded.spec
         if export and spec.export.saved_model and outcome.best is not None and not _exported_already(
@@ -291,12 +296,58 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     return RunResult(built, outcome, exported)
 
 
-def _refuse_several_workers(validated: Validated) -> None:
+def cluster_task_of(validated: Validated) -> ClusterTask | None:
+    """This process's task in the cluster TF_CONFIG describes, checked against ``runtime.workers``; None: one machine.
+
+    Several workers train only as a cluster's tasks (``odspec deploy`` writes the job that starts them); a
+    cluster of one task is one machine.
+    """
+    import os
+
+    from odspec.distribute import cluster_task
+    from odspec.errors import ClusterConfigError
+
     workers = validated.loaded.spec.runtime.workers
-    if workers > 1:
+    try:
+        task = cluster_task(os.environ.get("TF_CONFIG"))
+    except ClusterConfigError as err:
+        raise OdspecError(f"TF_CONFIG: {err}".replace("TF_CONFIG: TF_CONFIG", "TF_CONFIG"),
+                          "it is set by the cluster (Kubeflow's TFJob, Vertex AI); unset it to train on one "
+                          "machine") from None
+    if task is None and workers > 1:
         raise SpecError([validated.loaded.problem(
-            ("runtime", "workers"), f"odspec run trains on one machine so far, and this spec asks for {workers}",
-            "set workers: 1 (runtime.replicas spreads training over this machine's devices)")])
+            ("runtime", "workers"), f"asks for {workers} machines, but TF_CONFIG is not set, so this process has "
+            "no cluster to train in",
+            "run odspec run on every machine with TF_CONFIG set (odspec deploy writes a Kubernetes or Vertex AI "
+            "job that does), or set workers: 1 (runtime.replicas spreads training over this machine's devices)")])
+    if task is None:
+        return None
+    if task.kind == "evaluator":
+        raise OdspecError("this process is TF_CONFIG's evaluator task, and odspec has no separate evaluator "
+                          "yet: the chief evaluates every checkpoint, keeps the best and stops early",
+                          "leave the evaluator out of the cluster (odspec deploy writes none)")
+    if task.workers != workers:
+        raise SpecError([validated.loaded.problem(
+            ("runtime", "workers"), f"is {workers}, but TF_CONFIG's cluster has {task.workers} "
+            f"training task{'' if task.workers == 1 else 's'} (chief and workers)",
+            f"set workers: {task.workers}, or start the cluster with {workers} training tasks")])
+    return task if workers > 1 else None
+
+
+def _train_beside_the_chief(validated: Validated, model_dir: Path, task: ClusterTask,
+                            events: OnEvent) -> RunResult:
+    """A worker that is not the chief: once the chief has built and reconciled this spec, train beside it.
+
+    The chief (on storage every task shares) builds, writes the run record and checkpoints, evaluates,
+    keeps the best and exports; a worker reads the build, restores the chief's newest checkpoint and
+    takes its part of every step.
+    """
+    from odspec.reconcile.plan import Start
+    from odspec.runner.session import execute_worker, wait_for_chief
+
+    setup = _run_setup(validated, model_dir, _record_for(validated, ""), Start(), task)
+    outcome = execute_worker(wait_for_chief(setup), events)
+    return RunResult(None, outcome, None, task)
 
 
 def _refuse_before_building(validated: Validated, model_dir: Path, *, restart: bool,
@@ -349,12 +400,10 @@ def claim_model_dir(validated: Validated, model_dir: Path) -> Path:
     """
     from odspec.folders import claim
     from odspec.reconcile.record import RUN_RECORD
-    from odspec.reconcile.state import OWN_ENTRIES
+    from odspec.reconcile.state import own_entry
 
     def owned(folder: Path) -> bool:
-        return (folder / RUN_RECORD).is_file() or all(
-            p.name in OWN_ENTRIES or p.name.startswith(("ckpt-", ".pending", ".best-", ".odspec."))
-            for p in folder.iterdir())
+        return (folder / RUN_RECORD).is_file() or all(own_entry(p.name) for p in folder.iterdir())
 
     return claim(model_dir, owned=owned, kind="model",
                  protected=[*protected_paths(validated.loaded), validated.out_dir])

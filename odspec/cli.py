@@ -234,6 +234,9 @@ def run(
     done = result.outcome
     if display.mode == "json":
         return
+    if result.task is not None:
+        typer.echo(f"{result.task.name} trained to step {done.trained_to} beside the chief, which keeps the best")
+        return
     best = done.best
     summary = f"best: step {best.step}, {best.metric} = {best.value:.4g} (in {done.model_dir / 'best'})" \
         if best else "no evaluation finished, so there is no best checkpoint yet"
@@ -458,7 +461,6 @@ def deploy(
     image: str | None = typer.Option(None, "--image", help="the container image with odspec installed (required)"),
     gpus_per_worker: int | None = typer.Option(None, "--gpus-per-worker", min=1,
                                                help="GPUs per machine [default: runtime.replicas]"),
-    no_evaluator: bool = typer.Option(False, "--no-evaluator", help="no evaluator task: the chief evaluates"),
     project_root: Path | None = typer.Option(None, "--project-root", file_okay=False,
                                              help="the folder the tasks see at --mount-path [default: the spec's]"),
     mount_path: str | None = typer.Option(None, "--mount-path", help="the project folder inside the container "
@@ -484,7 +486,7 @@ def deploy(
     from odspec import api
     from odspec.deploy import DeployOptions
 
-    options = DeployOptions(target, image, gpus_per_worker, not no_evaluator, name, mount_path, model_dir,
+    options = DeployOptions(target, image, gpus_per_worker, name, mount_path, model_dir,
                             volume_claim, cpu, memory, restart_policy, clean_pod_policy, machine_type,
                             accelerator_type)
     result = api.deploy(spec, options, project_root=project_root, output=None if to in (None, "-") else Path(to),

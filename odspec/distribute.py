@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from odspec.errors import ClusterConfigError
+
 if TYPE_CHECKING:
     from odspec.spec.models import Runtime
 
@@ -118,3 +120,80 @@ def too_few_devices(distribution: Distribution, found: int) -> str | None:
         return None
     return (f"runtime.replicas is {distribution.replicas}, but TensorFlow sees {found} "
             f"GPU{'' if found == 1 else 's'} on this machine")
+
+
+# --- the cluster a task is part of (TF_CONFIG) ---------------------------------------------------------------------
+
+TaskKind = Literal["chief", "worker", "evaluator"]
+TRAINING_TASKS = ("chief", "worker")
+
+
+@dataclass(frozen=True)
+class ClusterTask:
+    """This process's part of a cluster, as ``TF_CONFIG`` says (what Kubeflow's TFJob and Vertex AI set).
+
+    The chief is the ``chief`` task, or ``worker`` 0 when the cluster has no chief (TensorFlow's rule): it writes
+    the checkpoints, the run record, the metrics and ``best/``; the other workers train beside it.
+    """
+
+    kind: TaskKind
+    index: int
+    workers: int  # tasks that train: chief and workers
+    has_chief: bool
+
+    @property
+    def is_chief(self) -> bool:
+        return self.kind == "chief" or (self.kind == "worker" and self.index == 0 and not self.has_chief)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} {self.index}"
+
+    def role(self) -> str:
+        """What this task does, for ``odspec run``'s first lines."""
+        if self.is_chief:
+            return (f"{self.name}, the chief of {self.workers} workers: writes the checkpoints, evaluates them, "
+                    "keeps the best and exports it")
+        return f"{self.name} of {self.workers} workers: trains beside the chief"
+
+
+def cluster_task(tf_config: str | None) -> ClusterTask | None:
+    """This task's place in the cluster ``tf_config`` (the ``TF_CONFIG`` value) describes; None: not set or empty.
+
+    Raises ClusterConfigError for JSON that is not a TF_CONFIG, a task the cluster does not list, or a
+    parameter-server cluster (MultiWorkerMirroredStrategy has no parameter servers).
+    """
+    import json
+
+    if tf_config is None or not tf_config.strip():
+        return None
+    try:
+        config = json.loads(tf_config)
+    except ValueError as err:
+        raise ClusterConfigError(f"TF_CONFIG is not JSON ({err})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) or \
+            not isinstance(config.get("task"), dict):
+        raise ClusterConfigError('TF_CONFIG needs "cluster" and "task" objects, e.g. {"cluster": {"worker": '
+                                 '["host0:2222", "host1:2222"]}, "task": {"type": "worker", "index": 0}}')
+    cluster, task = config["cluster"], config["task"]
+    for kind, addresses in cluster.items():
+        if not isinstance(addresses, list) or not all(isinstance(a, str) and a for a in addresses):
+            raise ClusterConfigError(f'TF_CONFIG\'s cluster "{kind}" must be a list of "host:port" addresses')
+    if cluster.get("ps"):
+        raise ClusterConfigError("TF_CONFIG lists parameter servers (ps); odspec trains with "
+                                 "MultiWorkerMirroredStrategy, which has none")
+    kind, index = task.get("type"), task.get("index", 0)
+    if kind not in ("chief", "worker", "evaluator"):
+        raise ClusterConfigError(f"TF_CONFIG's task type is {kind!r}; expected chief, worker or evaluator")
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ClusterConfigError(f"TF_CONFIG's task index must be a non-negative integer, got {index!r}")
+    listed = cluster.get(kind, [])
+    if kind != "evaluator" and index >= len(listed):
+        raise ClusterConfigError(f"TF_CONFIG's task is {kind} {index}, but its cluster lists "
+                                 f"{len(listed)} {kind} address{'' if len(listed) == 1 else 'es'}")
+    if len(cluster.get("chief", [])) > 1:
+        raise ClusterConfigError("TF_CONFIG lists more than one chief")
+    workers = sum(len(cluster.get(name, [])) for name in TRAINING_TASKS)
+    if workers == 0:
+        raise ClusterConfigError("TF_CONFIG's cluster lists no chief or worker to train")
+    return ClusterTask(kind, index, workers, bool(cluster.get("chief")))

@@ -167,6 +167,10 @@ class RunError(OdspecError):
         return self.timeout is not None
 
 
+class ClusterConfigError(ValueError):
+    """TF_CONFIG that does not describe a cluster odspec can train in; the message says what is wrong."""
+
+
 class OverrideError(ValueError):
     """A path or value that does not fit the proto; the message says which part.
 

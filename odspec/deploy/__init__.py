@@ -2,7 +2,7 @@
 
 Pure: the API resolves the paths, checks them here and writes the bytes. Every task of the job runs
 ``odspec run SPEC --output plain`` in the same image; the platform's TF_CONFIG tells each one whether it is
-the chief, a worker or the evaluator (:mod:`odspec.deploy.tfjob`, :mod:`odspec.deploy.vertex`).
+the chief or a worker (:mod:`odspec.deploy.tfjob`, :mod:`odspec.deploy.vertex`).
 """
 
 from __future__ import annotations

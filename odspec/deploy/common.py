@@ -36,7 +36,6 @@ class DeployOptions:
     target: str
     image: str | None = None
     gpus_per_worker: int | None = None
-    evaluator: bool = True
     name: str | None = None
     mount_path: str | None = None  # the project folder's path inside every container
     model_dir: str | None = None  # a path inside the container; default: odspec run's (runs/<project> beside the spec)
@@ -125,11 +124,6 @@ def gpus_per_worker(loaded: LoadedSpec, options: DeployOptions) -> int:
     if runtime.accelerator != "gpu":
         return 0
     return options.gpus_per_worker or runtime.replicas
-
-
-def evaluator_gpus(loaded: LoadedSpec) -> int:
-    """One GPU when training on GPUs: the evaluator runs on one device and must keep up with every checkpoint."""
-    return 1 if loaded.spec.runtime.accelerator == "gpu" else 0
 
 
 def job_name(project: str, given: str | None) -> str:

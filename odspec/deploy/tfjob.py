@@ -1,7 +1,8 @@
 """A Kubeflow TFJob (``kubeflow.org/v1``) that trains a spec on a Kubernetes cluster.
 
-Replicas: ``Chief`` (task 0: checkpoints, run record, metrics), ``Worker`` (runtime.workers - 1, left out at 0)
-and ``Evaluator`` (evaluates every checkpoint; ``--no-evaluator`` leaves it to the chief). The training operator
+Replicas: ``Chief`` (it trains, writes the checkpoints, the run record and the metrics, evaluates every
+checkpoint beside training and keeps the best) and ``Worker`` (runtime.workers - 1, left out at 0; they train
+beside the chief). No ``Evaluator``: ``odspec run`` has no separate evaluator task yet. The training operator
 sets TF_CONFIG in the container named ``tensorflow``, which every replica runs with the image.
 
 Every pod mounts one PersistentVolumeClaim holding the project folder (spec, data, build, runs) at the mount
@@ -25,7 +26,6 @@ from odspec.deploy.common import (
     check_quantity,
     check_volume_claim,
     container_path,
-    evaluator_gpus,
     gpus_per_worker,
     job_name,
     refuse_tpu,
@@ -54,7 +54,7 @@ def tfjob(loaded: LoadedSpec, spec_in_project: PurePosixPath, options: DeployOpt
     model_dir = None if options.model_dir is None else container_path("--model-dir", options.model_dir)
     if model_dir is not None and not under(model_dir, (mount,)):
         raise DeployError(f"--model-dir {model_dir}: not on the volume every pod mounts at {mount} (the chief "
-                          f"writes checkpoints there, the workers and the evaluator read them)",
+                          f"writes checkpoints there, the workers read them)",
                           f"put it under {mount}, e.g. --model-dir {mount / 'runs' / loaded.spec.project}")
     claim = check_volume_claim(options.volume_claim or f"{name}-workspace")
     restart = _choice("--restart-policy", options.restart_policy or "ExitCode", RESTART_POLICIES)
@@ -68,8 +68,6 @@ def tfjob(loaded: LoadedSpec, spec_in_project: PurePosixPath, options: DeployOpt
     replicas: dict[str, Any] = {"Chief": _replica(1, restart, pod.template(gpus))}
     if workers > 1:
         replicas["Worker"] = _replica(workers - 1, restart, pod.template(gpus))
-    if options.evaluator:
-        replicas["Evaluator"] = _replica(1, restart, pod.template(evaluator_gpus(loaded)))
     manifest = {
         "apiVersion": API_VERSION,
         "kind": "TFJob",

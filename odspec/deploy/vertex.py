@@ -1,8 +1,9 @@
 """The body of a Vertex AI CustomJob (``projects.locations.customJobs.create``) that trains a spec.
 
-Worker pools by position, as Vertex AI reads them: 0 the chief (one replica), 1 the workers
-(runtime.workers - 1), 2 parameter servers (never used: an empty ``{}`` when pool 3 is present, as the API wants
-every pool before the last one written), 3 the evaluator. Vertex AI sets TF_CONFIG in every container.
+Worker pools by position, as Vertex AI reads them: 0 the chief (one replica; it also evaluates every
+checkpoint and keeps the best), 1 the workers (runtime.workers - 1). Pools 2 (parameter servers) and 3 (an
+evaluator) stay out: MultiWorkerMirroredStrategy has no parameter servers, and ``odspec run`` has no separate
+evaluator task yet. Vertex AI sets TF_CONFIG in every container.
 
 Every task must see the project folder (spec, data, build, runs) at the same path: Cloud Storage FUSE mounts each
 bucket the job may read at ``/gcs/<bucket>``, and an NFS mount lands under ``/mnt/nfs/``. The chief writes the
@@ -21,7 +22,6 @@ from odspec.deploy.common import (
     Deployment,
     DeployOptions,
     container_path,
-    evaluator_gpus,
     gpus_per_worker,
     refuse_tpu,
     run_command,
@@ -76,10 +76,8 @@ def custom_job(loaded: LoadedSpec, spec_in_project: PurePosixPath, options: Depl
 
     workers = loaded.spec.runtime.workers
     pools: list[dict[str, Any]] = [pool(1, gpus_per_worker(loaded, options))]
-    if workers > 1 or options.evaluator:
-        pools.append(pool(workers - 1, gpus_per_worker(loaded, options)) if workers > 1 else {})
-    if options.evaluator:
-        pools += [{}, pool(1, evaluator_gpus(loaded))]
+    if workers > 1:
+        pools.append(pool(workers - 1, gpus_per_worker(loaded, options)))
     job_spec: dict[str, Any] = {"workerPoolSpecs": pools}
     if workers > 1:
         job_spec["scheduling"] = {"restartJobOnWorkerRestart": True}
@@ -91,7 +89,7 @@ def _shared(flag: str, value: str) -> PurePosixPath:
     path = container_path(flag, value)
     if not under(path, SHARED_ROOTS) or path in SHARED_ROOTS:
         raise DeployError(f"{flag} {value}: not on storage every Vertex AI task sees (the chief writes the model "
-                          f"directory, the workers and the evaluator read it)", f"use {SHARED_HINT}")
+                          f"directory, the workers read it)", f"use {SHARED_HINT}")
     return path
 
 

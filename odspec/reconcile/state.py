@@ -28,6 +28,14 @@ BEST_INFO = PurePath("best", "info.json")
 # The runner extends this when it writes more (a directory holding only these may be trained into).
 OWN_ENTRIES = frozenset({RUN_RECORD, CHECKPOINT_INDEX, "train", "eval", "best", "metrics.jsonl", "pipeline.config",
                          "export", "logs", "report", "predictions"})
+# checkpoints; what odspec keeps aside (.pending, .best-*) and its temporary files (.odspec.*); a non-chief
+# worker's checkpoints under MultiWorkerMirroredStrategy (the OD API's temp_worker_NNN, removed when it ends)
+OWN_PREFIXES = ("ckpt-", ".pending", ".best-", ".odspec.", "temp_worker_")
+
+
+def own_entry(name: str) -> bool:
+    """Whether odspec or the OD API writes an entry of this name in a model directory."""
+    return name in OWN_ENTRIES or name.startswith(OWN_PREFIXES)
 _INDEX_FILE = re.compile(r"ckpt-(\d+)\.index")
 _DATA_FILE = re.compile(r"ckpt-(\d+)\.data-(\d{5})-of-(\d{5})")
 _INDEX_LINE = re.compile(r"(\w+)\s*:\s*(.*)")
@@ -103,7 +111,7 @@ class ModelDirState:
     @property
     def foreign(self) -> tuple[str, ...]:
         """Entries neither odspec nor the OD API writes (hidden files aside)."""
-        return tuple(e for e in self.entries if e not in OWN_ENTRIES and not e.startswith((".", "ckpt-")))
+        return tuple(e for e in self.entries if not own_entry(e) and not e.startswith("."))
 
 
 def observe(model_dir: Path) -> ModelDirState:

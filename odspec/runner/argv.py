@@ -16,6 +16,8 @@ from odspec.distribute import ONE_CPU, Distribution
 
 LAUNCHER_MODULE = "odspec.runner.launcher"
 MAX_STEPS_PER_ITERATION = 100  # what model_main_tf2 hard-codes; more only delays summaries and checkpoints
+# The line a multi-worker trainer reads on stdin: end training at the next iteration boundary, every worker with it
+STOP_LINE = "stop"
 
 
 def _require_seed(seed: int | None) -> None:

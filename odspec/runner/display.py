@@ -125,6 +125,8 @@ class RunDisplay:
             lines.append(f"training from scratch to step {event['to_step']}")
         if event.get("train") and event.get("strategy"):
             lines.append(f"strategy: {event['strategy']}")
+        if event.get("task"):
+            lines.append(f"cluster task: {event['task']}")
         if event.get("changed"):
             lines.append(f"changed since the last run (safe to resume): {', '.join(event['changed'])}")
         lines += [f"warning: {w}" for w in event.get("warnings", [])]

@@ -36,9 +36,10 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from odspec.distribute import ONE_CPU, Distribution, StrategyKind, too_few_devic
 from odspec.errors import LaunchError, OdspecError
 from odspec.io import replace_dir
 from odspec.odapi.smoke import peak_rss_mb
-from odspec.runner.argv import MAX_STEPS_PER_ITERATION
+from odspec.runner.argv import MAX_STEPS_PER_ITERATION, STOP_LINE
 from odspec.runner.best import checkpoint_files, link_or_copy, write_checkpoint_index
 
 STEP_VARIABLE = "step/.ATTRIBUTES/VARIABLE_VALUE"  # global_step in train_loop's tf.train.Checkpoint(step=...)
@@ -270,11 +271,45 @@ class _TrainRecorder:
                 "trace_seconds": None if trace is None else round(trace, 1)}
 
 
+class _StopTraining(Exception):
+    """Every worker agreed to stop at this step (not an error)."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"stopped at step {step}")
+        self.step = step
+
+
+def _stop_requests(lines: Iterable[str]) -> threading.Event:
+    """Set once ``lines`` (the trainer's stdin, read in a thread) give :data:`STOP_LINE`."""
+    requested = threading.Event()
+
+    def read() -> None:
+        for line in lines:
+            if line.strip() == STOP_LINE:
+                requested.set()
+
+    threading.Thread(target=read, name="stop-requests", daemon=True).start()
+    return requested
+
+
+def _agreement(tf: Any, strategy: Any, requested: threading.Event) -> Callable[[], bool]:
+    """Whether any worker was asked to stop, agreed by all of them (a collective sum, so every worker must call it
+    at the same point: ``train_loop`` offers a checkpoint at every iteration's end, in every worker)."""
+    @tf.function  # type: ignore[untyped-decorator]
+    def total(flag: Any) -> Any:
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(flag)), axis=None)
+
+    return lambda: float(total(tf.constant(1.0 if requested.is_set() else 0.0))) > 0
+
+
 @contextlib.contextmanager
-def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[None]:
+def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder,
+                       should_stop: Callable[[], bool] | None = None) -> Iterator[None]:
     """While ``train_loop`` runs, its CheckpointManager saves only the steps ``recorder`` accepts.
 
     ``recorder`` also sees the losses ``train_loop`` writes as summaries, and reports them after each iteration.
+    ``should_stop`` (several workers) is asked at every iteration's end; when it says so, training ends there
+    (:class:`_StopTraining`) in every worker at once, so none waits forever for the others.
 
     ``train_loop`` has no hook for this; it looks the class up as
     ``tf.compat.v2.train.CheckpointManager`` at call time, so swapping that
@@ -292,6 +327,8 @@ def _checkpoint_policy(model_lib_v2: Any, recorder: _TrainRecorder) -> Iterator[
     class PolicyCheckpointManager(base):  # type: ignore[misc, valid-type]
         def save(self, checkpoint_number: Any = None, check_interval: bool = True, options: Any = None) -> Any:
             step = int(self._checkpoint.step.numpy())
+            if should_stop is not None and should_stop():
+                raise _StopTraining(step)
             if not recorder.offered(step):
                 return None
             path = super().save(checkpoint_number, check_interval, options)
@@ -329,17 +366,26 @@ def train(pipeline_config: Path, model_dir: Path, num_steps: int, every: int, ke
     start = _checkpoint_step(latest) if latest else 0
     result: dict[str, Any] = {"start_step": start, "trained_to": start, "steps_per_iteration": None}
     recorder = _TrainRecorder(every, num_steps, time.monotonic())
+    should_stop = _agreement(tf, strategy, _stop_requests(sys.stdin)) if distribution.kind == "multi_worker" \
+        else None
     if start < num_steps:
         per_iteration = steps_per_iteration(start, num_steps, every, requested)
         last: dict[str, float] = {}
-        with _checkpoint_policy(model_lib_v2, recorder), strategy.scope():
-            model_lib_v2.train_loop(
-                pipeline_config_path=os.fspath(pipeline_config), model_dir=os.fspath(model_dir),
-                train_steps=num_steps, checkpoint_every_n=per_iteration, checkpoint_max_to_keep=keep,
-                num_steps_per_iteration=per_iteration, use_tpu=distribution.kind == "tpu",
-                performance_summary_exporter=lambda metrics, _precision: last.update(metrics))
-        result.update(steps_per_iteration=per_iteration, trained_to=_checkpoint_step(tf.train.latest_checkpoint(
-            os.fspath(model_dir))), last_loss=_finite_or_none(last.get("last_batch_loss", math.nan)),
+        try:
+            with _checkpoint_policy(model_lib_v2, recorder, should_stop), strategy.scope():
+                model_lib_v2.train_loop(
+                    pipeline_config_path=os.fspath(pipeline_config), model_dir=os.fspath(model_dir),
+                    train_steps=num_steps, checkpoint_every_n=per_iteration, checkpoint_max_to_keep=keep,
+                    num_steps_per_iteration=per_iteration, use_tpu=distribution.kind == "tpu",
+                    performance_summary_exporter=lambda metrics, _precision: last.update(metrics))
+        except _StopTraining as stop:
+            result["stopped_at"] = stop.step
+            for folder in (model_dir, model_dir / "train"):  # a worker's temp_worker_NNN, as train_loop's end does
+                model_lib_v2.clean_temporary_directories(strategy, model_lib_v2.get_filepath(strategy,
+                                                                                            os.fspath(folder)))
+        newest = tf.train.latest_checkpoint(os.fspath(model_dir))  # the chief's, in every worker
+        result.update(steps_per_iteration=per_iteration, trained_to=_checkpoint_step(newest) if newest else start,
+                      last_loss=_finite_or_none(last.get("last_batch_loss", math.nan)),
             **recorder.timings(start, per_iteration))
     return {**result, "checkpoints": _kept_checkpoints(model_dir), "written": recorder.written,
             "seconds": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}

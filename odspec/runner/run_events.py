@@ -52,6 +52,7 @@ class PlanEvent(TypedDict):
     tensorboard: str  # the folder to point TensorBoard at
     metric: str
     strategy: str  # how training is spread: odspec.distribute.Distribution.describe
+    task: str | None  # in a cluster: which task this is, and what it does (odspec.distribute.ClusterTask.role)
 
 
 class TrainStartedEvent(TypedDict):

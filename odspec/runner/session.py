@@ -19,6 +19,7 @@ killed at any moment is resumed by running it again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -33,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from odspec.distribute import ONE_CPU, Distribution
+from odspec.distribute import ONE_CPU, ClusterTask, Distribution
 from odspec.errors import OdspecError, ReconcileError, RunInterrupted
 from odspec.procs import json_lines
 from odspec.reconcile.plan import Refuse, Resume, Start, plan
@@ -42,10 +43,11 @@ from odspec.reconcile.record import (
     Versions,
     write_run_record,
 )
-from odspec.reconcile.state import OWN_ENTRIES, Best, observe
+from odspec.reconcile.state import Best, observe, own_entry
 from odspec.runner import best as best_files
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
+    STOP_LINE,
     EvalServeOptions,
     TrainOptions,
     launcher_argv,
@@ -53,7 +55,7 @@ from odspec.runner.argv import (
 )
 from odspec.runner.early_stopping import EarlyStopper
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
-from odspec.runner.process import TEMP_PREFIX, Child, remove_stale_temp
+from odspec.runner.process import Child, remove_stale_temp
 from odspec.runner.run_events import OnEvent
 
 LOCK = ".odspec.lock"
@@ -166,6 +168,7 @@ class RunSetup:
     seed: int | None = None  # train.seed; None: unseeded
     distribution: Distribution = ONE_CPU
     batch_size: int | None = None  # the global batch, for describing the distribution
+    task: ClusterTask | None = None  # this process's task when several workers train (None: one machine)
 
     @property
     def fingerprint(self) -> str:
@@ -198,7 +201,7 @@ def clear(model_dir: Path) -> None:
     for entry in sorted(model_dir.iterdir()):
         if entry.name == LOCK:
             continue
-        if entry.name in OWN_ENTRIES or entry.name.startswith(("ckpt-", ".pending", ".best-", TEMP_PREFIX)):
+        if own_entry(entry.name):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
@@ -276,7 +279,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
     remove_stale_temp(model_dir)  # of children whose odspec was killed; under the lock none of ours runs here
     env = launcher_env(setup.seed)
     leftovers = _leftovers(model_dir, coordinator)
-    needs_training = setup.start_step < setup.num_steps and not coordinator.stopped
+    needs_training = _needs_training(setup, coordinator)
     if coordinator.stopped:
         live.stopped_early = coordinator.stopper.stop_message()
         for name in best_files.pending_checkpoints(model_dir):
@@ -285,7 +288,8 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
               "to_step": setup.num_steps, "changed": setup.changed, "warnings": setup.warnings,
               "train": needs_training, "evaluate": [name for name, _ in leftovers],
               "stopped_early": live.stopped_early, "tensorboard": str(model_dir), "metric": setup.selection.metric,
-              "strategy": setup.distribution.describe(setup.batch_size)})
+              "strategy": setup.distribution.describe(setup.batch_size),
+              "task": setup.task.role() if setup.task else None})
     if not needs_training and not leftovers:
         return _outcome(setup, live)
 
@@ -313,7 +317,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
                 options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every,
                                        setup.keep, seed=setup.seed, distribution=setup.distribution)
                 trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer", env=env,
-                                temp_parent=model_dir)
+                                temp_parent=model_dir, stdin=_stops_by_agreement(setup))
                 on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
             else:
                 live.train_done = True
@@ -340,6 +344,118 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
         raise OdspecError(f"training failed: {live.train_error}",
                           f"see {logs / 'train.log'}; run again to resume from the last checkpoint")
     write_run_record(model_dir, setup.record.model_copy(update={"updated": datetime.now(timezone.utc)}))
+    return _outcome(setup, live)
+
+
+def _needs_training(setup: RunSetup, coordinator: Coordinator) -> bool:
+    """Steps are left and early stopping has not ended the run (the chief and every worker decide alike)."""
+    return setup.start_step < setup.num_steps and not coordinator.stopped
+
+
+def _stops_by_agreement(setup: RunSetup) -> bool:
+    """Several workers train in lock step: the trainer is asked to stop (it ends with every worker at the next
+    iteration) rather than killed, which would leave the other workers waiting for it."""
+    return setup.distribution.kind == "multi_worker"
+
+
+# --- a worker beside the chief -------------------------------------------------------------------------------------
+
+CHIEF_WAIT_SECONDS = 3600.0  # the chief builds the dataset first, which can take a while
+
+
+def same_run(chief: RunRecord, ours: RunRecord) -> list[str]:
+    """What differs between the chief's run record and the one this worker would write (empty: the same run)."""
+    differ = sorted(k for k in chief.spec_fields.keys() | ours.spec_fields.keys()
+                    if chief.spec_fields.get(k) != ours.spec_fields.get(k))
+    for name in ("pipeline_config_sha256", "label_map_sha256", "train_steps"):
+        if getattr(chief, name) != getattr(ours, name):
+            differ.append(name.removesuffix("_sha256").replace("_", "."))
+    return differ
+
+
+def wait_for_chief(setup: RunSetup, *, timeout: float = CHIEF_WAIT_SECONDS,
+                   poll_seconds: float = 2.0) -> RunSetup:
+    """Wait until the chief has built and reconciled this spec in ``setup.model_dir`` (its run record there is this
+    spec's); ``setup`` then resumes from the chief's newest checkpoint. ReconcileError after ``timeout`` seconds."""
+    deadline, task = time.monotonic() + timeout, _task(setup)
+    differ: list[str] = []
+    while True:
+        state = observe(setup.model_dir)
+        chief = state.record
+        if chief is not None:
+            differ = same_run(chief, setup.record)
+            if not differ:
+                start = state.latest.step if state.latest is not None and state.latest.step else 0
+                return dataclasses.replace(setup, record=chief, start_step=start,
+                                           action="resume" if start else "start")
+        if time.monotonic() >= deadline:
+            waited = f"{timeout / 60:.0f} minutes" if timeout >= 120 else f"{timeout:g} s"
+            seen = f"its run record there is for another spec ({', '.join(differ)} differ)" if chief is not None \
+                else "there is no run record there"
+            raise ReconcileError(
+                f"{setup.model_dir}: {task.name} waited {waited} for the chief to start this "
+                f"spec's run, and {seen}",
+                "start odspec run with the same spec on the chief; every task must see the same model directory "
+                "(shared storage)")
+        time.sleep(poll_seconds)
+
+
+def _task(setup: RunSetup) -> ClusterTask:
+    if setup.task is None or setup.task.is_chief:
+        raise ValueError("a worker's setup needs its (non-chief) cluster task")
+    return setup.task
+
+
+def execute_worker(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
+                   launcher: str = LAUNCHER_MODULE) -> RunOutcome:
+    """Train beside the chief until every worker ends: at ``setup.num_steps``, or when the chief's early stop
+    reaches every worker at an iteration's end. Writes only its log (``logs/train-worker-N.log``)."""
+    model_dir, task = setup.model_dir, _task(setup)
+    coordinator = Coordinator(num_steps=setup.num_steps, eval_every=setup.eval_every, selection=setup.selection,
+                              history=read_metrics(model_dir))
+    live = _Live()
+    needs_training = _needs_training(setup, coordinator)
+    if coordinator.stopped:
+        live.stopped_early = coordinator.stopper.stop_message()
+    on_event({"event": "plan", "action": setup.action, "model_dir": str(model_dir), "from_step": setup.start_step,
+              "to_step": setup.num_steps, "changed": [], "warnings": [], "train": needs_training, "evaluate": [],
+              "stopped_early": live.stopped_early, "tensorboard": str(model_dir), "metric": setup.selection.metric,
+              "strategy": setup.distribution.describe(setup.batch_size), "task": task.role()})
+    if not needs_training:
+        return _outcome(setup, live)
+    lines: queue.Queue[tuple[str, str]] = queue.Queue()
+    (model_dir / LOGS).mkdir(exist_ok=True)
+    options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every, setup.keep,
+                           seed=setup.seed, distribution=setup.distribution)
+    trainer: Child | None = None
+    with open(model_dir / LOGS / f"train-{task.kind}-{task.index}.log", "a", encoding="utf-8",
+              buffering=1) as log:
+        def from_train(line: str) -> None:
+            log.write(line + "\n")
+            lines.put(("train", line))
+
+        try:  # temporary files in the system's folder: the chief cleans the model directory's of dead children
+            trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer",
+                            env=launcher_env(setup.seed))
+            on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
+            while not live.train_done:
+                try:
+                    _source, line = lines.get(timeout=poll_seconds)
+                except queue.Empty:
+                    _check_children(trainer, None, live, lines)
+                    continue
+                for message in json_lines([line]):
+                    _on_train(message, setup, coordinator, live, None, trainer, on_event)
+        except KeyboardInterrupt:
+            raise RunInterrupted(f"interrupted; {task.name} stopped training (the chief keeps the checkpoints)",
+                                 "run the same command again to rejoin the chief") from None
+        finally:
+            if trainer is not None:
+                trainer.stop()
+    if live.train_error is not None:
+        raise OdspecError(f"training failed: {live.train_error}",
+                          f"see {model_dir / LOGS / f'train-{task.kind}-{task.index}.log'}; run again to rejoin "
+                          "the chief")
     return _outcome(setup, live)
 
 
@@ -425,6 +541,8 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
              evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
     kind = message.get("event")
     model_dir = setup.model_dir
+    if live.stopped_early is not None and not live.outstanding:
+        return  # stopped early, and the evaluator with it: what it said last is about checkpoints already released
     if kind == "eval-ready":
         live.evaluator_free_at = time.time()
     elif kind == "eval-start":
@@ -458,8 +576,13 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
             live.stopped_early = verdict.message
             on_event({"event": "early-stop", "step": step, "message": verdict.message})
             if trainer is not None and not live.train_done:
-                trainer.stop()
-                live.train_done = True
+                if _stops_by_agreement(setup):
+                    trainer.send(STOP_LINE)  # every worker ends at the next iteration; its last line ends the loop
+                    if evaluator is not None:
+                        evaluator.stop()  # what it evaluates now is released below
+                else:
+                    trainer.stop()
+                    live.train_done = True
             for pending in live.outstanding:
                 best_files.release(model_dir, Path(pending).name)
             live.outstanding.clear()

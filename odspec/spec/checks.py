@@ -54,6 +54,14 @@ def _runtime(spec: Spec) -> Finding:
             f"{replicas} replicas ({runtime.workers} workers x {runtime.replicas})"
         yield (("train", "batch_size"), f"batch size {batch} does not split evenly over {over}",
                f"e.g. batch_size: {replicas * max(1, batch // replicas)}")
+    shards = spec.dataset.shards
+    if runtime.workers > 1 and (shards is None or shards < runtime.workers):
+        # the OD API gives each worker its share of the training shard files; a worker without one has no input
+        where, said = (("runtime", "workers"), "by size (one per ~100 MB)") if shards is None else \
+            (("dataset", "shards"), str(shards))
+        yield (where, f"{runtime.workers} workers each read their own TFRecord shards, but the dataset's shard "
+               f"count is {said}",
+               f"set dataset.shards: {runtime.workers} (or a multiple of it, so each worker reads as much)")
     if spec.export.tflite and not arch.tflite:
         yield (("export", "tflite"), f"TFLite export supports SSD and CenterNet only, not {arch.title}",
                "set tflite: false, or pick an SSD or CenterNet architecture")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path, PurePath
 
 import pytest
 from support import minimal_spec, write_spec
 
 from odspec import api
-from odspec.distribute import Distribution, distribution_of, too_few_devices
-from odspec.errors import SpecError
+from odspec.distribute import ClusterTask, Distribution, cluster_task, distribution_of, too_few_devices
+from odspec.errors import ClusterConfigError, OdspecError, SpecError
 from odspec.runner.launcher import build_parser
 
 
@@ -79,17 +80,98 @@ def test_counts_must_be_positive_integers(bad: object) -> None:
         Distribution("mirrored", "cpu", bad)  # type: ignore[arg-type]
 
 
-def test_run_refuses_several_workers_at_the_spec_line_before_building(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320", runtime={"accelerator": "cpu",
-                                                                                      "workers": 2},
-                                             train={"batch_size": 4}))
+def _two_workers(folder: Path, **runtime: object) -> Path:
+    return write_spec(folder, minimal_spec("ssd_mobilenet_v2_fpnlite_320", runtime={"accelerator": "cpu",
+                                                                                    "workers": 2, **runtime},
+                                           train={"batch_size": 4}, dataset={"shards": 2}))
+
+
+def _tf_config(workers: int = 2, kind: str = "worker", index: int = 0, chief: bool = False) -> str:
+    cluster: dict[str, list[str]] = {"worker": [f"10.0.0.{i}:2222" for i in range(workers)]}
+    if chief:
+        cluster["chief"] = ["10.0.0.9:2222"]
+    return json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}})
+
+
+def test_several_workers_without_tf_config_are_refused_at_the_spec_line_before_building(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    spec = _two_workers(tmp_path)
     with pytest.raises(SpecError) as refused:
         api.run(spec, model_dir=tmp_path / "runs")
     line = spec.read_text().splitlines().index("  workers: 2") + 1
     assert str(refused.value) == (
-        f"{spec}:{line}:12: runtime.workers: odspec run trains on one machine so far, and this spec asks for 2 (set "
-        "workers: 1 (runtime.replicas spreads training over this machine's devices))")
+        f"{spec}:{line}:12: runtime.workers: asks for 2 machines, but TF_CONFIG is not set, so this process has no "
+        "cluster to train in (run odspec run on every machine with TF_CONFIG set (odspec deploy writes a Kubernetes "
+        "or Vertex AI job that does), or set workers: 1 (runtime.replicas spreads training over this machine's "
+        "devices))")
     assert not (tmp_path / "build").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_cluster_of_another_size_is_refused_at_the_spec_line(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_CONFIG", _tf_config(workers=2, chief=True))
+    spec = _two_workers(tmp_path)
+    with pytest.raises(SpecError) as refused:
+        api.run(spec, model_dir=tmp_path / "runs")
+    assert "runtime.workers: is 2, but TF_CONFIG's cluster has 3 training tasks (chief and workers) (set " \
+           "workers: 3, or start the cluster with 2 training tasks)" in str(refused.value)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "expected"),
+    [
+        ("{", "TF_CONFIG is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        ('{"cluster": {}}', 'TF_CONFIG needs "cluster" and "task" objects'),
+        ('{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}, "task": {"type": "worker", "index": 0}}',
+         "TF_CONFIG lists parameter servers (ps); odspec trains with MultiWorkerMirroredStrategy, which has none"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "master", "index": 0}}',
+         "TF_CONFIG's task type is 'master'; expected chief, worker or evaluator"),
+        ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}}',
+         "TF_CONFIG's task is worker 2, but its cluster lists 2 worker addresses"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": -1}}',
+         "TF_CONFIG's task index must be a non-negative integer, got -1"),
+        ('{"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}',
+         'TF_CONFIG\'s cluster "worker" must be a list of "host:port" addresses'),
+        ('{"cluster": {"evaluator": ["a:1"]}, "task": {"type": "evaluator", "index": 0}}',
+         "TF_CONFIG's cluster lists no chief or worker to train"),
+    ],
+)
+def test_a_tf_config_that_is_not_a_cluster_says_what_is_wrong(tf_config: str, expected: str) -> None:
+    with pytest.raises(ClusterConfigError) as caught:
+        cluster_task(tf_config)
+    assert str(caught.value).startswith(expected)
+
+
+def test_the_chief_is_the_chief_task_or_else_worker_0() -> None:
+    assert cluster_task(None) is None and cluster_task("  ") is None
+    first = cluster_task(_tf_config(3, index=0))
+    assert first == ClusterTask("worker", 0, 3, False) and first.is_chief
+    assert not cluster_task(_tf_config(3, index=2)).is_chief  # type: ignore[union-attr]
+    with_chief = cluster_task(_tf_config(2, kind="chief", chief=True))
+    assert with_chief is not None and with_chief.is_chief and with_chief.workers == 3
+    worker0 = cluster_task(_tf_config(2, index=0, chief=True))
+    assert worker0 is not None and not worker0.is_chief
+    assert worker0.role() == "worker 0 of 3 workers: trains beside the chief"
+    assert with_chief.role().startswith("chief 0, the chief of 3 workers: writes the checkpoints")
+
+
+def test_an_evaluator_task_is_refused_with_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"], "evaluator": ["c:1"]},
+                                                "task": {"type": "evaluator", "index": 0}}))
+    with pytest.raises(OdspecError) as refused:
+        api.run(_two_workers(tmp_path), model_dir=tmp_path / "runs")
+    assert "odspec has no separate evaluator yet" in str(refused.value)
+    assert "leave the evaluator out of the cluster" in str(refused.value)
+
+
+def test_a_bad_tf_config_is_an_error_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_CONFIG", "{")
+    with pytest.raises(OdspecError) as refused:
+        api.run(_two_workers(tmp_path), model_dir=tmp_path / "runs")
+    assert str(refused.value).startswith("TF_CONFIG is not JSON (") and "unset it to train on one machine" in \
+        str(refused.value)
 
 
 def test_the_compiled_config_says_which_strategy_trains_it() -> None:

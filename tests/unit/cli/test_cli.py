@@ -89,7 +89,8 @@ def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None
 def test_deploy_writes_the_manifest_and_prints_its_path(tmp_path: Path) -> None:
     import yaml
 
-    spec = write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320", runtime={"workers": 2, "replicas": 2}))
+    spec = write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320", runtime={"workers": 2, "replicas": 2},
+                                             dataset={"shards": 2}))
     written = odspec("deploy", str(spec), "--target", "kubernetes", "--image", "registry.example/odspec:1")
     target = tmp_path / "build" / "test" / "deploy" / "tfjob.yaml"
     assert (written.returncode, written.stdout, written.stderr) == (0, f"{target}\n", "")

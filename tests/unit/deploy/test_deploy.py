@@ -38,7 +38,8 @@ VERTEX_SCHEMA = json.loads((SCHEMAS / "vertex-custom-job.schema.json").read_text
 def project(tmp_path: Path, **runtime: Any) -> Path:
     runtime = {"accelerator": "gpu", "replicas": 1, "workers": 1, **runtime}
     batch = 4 * runtime["replicas"] * runtime["workers"]
-    return write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320", runtime=runtime, train={"batch_size": batch}))
+    return write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320", runtime=runtime, train={"batch_size": batch},
+                                             dataset={"shards": runtime["workers"]}))
 
 
 def deploy(spec: Path, target: str = "kubernetes", **options: Any) -> api.DeployResult:
@@ -81,23 +82,22 @@ def vertex(spec: Path, **options: Any) -> dict[str, Any]:
     return manifest
 
 
-def test_one_gpu_worker_with_an_evaluator(tmp_path: Path) -> None:
+def test_one_gpu_worker_is_a_chief_alone(tmp_path: Path) -> None:
     manifest = tfjob(project(tmp_path))
     assert manifest["apiVersion"] == "kubeflow.org/v1" and manifest["kind"] == "TFJob"
     assert manifest["metadata"] == {"name": "test"}
     assert manifest["spec"]["runPolicy"] == {"cleanPodPolicy": "Running"}
     replicas = manifest["spec"]["tfReplicaSpecs"]
-    assert list(replicas) == ["Chief", "Evaluator"]
-    assert [r["replicas"] for r in replicas.values()] == [1, 1]
-    assert {r["restartPolicy"] for r in replicas.values()} == {"ExitCode"}
-    assert gpus(replicas["Chief"]) == 1 and gpus(replicas["Evaluator"]) == 1
+    assert list(replicas) == ["Chief"]  # it evaluates beside training: odspec has no evaluator task yet
+    assert replicas["Chief"]["replicas"] == 1 and replicas["Chief"]["restartPolicy"] == "ExitCode"
+    assert gpus(replicas["Chief"]) == 1
     container = replicas["Chief"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["run", "/workspace/spec.yaml", "--output", "plain"]
     assert replicas["Chief"]["template"]["spec"]["volumes"] == [{"name": "workspace", "persistentVolumeClaim": {"claimName": "test-workspace"}}]
 
 
-def test_three_workers_of_two_gpus_without_an_evaluator(tmp_path: Path) -> None:
-    manifest = tfjob(project(tmp_path, replicas=2, workers=3), evaluator=False, cpu="8", memory="32Gi",
+def test_three_workers_of_two_gpus(tmp_path: Path) -> None:
+    manifest = tfjob(project(tmp_path, replicas=2, workers=3), cpu="8", memory="32Gi",
                      model_dir="/workspace/runs/big", volume_claim="shared")
     replicas = manifest["spec"]["tfReplicaSpecs"]
     assert list(replicas) == ["Chief", "Worker"] and replicas["Worker"]["replicas"] == 2
@@ -110,14 +110,13 @@ def test_three_workers_of_two_gpus_without_an_evaluator(tmp_path: Path) -> None:
 def test_cpu_workers_ask_for_no_gpu(tmp_path: Path) -> None:
     manifest = tfjob(project(tmp_path, accelerator="cpu", workers=2))
     replicas = manifest["spec"]["tfReplicaSpecs"]
-    assert list(replicas) == ["Chief", "Worker", "Evaluator"]
-    assert [gpus(r) for r in replicas.values()] == [None, None, None]
+    assert list(replicas) == ["Chief", "Worker"]
+    assert [gpus(r) for r in replicas.values()] == [None, None]
 
 
 def test_vertex_pools_by_position(tmp_path: Path) -> None:
     pools = vertex(project(tmp_path))["jobSpec"]["workerPoolSpecs"]
-    assert len(pools) == 4 and pools[1] == {} and pools[2] == {}
-    assert pools[0]["replicaCount"] == 1 and pools[3]["replicaCount"] == 1
+    assert len(pools) == 1 and pools[0]["replicaCount"] == 1  # one machine: the chief, which also evaluates
     assert pools[0]["machineSpec"] == {"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_TESLA_T4", "acceleratorCount": 1}
     assert pools[0]["containerSpec"] == {"imageUri": "registry.example/odspec:0.1.0", "command": ["odspec"],
                                          "args": ["run", "/gcs/bucket/pets/spec.yaml", "--output", "plain"]}
@@ -129,17 +128,16 @@ def test_vertex_three_workers_restart_the_job_together(tmp_path: Path) -> None:
     assert job["displayName"] == "test"
     assert job["jobSpec"]["scheduling"] == {"restartJobOnWorkerRestart": True}
     pools = job["jobSpec"]["workerPoolSpecs"]
-    assert [p.get("replicaCount") for p in pools] == [1, 2, None, 1]
+    assert [p.get("replicaCount") for p in pools] == [1, 2]
     assert pools[1]["machineSpec"] == {"machineType": "a2-highgpu-2g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 2}
-    assert pools[3]["machineSpec"]["acceleratorCount"] == 1
 
 
-def test_vertex_cpu_without_an_evaluator(tmp_path: Path) -> None:
-    job = vertex(project(tmp_path, accelerator="cpu", workers=2), evaluator=False, model_dir="/gcs/bucket/runs")
+def test_vertex_cpu_workers(tmp_path: Path) -> None:
+    job = vertex(project(tmp_path, accelerator="cpu", workers=2), model_dir="/gcs/bucket/runs")
     pools = job["jobSpec"]["workerPoolSpecs"]
     assert len(pools) == 2 and [p["machineSpec"] for p in pools] == [{"machineType": "n1-standard-8"}] * 2
     assert pools[1]["containerSpec"]["args"][-2:] == ["--model-dir", "/gcs/bucket/runs"]
-    assert len(vertex(project(tmp_path / "one", accelerator="cpu"), evaluator=False)["jobSpec"]["workerPoolSpecs"]) == 1
+    assert len(vertex(project(tmp_path / "one", accelerator="cpu"))["jobSpec"]["workerPoolSpecs"]) == 1
 
 
 def test_the_schemas_catch_what_they_should(tmp_path: Path) -> None:
@@ -193,9 +191,9 @@ def test_refusals(tmp_path: Path) -> None:
     assert refusal(spec, machine_type="n1-standard-4") == "--machine-type applies to --target vertex only (drop --machine-type, or choose that target)"
     assert refusal(spec, "vertex", volume_claim="x") == "--volume-claim applies to --target kubernetes only (drop --volume-claim, or choose that target)"
     assert refusal(spec, "vertex") == "--mount-path is required with --target vertex: where every task sees the project folder (e.g. --mount-path /gcs/my-bucket/test, the project folder copied to a Cloud Storage bucket)"
-    assert refusal(spec, "vertex", mount_path="/data/p") == "--mount-path /data/p: not on storage every Vertex AI task sees (the chief writes the model directory, the workers and the evaluator read it) (use Cloud Storage FUSE (/gcs/BUCKET/...) or an NFS mount (/mnt/nfs/...))"
+    assert refusal(spec, "vertex", mount_path="/data/p") == "--mount-path /data/p: not on storage every Vertex AI task sees (the chief writes the model directory, the workers read it) (use Cloud Storage FUSE (/gcs/BUCKET/...) or an NFS mount (/mnt/nfs/...))"
     assert refusal(spec, "vertex", mount_path="/gcs/b", accelerator_type="T4") == "--accelerator-type T4: not a Vertex AI GPU type, did you mean 'NVIDIA_TESLA_T4'? (one of NVIDIA_TESLA_P100, NVIDIA_TESLA_V100, NVIDIA_TESLA_P4, NVIDIA_TESLA_T4, NVIDIA_TESLA_A100, NVIDIA_A100_80GB, NVIDIA_L4, NVIDIA_H100_80GB)"
-    assert refusal(spec, model_dir="/tmp/runs") == "--model-dir /tmp/runs: not on the volume every pod mounts at /workspace (the chief writes checkpoints there, the workers and the evaluator read them) (put it under /workspace, e.g. --model-dir /workspace/runs/test)"
+    assert refusal(spec, model_dir="/tmp/runs") == "--model-dir /tmp/runs: not on the volume every pod mounts at /workspace (the chief writes checkpoints there, the workers read them) (put it under /workspace, e.g. --model-dir /workspace/runs/test)"
     assert refusal(spec, mount_path="workspace") == "--mount-path workspace: expected an absolute path inside the container, without '..' (e.g. --mount-path /workspace)"
     assert refusal(spec, name="Pets") == "--name Pets: expected a DNS-1035 label of at most 50 characters (lowercase letters, digits and '-', starting with a letter and not ending with '-') (e.g. --name pets-train)"
     assert refusal(spec, memory="32GB") == "--memory 32GB: not a Kubernetes quantity (e.g. --memory 32Gi)"

@@ -29,6 +29,12 @@ FPNLITE = "ssd_mobilenet_v2_fpnlite_320"
          "train.batch_size: batch size 6 does not split evenly over 4 replicas (e.g. batch_size: 4)"),
         ({"runtime": {"replicas": 2, "workers": 3}, "train": {"batch_size": 8}},
          "train.batch_size: batch size 8 does not split evenly over 6 replicas (3 workers x 2) (e.g. batch_size: 6)"),
+        ({"runtime": {"workers": 2}, "train": {"batch_size": 4}},
+         "runtime.workers: 2 workers each read their own TFRecord shards, but the dataset's shard count is by size "
+         "(one per ~100 MB) (set dataset.shards: 2 (or a multiple of it, so each worker reads as much))"),
+        ({"runtime": {"workers": 3}, "train": {"batch_size": 6}, "dataset": {"shards": 2}},
+         "dataset.shards: 3 workers each read their own TFRecord shards, but the dataset's shard count is 2 "
+         "(set dataset.shards: 3 (or a multiple of it, so each worker reads as much))"),
         ({"model": {"architecture": FPNLITE, "input_size": 300}},
          "model.input_size: ssd_mobilenet_v2_fpnlite_320 needs sizes that are multiples of 32, got 300 (e.g. input_size: 288)"),
         ({"train": {"steps": 100, "learning_rate": {"type": "cosine", "base": 0.1, "warmup_steps": 200}}},

@@ -1,0 +1,103 @@
+"""Two workers on this machine through the real OD API: MultiWorkerMirroredStrategy over 127.0.0.1.
+
+Each worker is its own ``odspec run`` with the TF_CONFIG a TFJob or Vertex AI would set (a cluster of two
+``worker`` tasks; worker 0 is the chief), sharing one model directory as pods share a volume. The chief
+builds, writes the run record and the checkpoints, evaluates them and keeps the best; worker 1 waits for its
+run record, then trains beside it. Early stopping (patience 1, a min_delta nothing reaches) must end both
+processes cleanly at the same iteration: a worker killed mid-step would leave the other waiting forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import variant
+
+from odspec.runner.metrics import read_metrics
+
+pytestmark = pytest.mark.odapi
+
+EVERY = 20
+TIMEOUT = 1200  # seconds for both; tracing alone takes 1-2 minutes when two trainers and an evaluator share 2 cores
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _events(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("cluster")
+    spec = variant(folder, "two", {"train.steps": 2000, "train.checkpoint_every": EVERY, "train.batch_size": 4,
+                                   "train.learning_rate.warmup_steps": 10, "dataset.shards": 2,
+                                   "runtime": {"accelerator": "cpu", "workers": 2},
+                                   "early_stopping": {"patience": 1, "min_delta": 0.9}})
+    model_dir = folder / "runs"
+    addresses = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    procs = []
+    for index in (0, 1):
+        tf_config = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "odspec", "run", str(spec), "--model-dir", str(model_dir), "--output", "json",
+             "--no-export"], env={**os.environ, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        outputs.extend(proc.communicate(timeout=TIMEOUT)[0] for proc in procs)
+    finally:
+        for proc in procs:
+            proc.kill()
+    return {"spec": spec, "model_dir": model_dir, "codes": [p.returncode for p in procs], "outputs": outputs,
+            "events": [_events(o) for o in outputs]}
+
+
+def test_both_workers_end_cleanly(cluster: dict[str, Any]) -> None:
+    assert cluster["codes"] == [0, 0], "\n\n".join(o[-3000:] for o in cluster["outputs"])
+
+
+def test_both_train_under_multi_worker_mirrored_strategy(cluster: dict[str, Any]) -> None:
+    for events in cluster["events"]:
+        (plan,) = [e for e in events if e["event"] == "plan"]
+        assert plan["strategy"] == ("MultiWorkerMirroredStrategy over the CPU on each of 2 workers: 2 replicas, "
+                                    "global batch 4, 2 per replica")
+        (devices,) = [e for e in events if e["event"] == "devices"]
+        assert devices["strategy"] == "multi_worker" and devices["replicas"] == 2
+    chief, worker = (next(e for e in events if e["event"] == "plan")["task"] for events in cluster["events"])
+    assert chief.startswith("worker 0, the chief of 2 workers") and worker.startswith("worker 1 of 2 workers")
+
+
+def test_the_chief_alone_evaluates_and_the_early_stop_ends_both(cluster: dict[str, Any]) -> None:
+    model_dir = cluster["model_dir"]
+    rows = read_metrics(model_dir)
+    assert [r.step for r in rows] == [EVERY, 2 * EVERY]  # patience 1: the second evaluation stops it
+    chief, worker = cluster["events"]
+    assert [e["event"] for e in chief if e["event"] == "early-stop"] == ["early-stop"]
+    assert not [e for e in worker if e["event"] in ("evaluated", "early-stop")]
+    finished = [[e["trained_to"] for e in events if e["event"] == "train-finished"] for events in (chief, worker)]
+    assert finished[0] == finished[1] and len(finished[0]) == 1 and finished[0][0] < 2000
+    assert (model_dir / "best" / "info.json").is_file()
+
+
+def test_only_the_chief_writes_the_model_directory(cluster: dict[str, Any]) -> None:
+    model_dir: Path = cluster["model_dir"]
+    assert not list(model_dir.glob("temp_worker_*")) and not list((model_dir / "train").glob("temp_worker_*"))
+    assert (model_dir / "logs" / "train.log").is_file() and (model_dir / "logs" / "train-worker-1.log").is_file()
+    assert not (model_dir / "logs" / "train-worker-0.log").exists()
