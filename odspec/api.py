@@ -311,7 +311,7 @@ def cluster_task_of(validated: Validated) -> ClusterTask | None:
     try:
         task = cluster_task(os.environ.get("TF_CONFIG"))
     except ClusterConfigError as err:
-        raise OdspecError(f"TF_CONFIG: {err}".replace("TF_CONFIG: TF_CONFIG", "TF_CONFIG"),
+        raise OdspecError(str(err),  # each message names TF_CONFIG
                           "it is set by the cluster (Kubeflow's TFJob, Vertex AI); unset it to train on one "
                           "machine") from None
     if task is None and workers > 1:
