@@ -159,7 +159,10 @@ def _launchers(model_dir: Path) -> list[int]:
 def start_run(spec: Path, model_dir: Path) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "odspec.cli", "run", str(spec), "--model-dir", str(model_dir),
                "--no-export", "--output", "json"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=spec.parent)
+    # SIGINT as a terminal's Ctrl-C delivers it: a shell without job control starts background jobs (this test's
+    # runner, perhaps) with SIGINT ignored, which the child would inherit
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=spec.parent,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
 
 
 def wait_for_checkpoint(odspec: subprocess.Popen[str], step: int) -> None:

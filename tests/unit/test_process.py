@@ -137,7 +137,9 @@ def test_keyboard_interrupt_stops_the_group_and_propagates(tmp_path: Path) -> No
         time.sleep(60)
     """)
 
-    # Ctrl-C reaches Python as SIGINT in the main thread; send ourselves one mid-wait.
+    # Ctrl-C reaches Python as SIGINT in the main thread; send ourselves one mid-wait. Python's own handler is put
+    # in place first: a shell without job control starts background jobs with SIGINT ignored, and so this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -145,6 +147,7 @@ def test_keyboard_interrupt_stops_the_group_and_propagates(tmp_path: Path) -> No
             run_module(module, [], timeout=30, cwd=tmp_path, grace=0.5)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     child = _wait_for_pid(tmp_path / "child.pid")
     assert not _alive(child)
 
