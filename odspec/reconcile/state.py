@@ -36,6 +36,8 @@ OWN_PREFIXES = ("ckpt-", ".pending", ".best-", ".odspec.", "temp_worker_")
 def own_entry(name: str) -> bool:
     """Whether odspec or the OD API writes an entry of this name in a model directory."""
     return name in OWN_ENTRIES or name.startswith(OWN_PREFIXES)
+
+
 _INDEX_FILE = re.compile(r"ckpt-(\d+)\.index")
 _DATA_FILE = re.compile(r"ckpt-(\d+)\.data-(\d{5})-of-(\d{5})")
 _INDEX_LINE = re.compile(r"(\w+)\s*:\s*(.*)")

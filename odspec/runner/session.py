@@ -56,7 +56,7 @@ from odspec.runner.argv import (
 from odspec.runner.early_stopping import EarlyStopper
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import Child, remove_stale_temp
-from odspec.runner.run_events import OnEvent
+from odspec.runner.run_events import OnEvent, PlanEvent
 
 LOCK = ".odspec.lock"
 LOGS = "logs"
@@ -284,12 +284,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
         live.stopped_early = coordinator.stopper.stop_message()
         for name in best_files.pending_checkpoints(model_dir):
             best_files.release(model_dir, name)
-    on_event({"event": "plan", "action": setup.action, "model_dir": str(model_dir), "from_step": setup.start_step,
-              "to_step": setup.num_steps, "changed": setup.changed, "warnings": setup.warnings,
-              "train": needs_training, "evaluate": [name for name, _ in leftovers],
-              "stopped_early": live.stopped_early, "tensorboard": str(model_dir), "metric": setup.selection.metric,
-              "strategy": setup.distribution.describe(setup.batch_size),
-              "task": setup.task.role() if setup.task else None})
+    on_event(_plan_event(setup, needs_training, [name for name, _ in leftovers], live.stopped_early))
     if not needs_training and not leftovers:
         return _outcome(setup, live)
 
@@ -345,6 +340,16 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
                           f"see {logs / 'train.log'}; run again to resume from the last checkpoint")
     write_run_record(model_dir, setup.record.model_copy(update={"updated": datetime.now(timezone.utc)}))
     return _outcome(setup, live)
+
+
+def _plan_event(setup: RunSetup, train: bool, evaluate: list[str], stopped_early: str | None) -> PlanEvent:
+    """What a run (the chief's, one machine's, or a worker's) is about to do, before any child starts."""
+    return {"event": "plan", "action": setup.action, "model_dir": str(setup.model_dir),
+            "from_step": setup.start_step, "to_step": setup.num_steps, "changed": setup.changed,
+            "warnings": setup.warnings, "train": train, "evaluate": evaluate, "stopped_early": stopped_early,
+            "tensorboard": str(setup.model_dir), "metric": setup.selection.metric,
+            "strategy": setup.distribution.describe(setup.batch_size),
+            "task": setup.task.role() if setup.task else None}
 
 
 def _needs_training(setup: RunSetup, coordinator: Coordinator) -> bool:
@@ -417,10 +422,7 @@ def execute_worker(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 
     needs_training = _needs_training(setup, coordinator)
     if coordinator.stopped:
         live.stopped_early = coordinator.stopper.stop_message()
-    on_event({"event": "plan", "action": setup.action, "model_dir": str(model_dir), "from_step": setup.start_step,
-              "to_step": setup.num_steps, "changed": [], "warnings": [], "train": needs_training, "evaluate": [],
-              "stopped_early": live.stopped_early, "tensorboard": str(model_dir), "metric": setup.selection.metric,
-              "strategy": setup.distribution.describe(setup.batch_size), "task": task.role()})
+    on_event(_plan_event(setup, needs_training, [], live.stopped_early))
     if not needs_training:
         return _outcome(setup, live)
     lines: queue.Queue[tuple[str, str]] = queue.Queue()
@@ -428,8 +430,8 @@ def execute_worker(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 
     options = TrainOptions(setup.pipeline_config, model_dir, setup.num_steps, setup.checkpoint_every, setup.keep,
                            seed=setup.seed, distribution=setup.distribution)
     trainer: Child | None = None
-    with open(model_dir / LOGS / f"train-{task.kind}-{task.index}.log", "a", encoding="utf-8",
-              buffering=1) as log:
+    log_path = model_dir / LOGS / f"train-{task.kind}-{task.index}.log"
+    with open(log_path, "a", encoding="utf-8", buffering=1) as log:
         def from_train(line: str) -> None:
             log.write(line + "\n")
             lines.put(("train", line))
@@ -454,7 +456,7 @@ def execute_worker(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 
                 trainer.stop()
     if live.train_error is not None:
         raise OdspecError(f"training failed: {live.train_error}",
-                          f"see {model_dir / LOGS / f'train-{task.kind}-{task.index}.log'}; run again to rejoin "
+                          f"see {log_path}; run again to rejoin "
                           "the chief")
     return _outcome(setup, live)
 
