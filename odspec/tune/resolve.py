@@ -64,8 +64,8 @@ def trial_data(data: Mapping[str, Any], values: Mapping[str, Any], spec_dir: Pat
 
 
 def _rebase(value: Any, spec_dir: Path, relative_to: Path | None) -> Any:
-    if not isinstance(value, str):
-        return value  # not a path: the spec's validation says so
+    if not isinstance(value, str) or Path(value).is_absolute():
+        return value  # not a path (the spec's validation says so), or one that holds anywhere
     absolute = Path(os.path.normpath(Path(spec_dir).absolute() / value))
     if relative_to is None:
         return str(absolute)

@@ -51,7 +51,7 @@ def choice_labels(param: SearchParam) -> list[Any]:
     """What Optuna is offered for ``choices``: the values themselves when it can store them, else their YAML text."""
     assert param.choices is not None
     plain = all(isinstance(c, _PLAIN) for c in param.choices)
-    if plain and len({(c, type(c) is bool) for c in param.choices}) == len(param.choices):
+    if plain and len(set(param.choices)) == len(param.choices):  # Optuna finds a choice by ==: 1 is true
         return list(param.choices)
     return [flow(c) for c in param.choices]
 
@@ -125,8 +125,20 @@ def make_sampler(tune: Tune, seed: int | None) -> optuna.samplers.BaseSampler:
     if isinstance(sampler, RandomSampler):
         return optuna.samplers.RandomSampler(seed=seed)
     if isinstance(sampler, GridSampler):
-        return optuna.samplers.GridSampler(grid(tune.space), seed=seed)
+        return _ask_and_tell_grid(grid(tune.space), seed)
     return optuna.samplers.TPESampler(n_startup_trials=sampler.startup_trials, seed=seed)
+
+
+def _ask_and_tell_grid(space: dict[str, list[Any]], seed: int | None) -> optuna.samplers.GridSampler:
+    """Optuna's grid calls ``study.stop()`` after the last cell, which raises outside ``study.optimize``; the
+    ask-and-tell loop asks ``sampler.is_exhausted(study)`` before each trial instead."""
+    import optuna
+
+    class AskAndTellGrid(optuna.samplers.GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskAndTellGrid(space, seed=seed)
 
 
 def make_pruner(tune: Tune) -> optuna.pruners.BasePruner:
