@@ -381,6 +381,14 @@ def _named(value: Any) -> Any:
     return {"type": value} if isinstance(value, str) else value
 
 
+def _or_a_name(schema: dict[str, Any]) -> None:
+    """The JSON Schema accepts the shorthand too: a oneof's ``type`` alone, as a string."""
+    tags = list(schema.get("discriminator", {}).get("mapping", {}))
+    union = {key: schema.pop(key) for key in ("oneOf", "discriminator") if key in schema}
+    if union and tags:
+        schema["anyOf"] = [union, {"enum": tags, "type": "string"}]
+
+
 class TPESampler(Strict):
     type: Literal["tpe"]
     startup_trials: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(
@@ -433,8 +441,9 @@ class Tune(Strict):
                                                          "is given", examples=[20])
     timeout_minutes: PositiveFloat | None = Field(None, description="no new trial starts after this", examples=[120])
     sampler: Sampler = Field(default_factory=lambda: TPESampler(type="tpe"),
-                             description="seeded from train.seed", examples=["tpe"])
-    pruner: Pruner = Field(default_factory=lambda: MedianPruner(type="median"), examples=["median"])
+                             description="seeded from train.seed", examples=["tpe"], json_schema_extra=_or_a_name)
+    pruner: Pruner = Field(default_factory=lambda: MedianPruner(type="median"), examples=["median"],
+                           json_schema_extra=_or_a_name)
 
     _by_name = field_validator("sampler", "pruner", mode="before")(_named)
 

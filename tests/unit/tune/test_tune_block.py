@@ -99,3 +99,18 @@ def test_the_tune_block_is_left_out_of_every_dump_so_editing_it_retrains_nothing
     assert tuned.tune is not None
     assert "tune" not in tuned.model_dump(mode="json")
     assert tuned.model_dump(mode="json") == plain.model_dump(mode="json")
+
+
+def test_the_json_schema_accepts_the_shorthands_and_refuses_unknown_names() -> None:
+    import jsonschema
+    import yaml
+
+    from odspec.spec.models import Spec
+
+    schema = Spec.model_json_schema()
+    spec = yaml.safe_load(GOOD_SPEC + SPACE + "    train.batch_size: {choices: [4, 8]}\n  pruner: median\n"
+                          "  sampler: {type: tpe, startup_trials: 3}\n")
+    jsonschema.validate(spec, schema)
+    spec["tune"]["pruner"] = "medain"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(spec, schema)
