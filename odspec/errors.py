@@ -3,8 +3,8 @@
 The CLI prints an :class:`OdspecError` once (``error: ...``, with its fix in brackets) and exits
 with the error's ``exit_code``. The failure families, by exit code:
 
-- **2, the spec**: :class:`SpecError` (YAML syntax, unknown keys, wrong values, ``--set`` overrides;
-  every problem located as ``file:line:col: key: message``).
+- **2, the spec**: :class:`SpecError` (YAML syntax, unknown keys, wrong values, ``--set`` overrides, a
+  ``tune.space`` value that would make the spec invalid; every problem located as ``file:line:col: key: message``).
 - **2, the dataset**: :class:`DatasetError`; :class:`DatasetCheckError` (annotations the
   ``dataset.on_bad_annotation`` policy cannot act on, all listed), :class:`EmptySplitError` (a split
   training or evaluation reads would hold no image).

@@ -51,9 +51,12 @@ def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool =
     """
     from odspec.folders import check_glob_safe
     from odspec.spec.checks import check, dataset_paths
+    from odspec.tune.space import space_problems
 
     loaded = load_spec(spec_path)
     problems = check(loaded) + dataset_paths(loaded)
+    if not problems:  # each tuned value is checked against the spec, which must be sound first
+        problems = space_problems(loaded)
     if problems:
         raise SpecError(problems)
     out = (out_dir or default_out_dir(loaded)).resolve()

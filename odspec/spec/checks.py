@@ -17,7 +17,7 @@ from odspec.errors import Problem, suggest
 from odspec.odapi import protos
 from odspec.spec.defaults import blame, checkpoint_every
 from odspec.spec.load import LoadedSpec
-from odspec.spec.models import CosineRate, ManualStepRate, Spec
+from odspec.spec.models import CosineRate, EarlyStopping, ManualStepRate, Objective, Spec
 
 COCO_METRICS = tuple(
     [f"DetectionBoxes_Precision/mAP{s}" for s in ("", "@.50IOU", "@.75IOU", " (small)", " (medium)", " (large)")]
@@ -113,13 +113,20 @@ def _evaluation(spec: Spec, arch: Architecture) -> Finding:
         yield (("eval", "every"),
                f"evaluations happen on checkpoints, every {interval} steps; {every} is not a multiple",
                f"e.g. every: {interval}")
-    stopping = spec.early_stopping
-    if stopping is not None and spec.eval.metrics == "coco_detection_metrics" and stopping.metric not in COCO_METRICS:
-        yield (("early_stopping", "metric"),
-               f"COCO evaluation reports no metric {stopping.metric!r}{suggest(stopping.metric, COCO_METRICS)}",
+    if spec.early_stopping is not None:
+        yield from _metric_choice(("early_stopping",), spec.early_stopping, spec)
+    if spec.tune is not None and spec.tune.objective is not None:
+        yield from _metric_choice(("tune", "objective"), spec.tune.objective, spec)
+
+
+def _metric_choice(loc: tuple[str, ...], chosen: EarlyStopping | Objective, spec: Spec) -> Finding:
+    """A metric the evaluation reports, and the way a loss improves: early stopping's and the tune objective's."""
+    if spec.eval.metrics == "coco_detection_metrics" and chosen.metric not in COCO_METRICS:
+        yield ((*loc, "metric"),
+               f"COCO evaluation reports no metric {chosen.metric!r}{suggest(chosen.metric, COCO_METRICS)}",
                "e.g. metric: DetectionBoxes_Precision/mAP")
-    if stopping is not None and stopping.metric.startswith("Loss/") and stopping.mode == "max":
-        yield ("early_stopping", "mode"), "a loss is better when lower", "e.g. mode: min"
+    if chosen.metric.startswith("Loss/") and chosen.mode == "max":
+        yield (*loc, "mode"), "a loss is better when lower", "e.g. mode: min"
 
 
 def _augmentation(spec: Spec) -> Finding:

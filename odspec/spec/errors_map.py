@@ -183,7 +183,8 @@ def _describe_number(bounds: dict[str, Any]) -> str:
     return "a number " + " and ".join(parts) if parts else "a number"
 
 
-def _flow(value: Any) -> str:
+def flow(value: Any) -> str:
+    """A value as one line of YAML (``[4, 8]``, ``{type: cosine}``): every message that quotes a value uses it."""
     text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
     return text[:-4] if text.endswith("\n...") else text.removesuffix("...").strip()
 
@@ -192,11 +193,11 @@ def _example(target: Target) -> str | None:
     if target.field is None or not target.field.examples or not target.loc:
         return None
     key = target.loc[-1]
-    return f"e.g. {key}: {_flow(target.field.examples[0])}"
+    return f"e.g. {key}: {flow(target.field.examples[0])}"
 
 
 def _given(value: Any) -> str:
-    return "nothing" if value is None else _flow(value) if not isinstance(value, str) else repr(value)
+    return "nothing" if value is None else flow(value) if not isinstance(value, str) else repr(value)
 
 
 def problems_from(err: ValidationError, root: type[BaseModel], data: Any, source: SourceMap) -> list[Problem]:

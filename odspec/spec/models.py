@@ -310,6 +310,151 @@ class Runtime(Strict):
         return self.workers * self.replicas
 
 
+# --- tune: hyperparameter search (odspec.tune) ---------------------------------------------------------------------
+
+Number = int | float
+DEFAULT_TUNE_TRIALS = 20  # when neither trials nor timeout_minutes is given
+
+
+class SearchParam(Strict):
+    """One tuned field: a range (``low`` + ``high``; integers when both ends and the step are) or ``choices``."""
+
+    low: Number | None = Field(None, allow_inf_nan=False, examples=[0.004])
+    high: Number | None = Field(None, allow_inf_nan=False, examples=[0.08])
+    log: bool = Field(False, description="sample on a log scale (both ends above 0)", examples=[True])
+    step: Annotated[Number, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="only multiples of step from low", examples=[2])
+    choices: list[Any] | None = Field(None, min_length=1, description="any YAML values, lists and mappings too",
+                                      examples=[[4, 8]])
+
+    @property
+    def kind(self) -> Literal["choices", "int", "float"]:
+        """``int`` when both ends (and the step) are integers, so ``{low: 4, high: 16}`` draws whole numbers."""
+        if self.choices is not None:
+            return "choices"
+        ends = (self.low, self.high, self.step if self.step is not None else 1)
+        return "int" if all(isinstance(v, int) and not isinstance(v, bool) for v in ends) else "float"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchParam:
+        ranged = [k for k in ("low", "high", "step") if getattr(self, k) is not None] + (["log"] if self.log else [])
+        if self.choices is not None:
+            if ranged:
+                raise ValueError(f"give choices or a range (low, high), not both (remove {', '.join(ranged)})")
+            return self._distinct_choices()
+        if self.low is None or self.high is None:
+            raise ValueError("give low and high (a range), or choices, e.g. {low: 0.004, high: 0.08, log: true}")
+        return self._sound_range(self.low, self.high)
+
+    def _distinct_choices(self) -> SearchParam:
+        assert self.choices is not None
+        seen = [(type(c).__name__, repr(c)) for c in self.choices]
+        repeated = sorted({repr(c) for c, key in zip(self.choices, seen, strict=True) if seen.count(key) > 1})
+        if repeated:
+            raise ValueError(f"choices must differ, repeated: {', '.join(repeated)}")
+        return self
+
+    def _sound_range(self, low: Number, high: Number) -> SearchParam:
+        if low == high:
+            raise ValueError(f"low and high are both {low:g}: for one value write choices: [{low:g}]")
+        if low > high:
+            raise ValueError(f"low must be below high, got low {low:g} and high {high:g}")
+        if self.log and low <= 0:
+            raise ValueError(f"a log range must start above 0, got low {low:g}")
+        if self.log and self.step is not None:
+            raise ValueError("give log or step, not both (Optuna samples a log range continuously)")
+        if self.step is not None:
+            count = (high - low) / self.step
+            if abs(count - round(count)) > 1e-9 * max(1.0, count):
+                raise ValueError(f"high - low ({high - low:g}) must be a multiple of step {self.step:g}, so high "
+                                 f"is reachable (e.g. high: {low + self.step * max(1, int(count)):g})")
+        return self
+
+
+class Objective(Strict):
+    metric: str = Field(examples=["DetectionBoxes_Precision/mAP"])
+    mode: Literal["max", "min"] = Field("max", examples=["max"])
+
+
+def _named(value: Any) -> Any:
+    """``pruner: median`` is ``pruner: {type: median}``."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+def _or_a_name(schema: dict[str, Any]) -> None:
+    """The JSON Schema accepts the shorthand too: a oneof's ``type`` alone, as a string."""
+    tags = list(schema.get("discriminator", {}).get("mapping", {}))
+    union = {key: schema.pop(key) for key in ("oneOf", "discriminator") if key in schema}
+    if union and tags:
+        schema["anyOf"] = [union, {"enum": tags, "type": "string"}]
+
+
+class TPESampler(Strict):
+    type: Literal["tpe"]
+    startup_trials: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(
+        10, description="random trials before TPE models the space", examples=[5])
+
+
+class RandomSampler(Strict):
+    type: Literal["random"]
+
+
+class GridSampler(Strict):
+    type: Literal["grid"]
+
+
+Sampler = Annotated[TPESampler | RandomSampler | GridSampler, Field(discriminator="type")]
+
+
+class MedianPruner(Strict):
+    type: Literal["median"]
+    startup_trials: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(
+        5, description="trials that finish before any is pruned", examples=[2])
+    warmup_evaluations: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(
+        1, description="evaluations of a trial before it can be pruned", examples=[1])
+
+
+class SuccessiveHalvingPruner(Strict):
+    type: Literal["successive_halving"]
+    min_evaluations: PositiveInt | None = Field(
+        None, description="evaluations every trial gets (the first rung); default: Optuna's estimate", examples=[1])
+    reduction_factor: Annotated[int, Field(ge=2, le=INT32_MAX)] = Field(
+        4, description="1 in this many trials goes on to each next rung", examples=[3])
+
+
+class NoPruner(Strict):
+    type: Literal["none"]
+
+
+Pruner = Annotated[MedianPruner | SuccessiveHalvingPruner | NoPruner, Field(discriminator="type")]
+
+
+class Tune(Strict):
+    """A hyperparameter search (``odspec tune``): each trial trains the spec with ``space``'s values substituted."""
+
+    space: dict[str, SearchParam] = Field(
+        min_length=1, description="spec field by dotted path -> its range or choices",
+        examples=[{"train.batch_size": {"choices": [4, 8]}}])
+    objective: Objective | None = Field(
+        None, description="default: the early-stopping metric and mode (the run's best-checkpoint selection)")
+    trials: PositiveInt | None = Field(None, description=f"default: {DEFAULT_TUNE_TRIALS}, unless timeout_minutes "
+                                                         "is given", examples=[20])
+    timeout_minutes: PositiveFloat | None = Field(None, description="no new trial starts after this", examples=[120])
+    sampler: Sampler = Field(default_factory=lambda: TPESampler(type="tpe"),
+                             description="seeded from train.seed", examples=["tpe"], json_schema_extra=_or_a_name)
+    pruner: Pruner = Field(default_factory=lambda: MedianPruner(type="median"), examples=["median"],
+                           json_schema_extra=_or_a_name)
+
+    _by_name = field_validator("sampler", "pruner", mode="before")(_named)
+
+    @property
+    def max_trials(self) -> int | None:
+        """Trials to run; None: as many as ``timeout_minutes`` allows."""
+        if self.trials is None and self.timeout_minutes is None:
+            return DEFAULT_TUNE_TRIALS
+        return self.trials
+
+
 class Spec(Strict):
     version: Literal[1] = Field(1, examples=[1])
     project: str = Field(examples=["pets"])
@@ -325,6 +470,8 @@ class Spec(Strict):
         description="set any pipeline.config field by dotted path, applied last",
         examples=[{"model.ssd.box_predictor.weight_shared_convolutional_box_predictor.depth": 96}],
     )
+    # A search over trainings, not part of one: left out of every dump (fingerprints, lock, build manifest).
+    tune: Tune | None = Field(None, exclude=True)
 
     @field_validator("project")
     @classmethod

@@ -105,3 +105,30 @@ def test_no_import_cycles_between_packages_and_top_level_modules() -> None:
     assert {"cli", "datasets", "records", "spec", "compile"} <= set(graph)
     cycle = _cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+LAZY = {"optuna": {"odspec/tune/study.py"}}  # imported only inside functions, and only by these modules
+
+
+def _module_level_imports(tree: ast.Module) -> Iterator[str]:
+    """Names imported when the module is imported: its top level and the ``else`` of ``if TYPE_CHECKING``."""
+    for child in tree.body:
+        body = child.orelse if isinstance(child, ast.If) and _type_checking(child.test) else [child]
+        for node in body:
+            if isinstance(node, ast.Import):
+                yield from (alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                yield node.module or ""
+
+
+def test_optuna_is_imported_lazily_and_only_by_the_study_module() -> None:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        relative = path.relative_to(PACKAGE.parent).as_posix()
+        every = {name.split(".")[0] for name in _imports(tree, "odspec.x")}
+        at_top = {name.split(".")[0] for name in _module_level_imports(tree)}
+        for package, allowed in LAZY.items():
+            assert package not in at_top, f"{relative} imports {package} at module level"
+            assert package not in every or relative in allowed, f"{relative} imports {package}"
+    study = ast.parse((PACKAGE / "tune" / "study.py").read_text(encoding="utf-8"))
+    assert "optuna" in {name.split(".")[0] for name in _imports(study, "odspec.tune.study")}  # the test sees it

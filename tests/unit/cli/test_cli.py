@@ -74,8 +74,11 @@ def imported_modules(*args: str) -> set[str]:
     return set(line.split()[1:])
 
 
-def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, minimal_spec("efficientdet_d0"))
+def test_help_validate_and_build_never_import_tensorflow_nor_optuna(tmp_path: Path) -> None:
+    tune = {"space": {"train.batch_size": {"choices": [4, 8]}, "train.learning_rate.base": {"low": 0.01, "high": 0.1}},
+            "pruner": "median"}
+    spec = write_spec(tmp_path, minimal_spec("efficientdet_d0", train={"learning_rate": {"type": "cosine", "base": 0.04}},
+                                             tune=tune))
     for args in (["--help"], ["--version"], ["doctor", "--help"], ["validate", str(spec)], ["build", str(spec)],
                  ["validate", str(spec), "--data"], ["validate", str(spec), "--data", "--json"],
                  ["models"], ["plan", str(spec)], ["plan", str(spec), "--format", "json"], ["deploy", "--help"],
@@ -84,6 +87,7 @@ def test_help_validate_and_build_never_import_tensorflow(tmp_path: Path) -> None
         modules = imported_modules(*args)
         assert "odspec" in modules and "typer" in modules
         assert not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules), args
+        assert not any(m == "optuna" or m.startswith("optuna.") for m in modules), args
 
 
 def test_deploy_writes_the_manifest_and_prints_its_path(tmp_path: Path) -> None:

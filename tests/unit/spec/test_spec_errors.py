@@ -45,7 +45,7 @@ def test_good_spec_loads() -> None:
          "spec.yaml:9:1: model2: unknown key, did you mean 'model'?"),
         (GOOD + "colour: red\n",
          "spec.yaml:9:1: colour: unknown key (allowed here: version, project, dataset, model, train, eval, "
-         "early_stopping, export, runtime, overrides)"),
+         "early_stopping, export, runtime, overrides, tune)"),
         (GOOD.replace("classes: [cat, dog]", "classes: [cat, dog, cat]"),
          "spec.yaml:6:12: dataset.classes: class names must be unique, repeated: 'cat'"),
         (GOOD.replace("classes: [cat, dog]", "classes: []"),
