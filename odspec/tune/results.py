@@ -123,3 +123,18 @@ def best_yaml(data: Mapping[str, Any], best: TrialRecord, objective: Objective, 
               f" at step {best.best_step}.\nTuned: "
               + ", ".join(f"{path} = {flow(v)}" for path, v in best.params.items()))
     return trial_spec_text(data, best.params, spec_path.absolute().parent, relative_to=tune_dir, header=header)
+
+
+def table_text(records: Sequence[TrialRecord], paths: Sequence[str], objective: Objective) -> str:
+    """The live table for a terminal: one row per trial in trial order, columns padded to their widest cell."""
+    head = ["trial", "state", objective.metric, "best step", "steps", *paths]
+    rows = [head]
+    for record in sorted(records, key=lambda r: r.number):
+        value = _finite(record.value)
+        rows.append([str(record.number), record.state, MISSING if value is None else f"{value:.4f}",
+                     MISSING if record.best_step is None else str(record.best_step),
+                     MISSING if record.steps is None else str(record.steps),
+                     *(_shown_param(record.params, p) for p in paths)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows) + "\n"
