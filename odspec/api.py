@@ -13,12 +13,10 @@ from odspec.project import (
     Validated,
     check_box_limits,
     compile_loaded,
-    default_model_dir,
-    default_out_dir,
     summarize_dataset,
     validate,
 )
-from odspec.spec.load import LoadedSpec, load_spec
+from odspec.spec.load import LoadedSpec, default_model_dir, default_out_dir, load_spec
 
 if TYPE_CHECKING:
     from odspec.build import Progress

@@ -545,7 +545,12 @@ def _trial_line(what: str, details: Mapping[str, Any]) -> str:
     if what == "start":
         values = ", ".join(f"{k} = {v}" for k, v in details["values"].items())
         again = f" (resumes trial {details['resumes']}'s folder)" if details.get("resumes") is not None else ""
-        return f"trial {number}: {values}{again} in {details['folder']}"
+        own = " (the spec's own values: the baseline)" if details.get("baseline") else ""
+        return f"trial {number}: {values}{own}{again} in {details['folder']}"
+    if what == "baseline":
+        return f"the first trial is the spec's own values ({details['values']}), the baseline"
+    if what == "no-baseline":
+        return f"no baseline trial: {details['reason']} (the search starts from the sampler's first draw)"
     if what == "complete":
         return f"trial {number}: complete, best {details['value']:.4f} at step {details['step']}"
     if what == "pruned":

@@ -49,6 +49,7 @@ TRIAL_SPEC = "spec.yaml"
 # user attributes odspec keeps on each trial
 OWNER, FOLDER, BEST_STEP, STEPS, REASON = "odspec_owner", "odspec_folder", "odspec_best_step", "odspec_steps", \
     "odspec_reason"
+BASELINE = "odspec_baseline"  # the trial of the spec's own values (tune.baseline)
 
 # what trains one trial: (trial spec, why to stop after an evaluation) -> the run's outcome; api.run in use
 Train = Callable[[Path, Callable[["EvaluatedEvent"], "str | None"]], "RunOutcome"]
@@ -278,10 +279,11 @@ def run_study(ctx: TuneContext, study: optuna.Study, train: Train, *, trials: in
               timeout_minutes: float | None = None) -> None:
     """Run trials until the study holds ``trials`` (counted by :func:`counted`), the time is up, or the grid is
     exhausted. Each trial's results (table, leaderboard, best.yaml) are written before the next one starts."""
-    from odspec.tune.study import distributions
+    from odspec.spec.models import GridSampler
+    from odspec.tune.study import make_sampler, suggest, trial_seed
 
     started = time.monotonic()
-    space = distributions(ctx.tune.space)
+    _queue_baseline(ctx, study, on_trial)
     while True:
         dead = fail_dead_trials(study)
         if dead:
@@ -298,9 +300,29 @@ def run_study(ctx: TuneContext, study: optuna.Study, train: Train, *, trials: in
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with Study.optimize": ours beats
-            trial = study.ask(fixed_distributions=space)
+            trial = study.ask()
+        if not isinstance(ctx.tune.sampler, GridSampler):  # the grid's cell is chosen by ask (before_trial)
+            study.sampler = make_sampler(ctx.tune, trial_seed(ctx.loaded.spec.train.seed, trial.number))
+        suggest(trial, ctx.tune.space)  # an enqueued trial (the baseline, a retry) keeps its values
         _run_trial(ctx, study, trial, train, on_trial)
         write_results(ctx, study, plots=False)
+
+
+def _queue_baseline(ctx: TuneContext, study: optuna.Study, on_trial: OnTrial) -> None:
+    """A new study's first trial trains the spec's own values (``tune.baseline``), when they lie in the space."""
+    from odspec.spec.models import GridSampler
+    from odspec.tune.resolve import current_values
+    from odspec.tune.study import baseline
+
+    if not ctx.tune.baseline or isinstance(ctx.tune.sampler, GridSampler) or study.get_trials(deepcopy=False):
+        return
+    values = current_values(ctx.loaded.data, ctx.loaded.spec, list(ctx.tune.space))
+    params, said = baseline(ctx.tune.space, values)
+    if params is None:
+        on_trial("no-baseline", {"reason": said})
+        return
+    study.enqueue_trial(params, user_attrs={BASELINE: True}, skip_if_exists=True)
+    on_trial("baseline", {"values": said})
 
 
 def _run_trial(ctx: TuneContext, study: optuna.Study, trial: optuna.Trial, train: Train, on_trial: OnTrial) -> None:
@@ -321,7 +343,8 @@ def _run_trial(ctx: TuneContext, study: optuna.Study, trial: optuna.Trial, train
               f"odspec tune.\nTuned: " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()))
     text = trial_spec_text(ctx.loaded.data, values, ctx.loaded.root, header=header)
     atomic_write(spec_path, text.encode("utf-8"))
-    on_trial("start", {"number": trial.number, "values": values, "folder": str(folder), "resumes": first})
+    on_trial("start", {"number": trial.number, "values": values, "folder": str(folder), "resumes": first,
+                       "baseline": bool(trial.user_attrs.get(BASELINE))})
 
     mode, metric = ctx.objective.mode, ctx.objective.metric
     seen: list[float] = []
@@ -337,8 +360,7 @@ def _run_trial(ctx: TuneContext, study: optuna.Study, trial: optuna.Trial, train
             pruned.append(f"pruned by the tuner at evaluation {len(seen)} (step {step}, {metric} {value:.4g})")
         return pruned[0] if pruned else None
 
-    from odspec.project import default_model_dir
-    from odspec.spec.load import load_spec
+    from odspec.spec.load import default_model_dir, load_spec
 
     for row in read_metrics(default_model_dir(load_spec(spec_path))):  # a resumed trial's evaluations so far
         report(row.step, row.metrics.get(metric, math.nan))
@@ -403,7 +425,8 @@ def records(study: optuna.Study, tune: Tune, mode: str) -> list[TrialRecord]:
             params = dict(trial.params)
         found.append(TrialRecord(number=trial.number, params=params, state=state, value=value,
                                  best_step=trial.user_attrs.get(BEST_STEP), steps=trial.user_attrs.get(STEPS),
-                                 model_dir=str(trial.user_attrs.get(FOLDER, ""))))
+                                 model_dir=str(trial.user_attrs.get(FOLDER, "")),
+                                 baseline=bool(trial.user_attrs.get(BASELINE))))
     return found
 
 

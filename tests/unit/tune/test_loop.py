@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +23,11 @@ from optuna.trial import TrialState
 
 from odspec import api
 from odspec.errors import OdspecError
-from odspec.project import default_model_dir
 from odspec.runner.metrics import append_metrics, read_metrics
 from odspec.runner.session import RunOutcome
-from odspec.spec.load import load_spec
+from odspec.spec.load import default_model_dir, load_spec
 from odspec.tune import loop
-from tests.support import MAP, variant
+from tests.support import MAP, imported_modules, variant
 
 STEPS = (50, 100, 150)
 TUNE = {"space": {"train.learning_rate.base": {"choices": [0.08, 0.04, 0.02, 0.01]}},
@@ -245,6 +245,12 @@ def test_status_reads_the_study_and_runs_nothing(tmp_path: Path) -> None:
     tune(spec, FakeTrain())
     found = api.tune_status(spec)
     assert [r.number for r in found.trials] == [0, 1] and found.written == []
+    shown = subprocess.run([sys.executable, "-m", "odspec.cli", "tune", str(spec), "--status"], capture_output=True,
+                           text=True, check=True).stdout
+    assert shown.startswith(f"study {found.study} in {found.storage}: 2 trials\n")
+    assert shown.splitlines()[1].split()[:3] == ["trial", "state", MAP]
+    modules = imported_modules("tune", str(spec), "--status")
+    assert "optuna" in modules and not any(m == "tensorflow" or m.startswith("tensorflow.") for m in modules)
 
 
 def test_a_spec_without_a_tune_block_says_how_to_write_one(tmp_path: Path) -> None:
@@ -266,3 +272,55 @@ def test_best_of_picks_the_first_best_finite_value() -> None:
     assert loop.best_of([0.1, math.nan, 0.3, 0.3], "max") == (2, 0.3)
     assert loop.best_of([0.1, math.nan, 0.05], "min") == (2, 0.05)
     assert loop.best_of([math.nan], "max") is None
+
+
+def test_the_first_trial_of_a_new_study_is_the_specs_own_values(tmp_path: Path) -> None:
+    """tune.baseline: the spec's learning rate (0.04, the largest choice) is trial 0 whatever the sampler draws,
+    so with the median pruner after one finished trial every later trial, all behind it, is pruned."""
+    told: list[tuple[str, dict[str, Any]]] = []
+    spec = spec_with(tmp_path, sampler="random", trials=3,
+                     space={"train.learning_rate.base": {"choices": [0.02, 0.04, 0.01]}})
+    result = tune(spec, FakeTrain(), told)
+    first = min(result.trials, key=lambda r: r.number)
+    assert first.baseline and first.params == {"train.learning_rate.base": 0.04} and first.state == "complete"
+    assert [r.baseline for r in result.trials].count(True) == 1
+    later = [r for r in result.trials if r.number != first.number]
+    assert len(later) == 2 and all(r.state == "pruned" for r in later if r.params != first.params)
+    assert ("baseline", {"values": "train.learning_rate.base = 0.04"}) in told
+    assert "0 (baseline)" in (result.folder / "leaderboard.md").read_text()
+    # a second odspec tune on the study queues no second baseline
+    again = tune(spec, FakeTrain(), trials=4)
+    assert [r.baseline for r in again.trials].count(True) == 1 and len(again.trials) == 4
+
+
+def test_no_baseline_when_the_specs_value_is_outside_the_space_or_it_is_switched_off(tmp_path: Path) -> None:
+    told: list[tuple[str, dict[str, Any]]] = []
+    outside = spec_with(tmp_path / "outside", sampler="random", trials=1,
+                        space={"train.learning_rate.base": {"low": 0.011, "high": 0.03, "log": True}})
+    result = tune(outside, FakeTrain(), told)
+    assert ("no-baseline", {"reason": "train.learning_rate.base = 0.04 is outside the space"}) in told
+    assert not result.trials[0].baseline
+    off = spec_with(tmp_path / "off", sampler="random", trials=1, baseline=False)
+    told.clear()
+    assert not tune(off, FakeTrain(), told).trials[0].baseline
+    assert not [what for what, _ in told if what in ("baseline", "no-baseline")]
+
+
+def test_two_processes_on_a_seeded_study_draw_different_values(tmp_path: Path) -> None:
+    """Each odspec tune has its own sampler, seeded from train.seed: the trial's number goes into its seed, so a
+    second process does not repeat the first one's draws (and a study, rerun, repeats them)."""
+    space = {"train.learning_rate.base": {"low": 0.011, "high": 0.08}}
+    seeded = spec_with(tmp_path / "b", sampler="random", trials=1, baseline=False, space=space)
+    data = yaml.safe_load(seeded.read_text())
+    data["train"]["seed"] = 3
+    seeded.write_text(yaml.safe_dump(data, sort_keys=False))
+    first = tune(seeded, FakeTrain())
+    second = tune(seeded, FakeTrain(), trials=2)  # another process: a new sampler with the same seed
+    rates = [r.params["train.learning_rate.base"] for r in sorted(second.trials, key=lambda r: r.number)]
+    assert len(rates) == 2 and rates[0] == first.trials[0].params["train.learning_rate.base"] and rates[0] != rates[1]
+    again_dir = tmp_path / "c"
+    again_dir.mkdir()
+    again = again_dir / "tuned.yaml"
+    again.write_text(seeded.read_text())
+    rerun = tune(again, FakeTrain(), trials=2)
+    assert [r.params["train.learning_rate.base"] for r in sorted(rerun.trials, key=lambda r: r.number)] == rates
