@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from odspec.tune.loop import OnTrial, TuneContext
     from odspec.tune.results import TrialRecord
 
-__all__ = [  # the API's validation and its default folders live in odspec.project (the plan uses them too)
+__all__ = [  # validation lives in odspec.project, the default folders in odspec.spec.load (the plan uses both)
     "BuildResult", "DataCheck", "DeployResult", "InitResult", "RunResult", "RunStatus", "TuneResult", "Validated",
     "architectures", "build",
     "check_box_limits", "check_data", "claim_model_dir", "compile_loaded", "default_model_dir", "default_out_dir",
@@ -692,10 +692,10 @@ def tune(spec_path: Path, *, trials: int | None = None, storage: str | None = No
 
 def tune_status(spec_path: Path, *, storage: str | None = None, folder: Path | None = None) -> TuneResult:
     """The study's trials as they are (running ones included); nothing runs, nothing is written."""
-    from odspec.tune.loop import open_study, records, shown_url
+    from odspec.tune.loop import STUDY_DB, open_study, records, shown_url
 
     ctx = _tune_context(spec_path, storage, folder)
-    if storage is None and not (ctx.folder / "study.db").is_file():
+    if storage is None and not (ctx.folder / STUDY_DB).is_file():
         raise OdspecError(f"no search of this spec yet ({ctx.folder} has no study)",
                           f"run `odspec tune {spec_path}` first")
     study = open_study(ctx.loaded, ctx.objective, ctx.url, create=False)

@@ -40,12 +40,8 @@ def render_history_png(records: Sequence[TrialRecord], objective: Objective) -> 
         if line:
             ax.step([n for n, _ in line], [v for _, v in line], where="post", color="tab:green", label="best so far")
         if not line and not any(_finite(r.value) for r in ordered):
-            ax.text(0.5, 0.5, "no trial has a value yet", transform=ax.transAxes, ha="center", color="grey")
-        ax.set_xlabel("trial")
-        ax.set_ylabel(objective.metric)
-        ax.set_title(f"Optimisation history ({objective.mode})")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small", loc="lower right" if objective.mode == "max" else "upper right")
+            _say(ax, "no trial has a value yet")
+        _label(ax, "trial", objective, f"Optimisation history ({objective.mode})")
 
     return render_figure(draw)
 
@@ -55,7 +51,7 @@ def render_importances_png(importances: Mapping[str, float] | None, reason: str 
     def draw(figure: Any) -> None:
         ax = figure.add_subplot()
         if not importances:
-            ax.text(0.5, 0.5, reason or "no importances", transform=ax.transAxes, ha="center", color="grey")
+            _say(ax, reason or "no importances")
             ax.set_axis_off()
             return
         items = sorted(importances.items(), key=lambda kv: kv[1])
@@ -78,14 +74,24 @@ def render_curves_png(records: Sequence[TrialRecord], curves: Mapping[int, Seque
                     linestyle="--" if record.state == "pruned" else "-",
                     label=f"trial {record.number} ({record.state})")
         if not top:
-            ax.text(0.5, 0.5, "no trial has been evaluated yet", transform=ax.transAxes, ha="center", color="grey")
-        ax.set_xlabel("evaluation")
-        ax.set_ylabel(objective.metric)
-        ax.set_title(f"Top trials' {objective.metric} per evaluation")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small", loc="lower right" if objective.mode == "max" else "upper right")
+            _say(ax, "no trial has been evaluated yet")
+        _label(ax, "evaluation", objective, f"Top trials' {objective.metric} per evaluation")
 
     return render_figure(draw)
+
+
+def _say(ax: Any, text: str) -> None:
+    """Why a figure has nothing to draw, in its middle."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", color="grey")
+
+
+def _label(ax: Any, x: str, objective: Objective, title: str) -> None:
+    """Axis labels and title; the legend, when there is one, where the better values are not."""
+    ax.set_xlabel(x)
+    ax.set_ylabel(objective.metric)
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="lower right" if objective.mode == "max" else "upper right")
 
 
 def _finite(value: float | None) -> bool:
