@@ -13,12 +13,10 @@ from odspec.project import (
     Validated,
     check_box_limits,
     compile_loaded,
-    default_model_dir,
-    default_out_dir,
     summarize_dataset,
     validate,
 )
-from odspec.spec.load import LoadedSpec, load_spec
+from odspec.spec.load import LoadedSpec, default_model_dir, default_out_dir, load_spec
 
 if TYPE_CHECKING:
     from odspec.build import Progress
@@ -37,15 +35,18 @@ if TYPE_CHECKING:
     from odspec.runner.exporting import ExportResult
     from odspec.runner.metrics import MetricsRow
     from odspec.runner.run_events import OnEvent
-    from odspec.runner.session import RunOutcome, RunSetup, Selection
+    from odspec.runner.session import RunOutcome, RunSetup, Selection, StopWhen
+    from odspec.spec.models import Objective
+    from odspec.tune.loop import OnTrial, TuneContext
+    from odspec.tune.results import TrialRecord
 
-__all__ = [  # the API's validation and its default folders live in odspec.project (the plan uses them too)
-    "BuildResult", "DataCheck", "DeployResult", "InitResult", "RunResult", "RunStatus", "Validated", "architectures",
-    "build",
+__all__ = [  # validation lives in odspec.project, the default folders in odspec.spec.load (the plan uses both)
+    "BuildResult", "DataCheck", "DeployResult", "InitResult", "RunResult", "RunStatus", "TuneResult", "Validated",
+    "architectures", "build",
     "check_box_limits", "check_data", "claim_model_dir", "compile_loaded", "default_model_dir", "default_out_dir",
     "deploy", "doctor", "example", "export", "init", "plan", "predict", "preview", "protected_paths", "report", "run",
     "schema",
-    "status", "summarize_dataset", "validate",
+    "status", "summarize_dataset", "tune", "tune_status", "validate",
 ]
 
 
@@ -265,8 +266,11 @@ def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided
 
 
 def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
-        export: bool = True, on_event: OnEvent | None = None, progress: Progress | None = None) -> RunResult:
-    """Build what is stale, then train, evaluate every checkpoint, stop early, keep the best, and export it."""
+        export: bool = True, on_event: OnEvent | None = None, progress: Progress | None = None,
+        stop_when: StopWhen | None = None) -> RunResult:
+    """Build what is stale, then train, evaluate every checkpoint, stop early, keep the best, and export it.
+
+    ``stop_when`` is asked after every evaluation (``odspec tune``'s pruner); a message stops training there."""
     from odspec.reconcile.record import new_run_record
     from odspec.runner.session import execute, locked, reconcile, versions
 
@@ -283,7 +287,7 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     with locked(target):
         record = new_run_record(validated.loaded.spec, validated.out_dir, versions())
         decided = reconcile(target, record, restart=restart)
-        outcome = execute(_run_setup(validated, target, record, decided, task), events)
+        outcome = execute(_run_setup(validated, target, record, decided, task), events, stop_when=stop_when)
         exported = None
         spec = validated.loaded.spec
         if export and spec.export.saved_model and outcome.best is not None and not _exported_already(
@@ -630,3 +634,70 @@ def doctor() -> Report:
     from odspec.doctor import diagnose
 
     return diagnose()
+
+
+# --- hyperparameter search -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TuneResult:
+    folder: Path  # the tune folder: trials, results, plots
+    study: str  # the study's name in the storage
+    storage: str  # its URL, without a password
+    trials: list[TrialRecord]
+    objective: Objective
+    paths: list[str]  # the tuned fields, in the space's order
+    written: list[Path]  # results files written (none for --status)
+
+
+def _tune_context(spec_path: Path, storage: str | None, folder: Path | None) -> TuneContext:
+    from odspec.tune.loop import TuneContext, default_storage, tune_folder
+    from odspec.tune.study import objective_of
+
+    validated = validate(spec_path, None, check_data=False)
+    loaded = validated.loaded
+    tune = loaded.spec.tune
+    if tune is None:
+        raise OdspecError(f"{loaded.path}: the spec has no tune block, so there is nothing to search",
+                          "add one, e.g. tune: {space: {train.learning_rate.base: {low: 0.004, high: 0.08, "
+                          "log: true}}} (README: Hyperparameter search)")
+    selection = _selection(validated)
+    target = (folder or tune_folder(loaded)).expanduser().resolve()
+    return TuneContext(loaded, tune, objective_of(tune, (selection.metric, selection.mode)), target,
+                       storage or default_storage(target))
+
+
+def tune(spec_path: Path, *, trials: int | None = None, storage: str | None = None, folder: Path | None = None,
+         on_trial: OnTrial | None = None, on_event: OnEvent | None = None) -> TuneResult:
+    """Search ``tune.space``: each trial an ``odspec run`` of the spec with its values, in the tune folder (default
+    ``runs/<project>-tune``), its evaluations reported to the study (pruned trials stop at that evaluation).
+    Results are written after every trial; a study interrupted at any moment goes on when called again."""
+    from odspec.tune.loop import claim_tune_folder, open_study, records, run_study, shown_url, write_results
+
+    ctx = _tune_context(spec_path, storage, folder)
+    claim_tune_folder(ctx.loaded, ctx.folder, ctx.url)
+    events = on_event or (lambda _event: None)
+
+    def train(trial_spec: Path, stop_when: StopWhen) -> RunOutcome:
+        return run(trial_spec, export=False, on_event=events, stop_when=stop_when).outcome
+
+    study = open_study(ctx.loaded, ctx.objective, ctx.url)
+    try:
+        run_study(ctx, study, train, trials=trials or ctx.tune.max_trials,
+                  on_trial=on_trial or (lambda _what, _details: None), timeout_minutes=ctx.tune.timeout_minutes)
+    finally:  # interrupted too: what the finished trials found is on disk
+        written = write_results(ctx, study)
+    return TuneResult(ctx.folder, study.study_name, shown_url(ctx.url),
+                      records(study, ctx.tune, ctx.objective.mode), ctx.objective, list(ctx.tune.space), written)
+
+
+def tune_status(spec_path: Path, *, storage: str | None = None, folder: Path | None = None) -> TuneResult:
+    """The study's trials as they are (running ones included); nothing runs, nothing is written."""
+    from odspec.tune.loop import STUDY_DB, open_study, records, shown_url
+
+    ctx = _tune_context(spec_path, storage, folder)
+    if storage is None and not (ctx.folder / STUDY_DB).is_file():
+        raise OdspecError(f"no search of this spec yet ({ctx.folder} has no study)",
+                          f"run `odspec tune {spec_path}` first")
+    study = open_study(ctx.loaded, ctx.objective, ctx.url, create=False)
+    return TuneResult(ctx.folder, study.study_name, shown_url(ctx.url),
+                      records(study, ctx.tune, ctx.objective.mode), ctx.objective, list(ctx.tune.space), [])

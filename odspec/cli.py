@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -497,6 +498,72 @@ def deploy(
         sys.stdout.write(result.content.decode("utf-8"))
     else:
         typer.echo(str(result.path))
+
+
+@app.command("tune")
+def tune_command(
+    spec: Path = SpecArg,
+    trials: int | None = typer.Option(None, "--trials", min=1, help="trials the study should hold [default: "
+                                      "tune.trials]; more than it has runs the difference"),
+    storage: str | None = typer.Option(None, "--storage", help="the study's database URL, shared by every machine "
+                                       "tuning it, e.g. postgresql://user@host/db [default: sqlite in the tune "
+                                       "folder]"),
+    show_status: bool = typer.Option(False, "--status", help="print the study's table and run nothing"),
+    output: str | None = DisplayOpt,
+) -> None:
+    """Search tune.space: each trial an odspec run of the spec with its values; pruned at an evaluation when behind."""
+    import signal
+
+    from odspec import api
+    from odspec.tune.results import table_text
+
+    if show_status:
+        found = api.tune_status(spec, storage=storage)
+        typer.echo(f"study {found.study} in {found.storage}: {len(found.trials)} trials")
+        typer.echo(table_text(found.trials, found.paths, found.objective), nl=False)
+        return
+
+    def told(what: str, details: Mapping[str, Any]) -> None:
+        typer.echo(_trial_line(what, details))
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # stop the trial's children and keep what is written, as Ctrl-C does
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        result = api.tune(spec, trials=trials, storage=storage, on_trial=told, on_event=_display(output))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    typer.echo(table_text(result.trials, result.paths, result.objective), nl=False)
+    for path in result.written:
+        typer.echo(f"wrote {path}")
+
+
+def _trial_line(what: str, details: Mapping[str, Any]) -> str:
+    """One line per thing the study loop reports, for people."""
+    number = details.get("number")
+    if what == "start":
+        values = ", ".join(f"{k} = {v}" for k, v in details["values"].items())
+        again = f" (resumes trial {details['resumes']}'s folder)" if details.get("resumes") is not None else ""
+        own = " (the spec's own values: the baseline)" if details.get("baseline") else ""
+        return f"trial {number}: {values}{own}{again} in {details['folder']}"
+    if what == "baseline":
+        return f"the first trial is the spec's own values ({details['values']}), the baseline"
+    if what == "no-baseline":
+        return f"no baseline trial: {details['reason']} (the search starts from the sampler's first draw)"
+    if what == "complete":
+        return f"trial {number}: complete, best {details['value']:.4f} at step {details['step']}"
+    if what == "pruned":
+        return f"trial {number}: {details['reason']}"
+    if what == "failed":
+        return f"trial {number}: failed: {details['error']}"
+    if what == "requeued":
+        return f"trials {', '.join(map(str, details['trials']))}: their process is gone; queued to resume"
+    if what == "timeout":
+        return f"tune.timeout_minutes ({details['minutes']:g}) is up: no new trial starts"
+    if what == "exhausted":
+        return "the grid is exhausted: every combination has a trial"
+    return f"{what}: {details}"
 
 
 @app.command()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from odspec.catalogue import CATALOGUE, Architecture
 from odspec.errors import SpecError
-from odspec.spec.load import LoadedSpec, load_spec
+from odspec.spec.load import LoadedSpec, default_out_dir, load_spec
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -34,14 +34,6 @@ class Validated:
         """``train_config.max_number_of_boxes`` as compiled: the most boxes a record may carry."""
         config: Any = self.config  # a TrainEvalPipelineConfig, whose fields mypy cannot see (see above)
         return int(config.train_config.max_number_of_boxes)
-
-
-def default_model_dir(loaded: LoadedSpec) -> Path:
-    return loaded.root / "runs" / loaded.spec.project
-
-
-def default_out_dir(loaded: LoadedSpec) -> Path:
-    return loaded.root / "build" / loaded.spec.project
 
 
 def validate(spec_path: Path, out_dir: Path | None = None, *, check_data: bool = True) -> Validated:

@@ -161,3 +161,14 @@ def load_errors(text: str) -> list[str]:
     with pytest.raises(SpecError) as caught:
         load_spec(Path("spec.yaml"), text)
     return [str(p) for p in caught.value.problems]
+
+
+def imported_modules(*args: str) -> set[str]:
+    """The modules loaded by ``odspec ARGS...`` run in a fresh interpreter (to check what a command imports)."""
+    import subprocess
+    import sys
+
+    code = "import sys, runpy; sys.argv = ['odspec', *sys.argv[1:]]\ntry:\n    runpy.run_module('odspec.cli', run_name='__main__')\nexcept SystemExit:\n    pass\nprint('MODULES', ' '.join(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    line = [x for x in result.stdout.splitlines() if x.startswith("MODULES ")][-1]
+    return set(line.split()[1:])

@@ -54,12 +54,13 @@ def make_plan(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path |
     from odspec.reconcile.record import config_sha256, flatten, run_record_of
     from odspec.reconcile.state import observe
     from odspec.runner.session import versions
+    from odspec.spec.load import default_model_dir
 
     validated = project.validate(spec_path, out_dir, check_data=False)
     loaded, out = validated.loaded, validated.out_dir
     build = read_build(out)
     at = spec_at(spec_path, base) if base is not None else None
-    state = observe((model_dir or project.default_model_dir(loaded)).resolve())
+    state = observe((model_dir or default_model_dir(loaded)).resolve())
     trained = state.record is not None and state.latest is not None
     latest_step = state.latest.step if trained and state.latest else None
     new_spec = (build is None and not trained) if at is None else at.text is None

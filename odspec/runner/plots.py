@@ -117,7 +117,7 @@ def render_losses_png(history: RunHistory) -> bytes:
         _mark_steps([ax], history)
         _legend(ax, "upper right")
 
-    return _render(draw)
+    return render_figure(draw)
 
 
 def render_metrics_png(history: RunHistory) -> bytes:
@@ -137,7 +137,7 @@ def render_metrics_png(history: RunHistory) -> bytes:
         for ax in axes:
             _legend(ax, "lower right")
 
-    return _render(draw)
+    return render_figure(draw)
 
 
 def _plot_selection_metric(ax: Any, history: RunHistory) -> None:
@@ -166,7 +166,8 @@ def _mark_steps(axes: Iterable[Any], history: RunHistory) -> None:
                 ax.axvline(step, color=colour, linestyle=style, linewidth=1.5, label=label, zorder=1)
 
 
-def _render(draw: Callable[[Any], None]) -> bytes:
+def render_figure(draw: Callable[[Any], None]) -> bytes:
+    """PNG bytes of a figure ``draw`` fills: the default style, Agg, a fixed size, no "Software" tag."""
     import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -56,7 +56,7 @@ from odspec.runner.argv import (
 from odspec.runner.early_stopping import EarlyStopper
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import Child, remove_stale_temp
-from odspec.runner.run_events import OnEvent, PlanEvent
+from odspec.runner.run_events import EvaluatedEvent, OnEvent, PlanEvent
 
 LOCK = ".odspec.lock"
 LOGS = "logs"
@@ -66,6 +66,9 @@ DEFAULT_METRICS = {
     "pascal_voc_detection_metrics": "PascalBoxes_Precision/mAP@0.5IOU",
     "oid_V2_detection_metrics": "OpenImagesV2_Precision/mAP@0.5IOU",
 }
+
+
+StopWhen = Callable[[EvaluatedEvent], "str | None"]  # after an evaluation: why to stop the run now, or None
 
 
 def versions() -> Versions:
@@ -262,10 +265,11 @@ class _Live:
 
 
 def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
-            launcher: str = LAUNCHER_MODULE) -> RunOutcome:
+            launcher: str = LAUNCHER_MODULE, stop_when: StopWhen | None = None) -> RunOutcome:
     """Train to ``setup.num_steps`` (unless already there or stopped), evaluating every due checkpoint.
 
-    ``launcher`` is the module both children run (tests stand a fake in for the OD API's).
+    ``launcher`` is the module both children run (tests stand a fake in for the OD API's). ``stop_when`` is asked
+    after each evaluation (``odspec tune``'s pruner): a message ends the run as early stopping does.
     """
     model_dir = setup.model_dir
     write_run_record(model_dir, setup.record)
@@ -327,7 +331,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
                     if source == "train":
                         _on_train(message, setup, coordinator, live, evaluator, trainer, on_event)
                     else:
-                        _on_eval(message, setup, coordinator, live, evaluator, trainer, on_event)
+                        _on_eval(message, setup, coordinator, live, evaluator, trainer, on_event, stop_when)
         except KeyboardInterrupt:
             raise RunInterrupted(f"interrupted; checkpoints and evaluations so far are kept in {model_dir}",
                                  "run the same command again to resume") from None
@@ -540,7 +544,8 @@ def _on_train(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator
 
 
 def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator, live: _Live,
-             evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
+             evaluator: Child | None, trainer: Child | None, on_event: OnEvent,
+             stop_when: StopWhen | None = None) -> None:
     kind = message.get("event")
     model_dir = setup.model_dir
     if live.stopped_early is not None and not live.outstanding:
@@ -570,13 +575,16 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
         best_files.release(model_dir, name)
         live.outstanding = [o for o in live.outstanding if o != name]
         live.evaluations += 1
-        on_event({"event": "evaluated", "step": step, "checkpoint": name, "metric": setup.selection.metric,
-                  "value": verdict.value, "improved": verdict.improved, "best_step": verdict.best_step,
-                  "best_value": verdict.best_value, "metrics": message["metrics"],
-                  "seconds": message.get("seconds")})
-        if verdict.stop:
-            live.stopped_early = verdict.message
-            on_event({"event": "early-stop", "step": step, "message": verdict.message})
+        evaluated: EvaluatedEvent = {
+            "event": "evaluated", "step": step, "checkpoint": name, "metric": setup.selection.metric,
+            "value": verdict.value, "improved": verdict.improved, "best_step": verdict.best_step,
+            "best_value": verdict.best_value, "metrics": message["metrics"], "seconds": message.get("seconds")}
+        on_event(evaluated)
+        asked = stop_when(evaluated) if stop_when is not None else None  # told every evaluation, stop or not
+        stop = verdict.message if verdict.stop else asked
+        if stop is not None:
+            live.stopped_early = stop
+            on_event({"event": "early-stop", "step": step, "message": stop})
             if trainer is not None and not live.train_done:
                 if _stops_by_agreement(setup):
                     trainer.send(STOP_LINE)  # every worker ends at the next iteration; its last line ends the loop

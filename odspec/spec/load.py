@@ -34,6 +34,16 @@ class LoadedSpec:
         return Problem(self.source.file, line, col, ".".join(str(p) for p in loc), message, hint)
 
 
+
+def default_model_dir(loaded: LoadedSpec) -> Path:
+    """Where ``odspec run`` trains when no --model-dir is given: runs/PROJECT beside the spec."""
+    return loaded.root / "runs" / loaded.spec.project
+
+
+def default_out_dir(loaded: LoadedSpec) -> Path:
+    """Where ``odspec build`` writes when no --out is given: build/PROJECT beside the spec."""
+    return loaded.root / "build" / loaded.spec.project
+
 def load_spec(path: Path, text: str | None = None) -> LoadedSpec:
     """Parse and validate; errors name file, line, column, key, and a fix."""
     data, source = load_yaml(path, text)

@@ -444,6 +444,10 @@ class Tune(Strict):
                              description="seeded from train.seed", examples=["tpe"], json_schema_extra=_or_a_name)
     pruner: Pruner = Field(default_factory=lambda: MedianPruner(type="median"), examples=["median"],
                            json_schema_extra=_or_a_name)
+    baseline: bool = Field(
+        True, description="the first trial trains the spec's own values of the space's fields, the point the "
+                          "search is measured against (not with the grid sampler, whose cells are the trials)",
+        examples=[True])
 
     _by_name = field_validator("sampler", "pruner", mode="before")(_named)
 

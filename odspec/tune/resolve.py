@@ -86,3 +86,41 @@ def trial_spec_text(data: Mapping[str, Any], values: Mapping[str, Any], spec_dir
     """The spec a trial trains (or ``best.yaml``): :func:`trial_data` as :func:`spec_text`."""
     return spec_text(trial_data(data, values, spec_dir, relative_to), header)
 
+
+
+_MISSING = object()
+
+
+def current_values(data: Mapping[str, Any], spec: Any, paths: list[str]) -> dict[str, Any]:
+    """What the spec gives each dotted path: as written in ``data``, else the validated ``spec``'s value (a
+    default), as plain data. A path that has neither is left out."""
+    values: dict[str, Any] = {}
+    for path in paths:
+        parts = path.split(".")
+        found = _walk(data, parts, lambda node, part: node.get(part, _MISSING) if isinstance(node, Mapping)
+                      else _MISSING)
+        if found is _MISSING:
+            found = _walk(spec, parts, lambda node, part: getattr(node, part, _MISSING))
+            if found is not _MISSING:
+                found = _plain(found)
+        if found is not _MISSING:
+            values[path] = found
+    return values
+
+
+def _walk(node: Any, parts: list[str], step: Any) -> Any:
+    for part in parts:
+        if node is _MISSING or node is None:
+            return _MISSING
+        node = step(node, part)
+    return node
+
+
+def _plain(value: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -35,6 +35,11 @@ class TrialRecord:
     best_step: int | None
     steps: int | None  # steps trained
     model_dir: str
+    baseline: bool = False  # the trial of the spec's own values (tune.baseline)
+
+
+def _trial_cell(record: TrialRecord) -> str:
+    return f"{record.number} (baseline)" if record.baseline else str(record.number)
 
 
 def _finite(value: float | None) -> float | None:
@@ -64,12 +69,13 @@ def results_csv(records: Sequence[TrialRecord], paths: Sequence[str]) -> str:
     """One row per trial in trial order; values at full precision (``repr``), choices as one-line YAML."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["trial", "state", "value", "best_step", "steps", *paths, "model_dir"])
+    writer.writerow(["trial", "state", "value", "best_step", "steps", *paths, "model_dir", "baseline"])
     for record in sorted(records, key=lambda r: r.number):
         value = _finite(record.value)
         writer.writerow([record.number, record.state, "" if value is None else repr(value),
                          _blank(record.best_step), _blank(record.steps),
-                         *(_csv_param(record.params, p) for p in paths), record.model_dir])
+                         *(_csv_param(record.params, p) for p in paths), record.model_dir,
+                         "yes" if record.baseline else ""])
     return out.getvalue()
 
 
@@ -94,7 +100,7 @@ def leaderboard_markdown(records: Sequence[TrialRecord], paths: Sequence[str], o
     for rank, record in enumerate(ranked(records, objective), start=1):
         value = _finite(record.value)
         shown_rank = str(rank) if record.state == "complete" and value is not None else MISSING
-        row = [shown_rank, str(record.number), record.state,
+        row = [shown_rank, _trial_cell(record), record.state,
                MISSING if value is None else f"{value:.4f}",
                MISSING if record.best_step is None else str(record.best_step),
                MISSING if record.steps is None else str(record.steps),
@@ -123,3 +129,18 @@ def best_yaml(data: Mapping[str, Any], best: TrialRecord, objective: Objective, 
               f" at step {best.best_step}.\nTuned: "
               + ", ".join(f"{path} = {flow(v)}" for path, v in best.params.items()))
     return trial_spec_text(data, best.params, spec_path.absolute().parent, relative_to=tune_dir, header=header)
+
+
+def table_text(records: Sequence[TrialRecord], paths: Sequence[str], objective: Objective) -> str:
+    """The live table for a terminal: one row per trial in trial order, columns padded to their widest cell."""
+    head = ["trial", "state", objective.metric, "best step", "steps", *paths]
+    rows = [head]
+    for record in sorted(records, key=lambda r: r.number):
+        value = _finite(record.value)
+        rows.append([_trial_cell(record), record.state, MISSING if value is None else f"{value:.4f}",
+                     MISSING if record.best_step is None else str(record.best_step),
+                     MISSING if record.steps is None else str(record.steps),
+                     *(_shown_param(record.params, p) for p in paths)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows) + "\n"

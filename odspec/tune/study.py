@@ -11,6 +11,7 @@ evaluations whatever the evaluation interval: see :data:`FIRST_STEP`.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -101,6 +102,42 @@ def decode(space: Mapping[str, SearchParam], params: Mapping[str, Any]) -> dict[
     return values
 
 
+def in_space(param: SearchParam, value: Any) -> bool:
+    """Whether ``value`` is one the parameter can take (a choice, or in the range and on its step)."""
+    if param.choices is not None:
+        return _choice_index(param, value) is not None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if param.kind == "int" and not isinstance(value, int):
+        return False
+    assert param.low is not None and param.high is not None
+    if not param.low <= value <= param.high:
+        return False
+    if param.step is None:
+        return True
+    steps = (value - param.low) / param.step
+    return abs(steps - round(steps)) < 1e-9
+
+
+def _choice_index(param: SearchParam, value: Any) -> int | None:
+    """Where ``value`` is among the choices, by value and type (``1`` is not ``true``, nor ``1.0``)."""
+    assert param.choices is not None
+    return next((i for i, c in enumerate(param.choices) if value == c and type(value) is type(c)), None)
+
+
+def baseline(space: Mapping[str, SearchParam], values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The spec's own ``values`` of the space's paths as Optuna stores a trial's params, for
+    ``study.enqueue_trial``; or None and which value is outside the space."""
+    params: dict[str, Any] = {}
+    for path, param in space.items():
+        value = values.get(path)
+        if not in_space(param, value):
+            return None, f"{path} = {flow(value)} is outside the space"
+        index = _choice_index(param, value) if param.choices is not None else None
+        params[path] = value if index is None else choice_labels(param)[index]
+    return params, ", ".join(f"{path} = {flow(values[path])}" for path in space)
+
+
 def grid(space: Mapping[str, SearchParam]) -> dict[str, list[Any]]:
     """Every value of each path, for the grid sampler; the space check refuses a continuous range before this."""
     result: dict[str, list[Any]] = {}
@@ -115,6 +152,14 @@ def grid(space: Mapping[str, SearchParam]) -> dict[str, list[Any]]:
             count = round((param.high - param.low) / param.step)
             result[path] = [float(param.low) + i * param.step for i in range(count + 1)]
     return result
+
+
+def trial_seed(seed: int | None, number: int) -> int | None:
+    """The seed of trial ``number``'s draws: from ``train.seed`` and the trial's number, so that a study repeats
+    its draws and two processes on one study (each with its own sampler) do not draw the same values."""
+    if seed is None:
+        return None
+    return random.Random(f"odspec-tune:{seed}:{number}").getrandbits(32)
 
 
 def make_sampler(tune: Tune, seed: int | None) -> optuna.samplers.BaseSampler:

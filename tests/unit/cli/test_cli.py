@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import REPO, minimal_spec, write_spec
+from support import REPO, imported_modules, minimal_spec, write_spec
 
 
 def odspec(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -67,13 +67,6 @@ def test_schema_is_json_schema_of_the_spec() -> None:
     assert schema["additionalProperties"] is False
 
 
-def imported_modules(*args: str) -> set[str]:
-    code = "import sys, runpy; sys.argv = ['odspec', *sys.argv[1:]]\ntry:\n    runpy.run_module('odspec.cli', run_name='__main__')\nexcept SystemExit:\n    pass\nprint('MODULES', ' '.join(sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
-    line = [x for x in result.stdout.splitlines() if x.startswith("MODULES ")][-1]
-    return set(line.split()[1:])
-
-
 def test_help_validate_and_build_never_import_tensorflow_nor_optuna(tmp_path: Path) -> None:
     tune = {"space": {"train.batch_size": {"choices": [4, 8]}, "train.learning_rate.base": {"low": 0.01, "high": 0.1}},
             "pruner": "median"}
@@ -81,7 +74,7 @@ def test_help_validate_and_build_never_import_tensorflow_nor_optuna(tmp_path: Pa
                                              tune=tune))
     for args in (["--help"], ["--version"], ["doctor", "--help"], ["validate", str(spec)], ["build", str(spec)],
                  ["validate", str(spec), "--data"], ["validate", str(spec), "--data", "--json"],
-                 ["models"], ["plan", str(spec)], ["plan", str(spec), "--format", "json"], ["deploy", "--help"],
+                 ["models"], ["plan", str(spec)], ["plan", str(spec), "--format", "json"], ["deploy", "--help"], ["tune", "--help"],
                  ["deploy", str(spec), "--target", "kubernetes", "--image", "i", "--to", str(tmp_path / "job.yaml")],
                  ["deploy", str(spec), "--target", "vertex", "--image", "i", "--mount-path", "/gcs/b/p", "--to", "-"]):
         modules = imported_modules(*args)

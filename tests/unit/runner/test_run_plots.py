@@ -61,8 +61,8 @@ def history(*, best_step: int | None = 300, stopped_step: int | None = 400, eval
 def drawn(render: Callable[[RunHistory], bytes], run: RunHistory, monkeypatch: pytest.MonkeyPatch) -> Figure:
     """The figure ``render`` draws, to inspect its lines and texts rather than its pixels."""
     draws: list[Callable[[Any], None]] = []
-    real = plots._render
-    monkeypatch.setattr(plots, "_render", lambda draw: draws.append(draw) or real(draw))
+    real = plots.render_figure
+    monkeypatch.setattr(plots, "render_figure", lambda draw: draws.append(draw) or real(draw))
     render(run)
     figure = Figure()
     draws[0](figure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from pathlib import Path
@@ -24,7 +25,7 @@ def record(number: int, state: str, value: float | None, lr: float = 0.01, flips
                        steps=None if state == "waiting" else 200, model_dir=f"runs/pets-tune/trial-{number}")
 
 
-TRIALS = [record(0, "complete", 0.31), record(1, "pruned", 0.05), record(2, "complete", 0.42, 0.0123456, True),
+TRIALS = [dataclasses.replace(record(0, "complete", 0.31), baseline=True), record(1, "pruned", 0.05), record(2, "complete", 0.42, 0.0123456, True),
           record(3, "failed", None), record(4, "complete", math.nan), record(5, "complete", 0.31),
           record(6, "pruned", 0.2)]
 
@@ -39,10 +40,11 @@ def test_ranking_is_mode_aware_and_lists_pruned_then_failed_after() -> None:
 
 def test_results_csv_has_a_row_per_trial_at_full_precision() -> None:
     rows = list(csv.reader(io.StringIO(results_csv(TRIALS, PATHS))))
-    assert rows[0] == ["trial", "state", "value", "best_step", "steps", *PATHS, "model_dir"]
+    assert rows[0] == ["trial", "state", "value", "best_step", "steps", *PATHS, "model_dir", "baseline"]
+    assert rows[1] == ["0", "complete", "0.31", "100", "200", "0.01", "[]", "runs/pets-tune/trial-0", "yes"]
     assert rows[3] == ["2", "complete", "0.42", "300", "200", "0.0123456", "[{random_horizontal_flip: {}}]",
-                       "runs/pets-tune/trial-2"]
-    assert rows[4] == ["3", "failed", "", "", "200", "0.01", "[]", "runs/pets-tune/trial-3"]
+                       "runs/pets-tune/trial-2", ""]
+    assert rows[4] == ["3", "failed", "", "", "200", "0.01", "[]", "runs/pets-tune/trial-3", ""]
     assert rows[5][2] == ""  # NaN is no value
     assert [r[0] for r in rows[1:]] == [str(n) for n in range(7)]
 
@@ -55,7 +57,7 @@ def test_the_leaderboard_is_a_markdown_table_best_first() -> None:
                         "train.learning_rate.base | train.augmentation |")
     assert lines[3] == "|---:|---:|---|---:|---:|---:|---|---|"
     assert lines[4] == "| 1 | 2 | complete | 0.4200 | 300 | 200 | 0.01235 | [{random_horizontal_flip: {}}] |"
-    assert lines[5] == "| 2 | 0 | complete | 0.3100 | 100 | 200 | 0.01 | [] |"
+    assert lines[5] == "| 2 | 0 (baseline) | complete | 0.3100 | 100 | 200 | 0.01 | [] |"
     assert [line.split(" | ")[2] for line in lines[4:]] == ["complete"] * 4 + ["pruned"] * 2 + ["failed"]
     assert lines[7] == "| - | 4 | complete | - | 500 | 200 | 0.01 | [] |"
     assert lines[-1] == "| - | 3 | failed | - | - | 200 | 0.01 | [] |"

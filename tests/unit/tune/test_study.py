@@ -134,3 +134,31 @@ def test_a_loaded_block_maps_too(text: str) -> None:
     loaded = load_spec(Path("spec.yaml"), GOOD_SPEC + "tune:\n  space:\n" + text)
     assert loaded.spec.tune is not None
     assert list(distributions(loaded.spec.tune.space)) == ["train.batch_size"]
+
+
+def test_in_space_and_the_baseline_params() -> None:
+    from odspec.spec.models import SearchParam
+    from odspec.tune.study import baseline, in_space
+
+    rate = SearchParam.model_validate({"low": 0.001, "high": 0.1, "log": True})
+    size = SearchParam.model_validate({"low": 2, "high": 8, "step": 2})
+    flips = SearchParam.model_validate({"choices": [[], [{"random_horizontal_flip": {}}]]})
+    switch = SearchParam.model_validate({"choices": [1, True]})
+    assert in_space(rate, 0.04) and not in_space(rate, 0.2) and not in_space(rate, "0.04") and not in_space(rate, True)
+    assert in_space(size, 6) and not in_space(size, 5) and not in_space(size, 6.0) and not in_space(size, None)
+    assert in_space(flips, []) and not in_space(flips, [{"random_vertical_flip": {}}])
+    assert in_space(switch, True) and in_space(switch, 1) and not in_space(switch, 1.0)
+    params, said = baseline({"train.learning_rate.base": rate, "train.augmentation": flips, "x": switch},
+                            {"train.learning_rate.base": 0.04, "train.augmentation": [], "x": True})
+    assert params == {"train.learning_rate.base": 0.04, "train.augmentation": "[]", "x": "true"}  # YAML labels
+    assert said == "train.learning_rate.base = 0.04, train.augmentation = [], x = true"
+    assert baseline({"train.batch_size": size}, {}) == (None, "train.batch_size = null is outside the space")
+
+
+def test_each_trial_is_seeded_from_the_spec_seed_and_its_number() -> None:
+    from odspec.tune.study import trial_seed
+
+    seeds = [trial_seed(0, n) for n in range(50)]
+    assert seeds == [trial_seed(0, n) for n in range(50)]  # a study repeats its draws
+    assert len(set(seeds)) == 50 and set(seeds).isdisjoint(trial_seed(1, n) for n in range(50))
+    assert trial_seed(None, 3) is None  # unseeded stays unseeded
