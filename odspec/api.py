@@ -671,7 +671,7 @@ def tune(spec_path: Path, *, trials: int | None = None, storage: str | None = No
     """Search ``tune.space``: each trial an ``odspec run`` of the spec with its values, in the tune folder (default
     ``runs/<project>-tune``), its evaluations reported to the study (pruned trials stop at that evaluation).
     Results are written after every trial; a study interrupted at any moment goes on when called again."""
-    from odspec.tune.loop import claim_tune_folder, open_study, records, run_study, shown_url, write_results
+    from odspec.tune.loop import claim_tune_folder, open_study, run_study, shown_url, write_results
 
     ctx = _tune_context(spec_path, storage, folder)
     claim_tune_folder(ctx.loaded, ctx.folder, ctx.url)
@@ -685,9 +685,9 @@ def tune(spec_path: Path, *, trials: int | None = None, storage: str | None = No
         run_study(ctx, study, train, trials=trials or ctx.tune.max_trials,
                   on_trial=on_trial or (lambda _what, _details: None), timeout_minutes=ctx.tune.timeout_minutes)
     finally:  # interrupted too: what the finished trials found is on disk
-        written = write_results(ctx, study)
-    return TuneResult(ctx.folder, study.study_name, shown_url(ctx.url),
-                      records(study, ctx.tune, ctx.objective.mode), ctx.objective, list(ctx.tune.space), written)
+        written, found = write_results(ctx, study)
+    return TuneResult(ctx.folder, study.study_name, shown_url(ctx.url), found, ctx.objective, list(ctx.tune.space),
+                      written)
 
 
 def tune_status(spec_path: Path, *, storage: str | None = None, folder: Path | None = None) -> TuneResult:

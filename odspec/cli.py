@@ -523,8 +523,14 @@ def tune_command(
         typer.echo(table_text(found.trials, found.paths, found.objective), nl=False)
         return
 
+    tabled: list[bool] = []
+
     def told(what: str, details: Mapping[str, Any]) -> None:
-        typer.echo(_trial_line(what, details))
+        if what == "table":  # the study's table after each trial
+            tabled.append(True)
+            typer.echo(details["text"], nl=False)
+        else:
+            typer.echo(_trial_line(what, details))
 
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # stop the trial's children and keep what is written, as Ctrl-C does
@@ -534,7 +540,8 @@ def tune_command(
         result = api.tune(spec, trials=trials, storage=storage, on_trial=told, on_event=_display(output))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    typer.echo(table_text(result.trials, result.paths, result.objective), nl=False)
+    if not tabled:  # no trial ran (the study already has its trials): the table as it is
+        typer.echo(table_text(result.trials, result.paths, result.objective), nl=False)
     for path in result.written:
         typer.echo(f"wrote {path}")
 

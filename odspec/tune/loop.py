@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from odspec.errors import OdspecError, RunInterrupted
 from odspec.spec.load import LoadedSpec
 from odspec.spec.models import Objective, Tune
-from odspec.tune.results import TrialRecord, TrialState
+from odspec.tune.results import TrialRecord, TrialState, table_text
 
 if TYPE_CHECKING:
     import optuna
@@ -305,7 +305,8 @@ def run_study(ctx: TuneContext, study: optuna.Study, train: Train, *, trials: in
             study.sampler = make_sampler(ctx.tune, trial_seed(ctx.loaded.spec.train.seed, trial.number))
         suggest(trial, ctx.tune.space)  # an enqueued trial (the baseline, a retry) keeps its values
         _run_trial(ctx, study, trial, train, on_trial)
-        write_results(ctx, study, plots=False)
+        found = write_results(ctx, study, plots=False)[1]
+        on_trial("table", {"text": table_text(found, list(ctx.tune.space), ctx.objective)})
 
 
 def _queue_baseline(ctx: TuneContext, study: optuna.Study, on_trial: OnTrial) -> None:
@@ -498,8 +499,10 @@ def importances(study: optuna.Study) -> tuple[dict[str, float] | None, str | Non
     return ({k: float(v) for k, v in found.items()} or None), "no tuned field varied across the complete trials"
 
 
-def write_results(ctx: TuneContext, study: optuna.Study, *, plots: bool = True) -> list[Path]:
-    """``results.csv``, ``leaderboard.md``, ``best.yaml`` (once a trial completed) and the plots, each atomically."""
+def write_results(ctx: TuneContext, study: optuna.Study, *,
+                  plots: bool = True) -> tuple[list[Path], list[TrialRecord]]:
+    """``results.csv``, ``leaderboard.md``, ``best.yaml`` (once a trial completed) and the plots, each atomically;
+    the files written and the trials they show."""
     from odspec.io import atomic_write
     from odspec.tune import plots as tune_plots
     from odspec.tune.results import best_trial, best_yaml, leaderboard_markdown, results_csv
@@ -522,4 +525,4 @@ def write_results(ctx: TuneContext, study: optuna.Study, *, plots: bool = True) 
         written[folder / tune_plots.CURVES_PNG] = tune_plots.render_curves_png(found, curves(study), ctx.objective)
     for path, data in written.items():
         atomic_write(path, data)
-    return list(written)
+    return list(written), found

@@ -287,6 +287,9 @@ def test_the_first_trial_of_a_new_study_is_the_specs_own_values(tmp_path: Path) 
     later = [r for r in result.trials if r.number != first.number]
     assert len(later) == 2 and all(r.state == "pruned" for r in later if r.params != first.params)
     assert ("baseline", {"values": "train.learning_rate.base = 0.04"}) in told
+    tables = [details["text"] for what, details in told if what == "table"]  # the live table, after each trial
+    assert len(tables) == 3 and [len(t.splitlines()) for t in tables] == [2, 3, 4]
+    assert tables[-1].splitlines()[1].startswith("0 (baseline)  complete")
     assert "0 (baseline)" in (result.folder / "leaderboard.md").read_text()
     # a second odspec tune on the study queues no second baseline
     again = tune(spec, FakeTrain(), trials=4)
