@@ -458,7 +458,9 @@ def claim_tune_folder(loaded: LoadedSpec, folder: Path, url: str) -> None:
     from odspec.io import atomic_write
 
     marked, writing = has_marker(MARKER), only_entries(f".{MARKER}.*.tmp")  # another tune writing it this moment
-    target = claim(folder, owned=lambda f: marked(f) or writing(f), kind="tune")
+    # In this order: another tune may rename its marker into place (and open study.db) between the two looks, and
+    # the marker, once there, stays; looking for it first could miss it, then find more than its temporary file.
+    target = claim(folder, owned=lambda f: writing(f) or marked(f), kind="tune")
     fields, name = study_fields(loaded), study_name(loaded)
     marker = target / MARKER
     if marker.is_file():

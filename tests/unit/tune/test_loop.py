@@ -226,6 +226,33 @@ def test_two_processes_on_one_study_never_run_a_trial_twice(tmp_path: Path) -> N
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
 
 
+def test_a_tune_starting_while_another_writes_its_marker_claims_the_folder(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race two processes hit (seen in CI): one looks at the new folder while the other's marker is still its
+    temporary file, and the other renames it into place and opens study.db before the first looks again."""
+    from odspec import folders
+
+    spec = spec_with(tmp_path, trials=1)
+    ctx = api._tune_context(spec, None, None)
+    ctx.folder.mkdir(parents=True)
+    (ctx.folder / f".{loop.MARKER}.abc123.tmp").write_text("{}")  # the other tune, mid atomic_write
+    real = folders.has_marker
+
+    def marker_lands_after_this_look(marker: str) -> Callable[[Path], bool]:
+        seen = real(marker)
+
+        def look(folder: Path) -> bool:
+            found = seen(folder)
+            (folder / f".{marker}.abc123.tmp").rename(folder / marker)  # the other tune goes on
+            (folder / "study.db").write_bytes(b"")
+            return found
+        return look
+
+    monkeypatch.setattr(folders, "has_marker", marker_lands_after_this_look)
+    loop.claim_tune_folder(ctx.loaded, ctx.folder, ctx.url)  # owned: the other tune's marker, then this one's
+    assert (ctx.folder / loop.MARKER).is_file()
+
+
 def test_a_changed_spec_is_another_study_and_its_folder_is_refused(tmp_path: Path) -> None:
     spec = spec_with(tmp_path, trials=1)
     tune(spec, FakeTrain())
