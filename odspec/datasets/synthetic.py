@@ -58,14 +58,16 @@ def make_shapes(
     formats: Sequence[str] = ("voc",),
     max_boxes: int = 3,
     jpeg_quality: int = 90,
+    sides: tuple[int, int] = SIDE_RANGE,
 ) -> SyntheticDataset:
     """Write ``images/*.jpg`` and the annotations of each format under ``out_dir``.
 
     Layout: VOC ``annotations/<stem>.xml``; COCO ``annotations/instances.json``;
     CSV ``annotations/labels.csv``; YOLO ``labels/<stem>.txt`` + ``labels/classes.txt``.
+    Each shape's square side is drawn from ``sides`` (smallest, largest) in pixels.
     Existing files of the same names are overwritten; others are left alone.
     """
-    examples, files = build_shapes(n_images, size, classes, seed, formats, max_boxes, jpeg_quality)
+    examples, files = build_shapes(n_images, size, classes, seed, formats, max_boxes, jpeg_quality, sides)
     for relative, data in files.items():
         target = Path(out_dir) / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,13 +83,14 @@ def build_shapes(
     formats: Sequence[str],
     max_boxes: int,
     jpeg_quality: int,
+    sides: tuple[int, int] = SIDE_RANGE,
 ) -> tuple[list[Example], dict[Path, bytes]]:
     """The dataset in memory: examples and ``{relative path: bytes}``."""
-    _check_arguments(size, classes, formats, max_boxes)
+    _check_arguments(size, classes, formats, max_boxes, sides)
     files: dict[Path, bytes] = {}
     examples: list[Example] = []
     for index in range(n_images):
-        image, boxes = render_shapes(np.random.default_rng([seed, index]), size, classes, max_boxes)
+        image, boxes = render_shapes(np.random.default_rng([seed, index]), size, classes, max_boxes, sides)
         name = Path(f"shape_{index:04d}.jpg")
         files[Path("images") / name] = jpeg_bytes(image, jpeg_quality)
         examples.append(Example(name, size[0], size[1], boxes, "synthetic"))
@@ -115,13 +118,13 @@ def annotation_files(
 
 
 def render_shapes(
-    rng: Rng, size: tuple[int, int], classes: Sequence[str], max_boxes: int
+    rng: Rng, size: tuple[int, int], classes: Sequence[str], max_boxes: int, sides: tuple[int, int] = SIDE_RANGE
 ) -> tuple[Image.Image, tuple[Box, ...]]:
     """One image and its tight boxes."""
     background = _background_colour(rng)
     image = noisy_background(rng, size, background)
     boxes = []
-    for shape in place_shapes(rng, size, classes, max_boxes, background):
+    for shape in place_shapes(rng, size, classes, max_boxes, background, sides):
         mask = shape_mask(shape, size)
         image.paste(shape.colour, mask=mask)
         left, top, right, bottom = mask.getbbox() or (0, 0, 0, 0)
@@ -135,14 +138,15 @@ def place_shapes(
     classes: Sequence[str],
     max_boxes: int,
     background: tuple[int, int, int],
+    sides: tuple[int, int] = SIDE_RANGE,
 ) -> list[PlacedShape]:
     """1..max_boxes shapes whose squares are at least ``GAP`` pixels apart."""
     width, height = size
-    biggest = min(SIDE_RANGE[1], width - 2 * MARGIN, height - 2 * MARGIN)
+    biggest = min(sides[1], width - 2 * MARGIN, height - 2 * MARGIN)
     placed: list[PlacedShape] = []
     for _ in range(int(rng.integers(1, max_boxes + 1))):
         for _attempt in range(100):
-            side = int(rng.integers(SIDE_RANGE[0], biggest + 1))
+            side = int(rng.integers(sides[0], biggest + 1))
             x = int(rng.integers(MARGIN, width - MARGIN - side + 1))
             y = int(rng.integers(MARGIN, height - MARGIN - side + 1))
             if all(_apart(x, y, side, other) for other in placed):
@@ -214,7 +218,8 @@ def _apart(x: int, y: int, side: int, other: PlacedShape) -> bool:
 
 
 def _check_arguments(
-    size: tuple[int, int], classes: Sequence[str], formats: Sequence[str], max_boxes: int
+    size: tuple[int, int], classes: Sequence[str], formats: Sequence[str], max_boxes: int,
+    sides: tuple[int, int] = SIDE_RANGE,
 ) -> None:
     unknown = [c for c in classes if c not in SHAPES]
     if unknown or not classes:
@@ -222,7 +227,9 @@ def _check_arguments(
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ValueError(f"formats must be among {', '.join(FORMATS)}; got {list(formats)}")
-    if min(size) < SIDE_RANGE[0] + 2 * MARGIN:
-        raise ValueError(f"size must be at least {SIDE_RANGE[0] + 2 * MARGIN} pixels a side; got {size}")
+    if not 0 < sides[0] <= sides[1]:
+        raise ValueError(f"sides must be (smallest, largest) with 0 < smallest <= largest; got {sides}")
+    if min(size) < sides[0] + 2 * MARGIN:
+        raise ValueError(f"size must be at least {sides[0] + 2 * MARGIN} pixels a side; got {size}")
     if max_boxes < 1:
         raise ValueError(f"max_boxes must be at least 1; got {max_boxes}")

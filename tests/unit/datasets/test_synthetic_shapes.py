@@ -72,6 +72,15 @@ def test_shapes_are_separated_sized_and_visible() -> None:
                 assert apart_x or apart_y
 
 
+def test_the_side_range_can_be_chosen() -> None:
+    rng = np.random.default_rng(3)
+    sides = []
+    for _ in range(20):
+        _image, boxes = render_shapes(rng, (320, 320), ("circle", "square"), 3, sides=(48, 128))
+        sides += [max(b.xmax - b.xmin, b.ymax - b.ymin) for b in boxes]
+    assert min(sides) >= 48 and max(sides) <= 128 and max(sides) > 90  # beyond the default range's largest
+
+
 def test_boxes_are_the_tight_extent_of_the_drawn_pixels() -> None:
     rng = np.random.default_rng(7)
     for _ in range(10):
@@ -92,3 +101,7 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         make_shapes(tmp_path, 1, formats=("tfrecord",))
     with pytest.raises(ValueError, match="size must be at least 38 pixels a side"):
         make_shapes(tmp_path, 1, size=(20, 200))
+    with pytest.raises(ValueError, match="size must be at least 56 pixels a side"):
+        make_shapes(tmp_path, 1, size=(50, 200), sides=(48, 128))
+    with pytest.raises(ValueError, match=r"sides must be \(smallest, largest\)"):
+        make_shapes(tmp_path, 1, sides=(90, 30))
