@@ -14,17 +14,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's odspec, whatever else is installed
 
-from odspec.bundled_example import repo_spec_text  # noqa: E402
+from odspec.bundled_example import (  # noqa: E402
+    EXAMPLE_CLASSES,
+    EXAMPLE_IMAGES,
+    EXAMPLE_SIDES,
+    EXAMPLE_SIZE,
+    repo_spec_text,
+)
 from odspec.datasets.synthetic import make_shapes  # noqa: E402
 from odspec.io import atomic_write  # noqa: E402
 from odspec.resources import example_folder  # noqa: E402
 
-N_IMAGES = 60
-
 
 def main() -> int:
     out_dir = example_folder() / "shapes"
-    dataset = make_shapes(out_dir, N_IMAGES, size=(256, 256), seed=0, formats=("voc",))
+    dataset = make_shapes(out_dir, EXAMPLE_IMAGES, size=EXAMPLE_SIZE, classes=EXAMPLE_CLASSES, seed=0,
+                          formats=("voc",), sides=EXAMPLE_SIDES)
     total = sum((out_dir / f).stat().st_size for f in dataset.files)
     boxes = sum(len(e.boxes) for e in dataset.examples)
     print(f"wrote {len(dataset.files)} files ({total / 1024:.0f} KiB, {boxes} boxes) to {out_dir}")

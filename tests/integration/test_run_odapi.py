@@ -1,7 +1,7 @@
 """``odspec run`` end to end through the real OD API: learn, evaluate, stop early, resume after SIGKILL, refuse,
 fine-tune from an earlier run, export, predict, report.
 
-One run of the bundled example (500 steps) serves the learning, export, predict, status, report and refusal
+One run of the bundled example (800 steps) serves the learning, export, predict, status, report and refusal
 tests (those marked ``learns`` run on every stack in CI); the early-stop, fault (Ctrl-C, SIGKILL, a killed
 evaluator) and transfer tests each train their own short run. No fake stands in for the OD API anywhere here.
 """
@@ -30,6 +30,18 @@ from odspec.runner.metrics import read_metrics
 
 pytestmark = pytest.mark.odapi
 
+STEPS = 800  # the example's train.steps, evaluated every 100
+EVALUATED = list(range(100, STEPS + 1, 100))
+# The example's best validation mAP, seeded (train.seed's default), measured on the default stack: TensorFlow 2.20 on
+# Python 3.11, 2 CPU cores (step 800 of a run of specs/example.yaml). Other stacks train to another figure.
+EXAMPLE_BEST_MAP = 0.7918
+
+
+def seeded_figure_known() -> bool:
+    from importlib.metadata import version
+
+    return version("tensorflow").startswith("2.20.") and sys.version_info[:2] == (3, 11)
+
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Ran:
     folder = tmp_path_factory.mktemp("example")
@@ -40,11 +52,12 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Ran:
 @pytest.mark.learns
 def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
     rows = read_metrics(example.model_dir)
-    assert [r.step for r in rows] == [100, 200, 300, 400, 500]
-    first, final = rows[0].metrics[MAP], rows[-1].metrics[MAP]
-    # From scratch on 42 images, run to run: 0.21-0.43 at step 500 (measured); chance is ~0.001.
-    assert final > 0.1 and final > first + 0.08, f"mAP {first} at step 100, {final} at step 500"
-    assert example.result.outcome.trained_to == 500
+    assert [r.step for r in rows] == EVALUATED
+    first, best = rows[0].metrics[MAP], max(r.metrics[MAP] for r in rows)
+    assert best > first + 0.2, f"mAP {first} at step 100, best {best}"  # chance is ~0.001
+    assert example.result.outcome.trained_to == STEPS
+    if seeded_figure_known():  # seeded, the same figure on every run of this stack (README's first command)
+        assert best == pytest.approx(EXAMPLE_BEST_MAP, abs=5e-4) and best >= 0.5, best
     assert all(set(r.metrics) >= {MAP, "Loss/total_loss"} for r in rows)
 
 
@@ -61,12 +74,12 @@ def test_the_best_checkpoint_is_kept_with_its_info(example: Ran) -> None:
 
 def test_evaluation_starts_soon_after_each_checkpoint(example: Ran) -> None:
     starts = example.kinds("eval-start")
-    assert len(starts) == 5
+    assert len(starts) == len(EVALUATED)
     # from the moment the evaluator is free (on a busy machine an evaluation can outlast 100 training steps)
     idle = [e["latency_seconds"] - e["queued_seconds"] for e in starts]
     assert max(idle) < 10.0, [(e["latency_seconds"], e["queued_seconds"]) for e in starts]
     steps = example.kinds("step")
-    assert steps and steps[-1]["step"] == 500 and steps[-1]["loss"] is not None
+    assert steps and steps[-1]["step"] == STEPS and steps[-1]["loss"] is not None
 
 
 @pytest.mark.learns
@@ -94,8 +107,8 @@ def test_predict_draws_the_detections(example: Ran, tmp_path: Path) -> None:
 
 def test_status_and_report_describe_the_run(example: Ran) -> None:
     found = api.status(example.spec, model_dir=example.model_dir)
-    assert found.verdict == "complete" and found.latest_step == 500
-    assert [r.step for r in found.metrics] == [100, 200, 300, 400, 500]
+    assert found.verdict == "complete" and found.latest_step == STEPS
+    assert [r.step for r in found.metrics] == EVALUATED
     plots = api.report(example.spec, model_dir=example.model_dir)
     assert [p.name for p in plots] == ["losses.png", "metrics.png"]
     for plot in plots:
@@ -106,7 +119,7 @@ def test_status_and_report_describe_the_run(example: Ran) -> None:
 def test_running_again_trains_nothing(example: Ran) -> None:
     again = run(example.spec, example.model_dir, export=False)
     assert again.kinds("plan")[0]["train"] is False and not again.kinds("evaluated")
-    assert again.result.outcome.trained_to == 500
+    assert again.result.outcome.trained_to == STEPS
 
 
 def test_an_incompatible_change_is_refused_naming_the_fields(example: Ran) -> None:
@@ -116,7 +129,7 @@ def test_an_incompatible_change_is_refused_naming_the_fields(example: Ran) -> No
         api.run(changed, model_dir=example.model_dir)
     message = str(caught.value)
     assert "model.input_size, train.augmentation changed" in message and "--restart" in message
-    assert [r.step for r in read_metrics(example.model_dir)] == [100, 200, 300, 400, 500]  # nothing touched
+    assert [r.step for r in read_metrics(example.model_dir)] == EVALUATED  # nothing touched
     assert api.status(changed, model_dir=example.model_dir).verdict == "refused"
     variant(example.spec.parent, "example", {})  # the other tests' spec again
 
