@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,8 +99,16 @@ def _boxes(count: int) -> str:
 
 
 def _rounded(boxes: Iterable[tuple[str, float, float, float, float]]) -> list[tuple[Any, ...]]:
-    """Boxes compared at float32 precision, as records store them; order does not matter."""
-    return sorted((label, *(round(c, 5) for c in corners)) for label, *corners in boxes)
+    """Boxes compared at float32 precision, as records store them; order does not matter.
+
+    Each corner is cast to float32 (what the record holds), not rounded to some decimals: a corner such as
+    57/320 = 0.178125 sits on a decimal tie, and its float32 and float64 forms round to different sides.
+    """
+    return sorted((label, *_float32(corners)) for label, *corners in boxes)
+
+
+def _float32(values: list[float]) -> tuple[float, ...]:
+    return struct.unpack(f"<{len(values)}f", struct.pack(f"<{len(values)}f", *values))
 
 
 def _box_detail(

@@ -3,6 +3,7 @@ the summary line, and one rule shared with `odspec run`'s resume/refuse."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,23 @@ def test_float32_noise_is_not_a_box_change() -> None:
     old = {"a.jpg": ImageEntry("train", "1", (("cat", 0.30000001192092896, 0.1, 0.5, 0.5),))}
     new = {"a.jpg": ImageEntry("train", "1", (("cat", 0.3, 0.1, 0.5, 0.5),))}
     assert image_changes(old, new) == []
+
+
+def test_a_corner_on_a_decimal_tie_is_not_a_box_change() -> None:
+    # 57/320 = 0.178125 exactly; its float32 form (what the record holds) is 0.17812499403953552. Rounding both
+    # to 5 decimals gives 0.17812 and 0.17813: corners of a 320-px image read back from records looked edited.
+    stored = struct.unpack("<f", struct.pack("<f", 57 / 320))[0]
+    assert round(stored, 5) != round(57 / 320, 5)
+    old = {"a.jpg": ImageEntry("train", "1", (("cat", stored, 0.1, 0.5, 0.5),))}
+    new = {"a.jpg": ImageEntry("train", "1", (("cat", 57 / 320, 0.1, 0.5, 0.5),))}
+    assert image_changes(old, new) == []
+
+
+def test_a_box_moved_by_one_float32_step_is_a_box_change() -> None:
+    nudged = struct.unpack("<f", struct.pack("<i", struct.unpack("<i", struct.pack("<f", 0.5))[0] + 1))[0]
+    old = {"a.jpg": ImageEntry("train", "1", (("cat", 0.1, 0.1, 0.5, 0.5),))}
+    new = {"a.jpg": ImageEntry("train", "1", (("cat", 0.1, 0.1, nudged, 0.5),))}
+    assert image_changes(old, new) == [ImageChange("a.jpg", "boxes", "train", "train", "1 of 1 box edited")]
 
 
 def test_the_summary_line_counts_by_effect() -> None:
