@@ -272,6 +272,7 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
 
     ``stop_when`` is asked after every evaluation (``odspec tune``'s pruner); a message stops training there."""
     from odspec.reconcile.record import new_run_record
+    from odspec.runner.run_events import BuiltEvent, ExportedEvent, ExportStartEvent
     from odspec.runner.session import execute, locked, reconcile, versions
 
     validated = validate(spec_path, out_dir, check_data=False)
@@ -282,8 +283,8 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
         return _train_beside_the_chief(validated, target, task, events)
     _refuse_before_building(validated, target, restart=restart, progress=progress)
     built = _build(validated, progress=progress)
-    events({"event": "built", "build_dir": str(built.out_dir), "findings": len(built.findings),
-            "written": sum(c.change != "unchanged" for c in built.changes)})
+    events(BuiltEvent(build_dir=str(built.out_dir), findings=len(built.findings),
+                      written=sum(c.change != "unchanged" for c in built.changes)))
     with locked(target):
         record = new_run_record(validated.loaded.spec, validated.out_dir, versions())
         decided = reconcile(target, record, restart=restart)
@@ -292,11 +293,9 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
         spec = validated.loaded.spec
         if export and spec.export.saved_model and outcome.best is not None and not _exported_already(
                 target, outcome.best, spec.export.tflite):
-            events({"event": "export-start", "step": outcome.best.step})
+            events(ExportStartEvent(step=outcome.best.step))
             exported = _export(validated, target, None, None, smoke=True)
-            events({"event": "exported", "output": str(exported.output), "step": exported.step,
-                    "tflite": str(exported.tflite) if exported.tflite else None,
-                    "smoke": None if exported.smoke is None else vars(exported.smoke)})
+            events(ExportedEvent.of(exported))
     return RunResult(built, outcome, exported)
 
 

@@ -311,11 +311,10 @@ def export_command(
     """Export the best checkpoint (or --step N) as a SavedModel (+ TFLite), then test it on a validation image."""
     from odspec import api
     from odspec.runner.display import export_summary
+    from odspec.runner.run_events import ExportSummary
 
     result = api.export(spec, out, model_dir=model_dir, step=step, tflite=tflite, output=target)
-    typer.echo(export_summary({"output": str(result.output), "step": result.step,
-                               "tflite": str(result.tflite) if result.tflite else None,
-                               "smoke": None if result.smoke is None else vars(result.smoke)}))
+    typer.echo(export_summary(ExportSummary.of(result)))
 
 
 @app.command("predict")

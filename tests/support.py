@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from odspec import api
+from odspec.runner.run_events import event_dict
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "specs" / "example.yaml"
@@ -49,7 +50,7 @@ class Ran:
 
 def run(spec: Path, model_dir: Path, **options: Any) -> Ran:
     events: list[dict[str, Any]] = []
-    result = api.run(spec, model_dir=model_dir, on_event=events.append, **options)
+    result = api.run(spec, model_dir=model_dir, on_event=lambda e: events.append(event_dict(e)), **options)
     return Ran(spec, model_dir, result, events)
 
 

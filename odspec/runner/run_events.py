@@ -1,10 +1,10 @@
-"""What ``odspec run`` tells its ``on_event`` callback, one shape per ``event`` value.
+"""What ``odspec run`` tells its ``on_event`` callback: one frozen dataclass per kind of event.
 
-The events are plain dicts at run time (the CLI prints them as JSON with ``--output json``,
-tests collect them in a list), so they are declared as :class:`typing.TypedDict` s: mypy
-checks every place that emits one (:mod:`odspec.runner.session`, :mod:`odspec.api`) and
-every place that reads one (:mod:`odspec.runner.display`) against the same declaration.
-Every key is always present; a value that may be unknown is ``None``.
+Each class names its kind in the class variable ``event`` (``StepEvent.event == "step"``); mypy checks every
+place that emits one (:mod:`odspec.runner.session`, :mod:`odspec.api`) and every place that reads one
+(:mod:`odspec.runner.display`) against the same declaration. :func:`event_dict` gives an event's JSON form
+(``--output json``): ``event`` first, then the fields. Every field is always set; a value that may be unknown
+is ``None``.
 
 ======================== =============================== ===============================================
 event                    emitted by                      when
@@ -28,18 +28,26 @@ event                    emitted by                      when
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypedDict
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing's from 3.11
+
+    from odspec.runner.exporting import ExportResult, Smoke
 
 
-class BuiltEvent(TypedDict):
-    event: Literal["built"]
+@dataclass(frozen=True, slots=True)
+class BuiltEvent:
+    event: ClassVar[str] = "built"
     build_dir: str
     findings: int  # how many dataset findings the build reported
     written: int  # files written (not unchanged)
 
 
-class PlanEvent(TypedDict):
-    event: Literal["plan"]
+@dataclass(frozen=True, slots=True)
+class PlanEvent:
+    event: ClassVar[str] = "plan"
     action: Literal["start", "resume"]
     model_dir: str
     from_step: int
@@ -55,22 +63,25 @@ class PlanEvent(TypedDict):
     task: str | None  # in a cluster: which task this is, and what it does (odspec.distribute.ClusterTask.role)
 
 
-class TrainStartedEvent(TypedDict):
-    event: Literal["train-started"]
+@dataclass(frozen=True, slots=True)
+class TrainStartedEvent:
+    event: ClassVar[str] = "train-started"
     pid: int
     from_step: int
 
 
-class DevicesEvent(TypedDict):
-    event: Literal["devices"]
+@dataclass(frozen=True, slots=True)
+class DevicesEvent:
+    event: ClassVar[str] = "devices"
     strategy: str  # odspec.distribute.StrategyKind
     replicas: int  # replicas in sync, as the strategy counts them
     devices: list[str]  # TensorFlow's names of this worker's devices; empty for the default strategy
     warning: str | None  # e.g. a GPU asked for and none visible
 
 
-class StepEvent(TypedDict):
-    event: Literal["step"]
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    event: ClassVar[str] = "step"
     step: int
     num_steps: int
     loss: float | None
@@ -79,28 +90,32 @@ class StepEvent(TypedDict):
     eta_seconds: float | None
 
 
-class CheckpointEvent(TypedDict):
-    event: Literal["checkpoint"]
+@dataclass(frozen=True, slots=True)
+class CheckpointEvent:
+    event: ClassVar[str] = "checkpoint"
     step: int
     checkpoint: str  # ckpt-N
 
 
-class TrainFinishedEvent(TypedDict):
-    event: Literal["train-finished"]
+@dataclass(frozen=True, slots=True)
+class TrainFinishedEvent:
+    event: ClassVar[str] = "train-finished"
     trained_to: int
     step_seconds: float | None
     trace_seconds: float | None
 
 
-class EvalStartEvent(TypedDict):
-    event: Literal["eval-start"]
+@dataclass(frozen=True, slots=True)
+class EvalStartEvent:
+    event: ClassVar[str] = "eval-start"
     checkpoint: str
     latency_seconds: float | None  # from the checkpoint written to its evaluation begun
     queued_seconds: float | None  # the part of it spent waiting for the evaluation before
 
 
-class EvaluatedEvent(TypedDict):
-    event: Literal["evaluated"]
+@dataclass(frozen=True, slots=True)
+class EvaluatedEvent:
+    event: ClassVar[str] = "evaluated"
     step: int
     checkpoint: str
     metric: str  # the one checkpoints are compared by
@@ -112,35 +127,45 @@ class EvaluatedEvent(TypedDict):
     seconds: float | None
 
 
-class EarlyStopEvent(TypedDict):
-    event: Literal["early-stop"]
+@dataclass(frozen=True, slots=True)
+class EarlyStopEvent:
+    event: ClassVar[str] = "early-stop"
     step: int
     message: str | None  # names the setting to change to train longer
 
 
-class EvaluatorRestartedEvent(TypedDict):
-    event: Literal["evaluator-restarted"]
+@dataclass(frozen=True, slots=True)
+class EvaluatorRestartedEvent:
+    event: ClassVar[str] = "evaluator-restarted"
     exit: str  # "exit code N" or "signal N"
     checkpoints: list[str]  # evaluated again, in order
     message: str
 
 
-class ExportStartEvent(TypedDict):
-    event: Literal["export-start"]
+@dataclass(frozen=True, slots=True)
+class ExportStartEvent:
+    event: ClassVar[str] = "export-start"
     step: int
 
 
-class ExportSummary(TypedDict):
-    """What an export is shown by (``odspec export`` prints it too, without an ``event``)."""
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    """What an export is shown by (``odspec export`` prints it too; it is no event)."""
 
     output: str
     step: int | None
     tflite: str | None
-    smoke: dict[str, Any] | None  # the fields of odspec.runner.exporting.Smoke
+    smoke: Smoke | None
+
+    @classmethod
+    def of(cls, result: ExportResult) -> Self:
+        """The summary (or the ``exported`` event) of an export."""
+        return cls(str(result.output), result.step, str(result.tflite) if result.tflite else None, result.smoke)
 
 
+@dataclass(frozen=True, slots=True)
 class ExportedEvent(ExportSummary):
-    event: Literal["exported"]
+    event: ClassVar[str] = "exported"
 
 
 RunEvent = (
@@ -148,3 +173,9 @@ RunEvent = (
     | EvalStartEvent | EvaluatedEvent | EarlyStopEvent | EvaluatorRestartedEvent | ExportStartEvent | ExportedEvent
 )
 OnEvent = Callable[[RunEvent], None]
+
+
+def event_dict(event: RunEvent) -> dict[str, object]:
+    """The event as ``--output json`` prints it: ``event`` first, then its fields as declared (a smoke test's as a
+    dict too)."""
+    return {"event": event.event, **asdict(event)}

@@ -56,7 +56,19 @@ from odspec.runner.argv import (
 from odspec.runner.early_stopping import EarlyStopper
 from odspec.runner.metrics import MetricsRow, append_metrics, read_metrics
 from odspec.runner.process import Child, remove_stale_temp
-from odspec.runner.run_events import EvaluatedEvent, OnEvent, PlanEvent
+from odspec.runner.run_events import (
+    CheckpointEvent,
+    DevicesEvent,
+    EarlyStopEvent,
+    EvalStartEvent,
+    EvaluatedEvent,
+    EvaluatorRestartedEvent,
+    OnEvent,
+    PlanEvent,
+    StepEvent,
+    TrainFinishedEvent,
+    TrainStartedEvent,
+)
 
 LOCK = ".odspec.lock"
 LOGS = "logs"
@@ -317,7 +329,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
                                        setup.keep, seed=setup.seed, distribution=setup.distribution)
                 trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer", env=env,
                                 temp_parent=model_dir, stdin=_stops_by_agreement(setup))
-                on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
+                on_event(TrainStartedEvent(pid=trainer.pid, from_step=setup.start_step))
             else:
                 live.train_done = True
             while not (live.train_done and not live.outstanding):
@@ -348,12 +360,11 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
 
 def _plan_event(setup: RunSetup, train: bool, evaluate: list[str], stopped_early: str | None) -> PlanEvent:
     """What a run (the chief's, one machine's, or a worker's) is about to do, before any child starts."""
-    return {"event": "plan", "action": setup.action, "model_dir": str(setup.model_dir),
-            "from_step": setup.start_step, "to_step": setup.num_steps, "changed": setup.changed,
-            "warnings": setup.warnings, "train": train, "evaluate": evaluate, "stopped_early": stopped_early,
-            "tensorboard": str(setup.model_dir), "metric": setup.selection.metric,
-            "strategy": setup.distribution.describe(setup.batch_size),
-            "task": setup.task.role() if setup.task else None}
+    return PlanEvent(action=setup.action, model_dir=str(setup.model_dir), from_step=setup.start_step,
+                     to_step=setup.num_steps, changed=setup.changed, warnings=setup.warnings, train=train,
+                     evaluate=evaluate, stopped_early=stopped_early, tensorboard=str(setup.model_dir),
+                     metric=setup.selection.metric, strategy=setup.distribution.describe(setup.batch_size),
+                     task=setup.task.role() if setup.task else None)
 
 
 def _needs_training(setup: RunSetup, coordinator: Coordinator) -> bool:
@@ -443,7 +454,7 @@ def execute_worker(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 
         try:  # temporary files in the system's folder: the chief cleans the model directory's of dead children
             trainer = Child(launcher, launcher_argv(options), on_line=from_train, name="trainer",
                             env=launcher_env(setup.seed))
-            on_event({"event": "train-started", "pid": trainer.pid, "from_step": setup.start_step})
+            on_event(TrainStartedEvent(pid=trainer.pid, from_step=setup.start_step))
             while not live.train_done:
                 try:
                     _source, line = lines.get(timeout=poll_seconds)
@@ -517,27 +528,26 @@ def _on_train(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator
               evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
     kind = message.get("event")
     if kind == "strategy":
-        on_event({"event": "devices", "strategy": str(message["strategy"]), "replicas": int(message["replicas"]),
-                  "devices": [str(d) for d in message.get("devices", [])], "warning": message.get("warning")})
+        on_event(DevicesEvent(strategy=str(message["strategy"]), replicas=int(message["replicas"]),
+                              devices=[str(d) for d in message.get("devices", [])], warning=message.get("warning")))
     elif kind == "step":
         step = int(message["step"])
         live.marks.append((step, time.monotonic()))
         rate, eta = eta_seconds(setup.num_steps - step, live.marks)
-        on_event({"event": "step", "step": step, "num_steps": setup.num_steps,
-                  "loss": message.get("Loss/total_loss"), "learning_rate": message.get("learning_rate"),
-                  "steps_per_second": rate, "eta_seconds": eta})
+        on_event(StepEvent(step=step, num_steps=setup.num_steps, loss=message.get("Loss/total_loss"),
+                           learning_rate=message.get("learning_rate"), steps_per_second=rate, eta_seconds=eta))
     elif kind == "checkpoint":
         step, name = int(message["step"]), str(message["checkpoint"])
         live.checkpoint_times[name] = float(message.get("time", time.time()))
-        on_event({"event": "checkpoint", "step": step, "checkpoint": name})
+        on_event(CheckpointEvent(step=step, checkpoint=name))
         if evaluator is not None and coordinator.due(step):
             coordinator.queue(step)
             _send(evaluator, live, name, setup.model_dir)
     elif "trained_to" in message:
         live.train_result = message
         live.train_done = True
-        on_event({"event": "train-finished", "trained_to": message["trained_to"],
-                  "step_seconds": message.get("step_seconds"), "trace_seconds": message.get("trace_seconds")})
+        on_event(TrainFinishedEvent(trained_to=message["trained_to"], step_seconds=message.get("step_seconds"),
+                                    trace_seconds=message.get("trace_seconds")))
     elif "error" in message and message.get("command") == "train":
         live.train_error = str(message["error"])
         live.train_done = True
@@ -562,7 +572,7 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
         live.evaluator_free_at = None
         if latency is not None:
             live.latencies.append(latency)
-        on_event({"event": "eval-start", "checkpoint": name, "latency_seconds": latency, "queued_seconds": queued})
+        on_event(EvalStartEvent(checkpoint=name, latency_seconds=latency, queued_seconds=queued))
     elif kind == "evaluated":
         live.evaluator_free_at = time.time()
         name, step = str(message["checkpoint"]), int(message["step"])
@@ -575,16 +585,16 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
         best_files.release(model_dir, name)
         live.outstanding = [o for o in live.outstanding if o != name]
         live.evaluations += 1
-        evaluated: EvaluatedEvent = {
-            "event": "evaluated", "step": step, "checkpoint": name, "metric": setup.selection.metric,
-            "value": verdict.value, "improved": verdict.improved, "best_step": verdict.best_step,
-            "best_value": verdict.best_value, "metrics": message["metrics"], "seconds": message.get("seconds")}
+        evaluated = EvaluatedEvent(step=step, checkpoint=name, metric=setup.selection.metric, value=verdict.value,
+                                   improved=verdict.improved, best_step=verdict.best_step,
+                                   best_value=verdict.best_value, metrics=message["metrics"],
+                                   seconds=message.get("seconds"))
         on_event(evaluated)
         asked = stop_when(evaluated) if stop_when is not None else None  # told every evaluation, stop or not
         stop = verdict.message if verdict.stop else asked
         if stop is not None:
             live.stopped_early = stop
-            on_event({"event": "early-stop", "step": step, "message": stop})
+            on_event(EarlyStopEvent(step=step, message=stop))
             if trainer is not None and not live.train_done:
                 if _stops_by_agreement(setup):
                     trainer.send(STOP_LINE)  # every worker ends at the next iteration; its last line ends the loop
@@ -640,8 +650,8 @@ def _restart_evaluator(evaluator: Child | None, start: Callable[[], Child], live
     code = evaluator.poll()
     how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
     again = list(live.outstanding)
-    on_event({"event": "evaluator-restarted", "exit": how, "checkpoints": again,
-              "message": f"the evaluator exited ({how}); restarted it, re-evaluating {', '.join(again)}"})
+    message = f"the evaluator exited ({how}); restarted it, re-evaluating {', '.join(again)}"
+    on_event(EvaluatorRestartedEvent(exit=how, checkpoints=again, message=message))
     restarted = start()
     live.outstanding.clear()
     for name in again:

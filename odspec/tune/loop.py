@@ -367,8 +367,8 @@ def _run_trial(ctx: TuneContext, study: optuna.Study, trial: optuna.Trial, train
         report(row.step, row.metrics.get(metric, math.nan))
 
     def stop_when(event: EvaluatedEvent) -> str | None:
-        raw = event["metrics"].get(metric)
-        return report(event["step"], math.nan if raw is None else float(raw))
+        raw = event.metrics.get(metric)
+        return report(event.step, math.nan if raw is None else float(raw))
 
     outcome = None
     try:

@@ -75,9 +75,10 @@ def test_more_gpus_than_the_machine_has_are_refused_before_training(tmp_path_fac
     model_dir = folder / "runs" / "too-many"
     events: list[dict[str, object]] = []
     from odspec import api
+    from odspec.runner.run_events import event_dict
 
     with pytest.raises(OdspecError) as refused:
-        api.run(spec, model_dir=model_dir, export=False, on_event=events.append)  # type: ignore[arg-type]
+        api.run(spec, model_dir=model_dir, export=False, on_event=lambda e: events.append(event_dict(e)))
     assert str(refused.value).startswith(
         f"training failed: runtime.replicas is {wanted}, but TensorFlow sees {gpus} GPU{'' if gpus == 1 else 's'} "
         f"on this machine (set runtime.replicas: {max(1, gpus)} (keeping train.batch_size)")

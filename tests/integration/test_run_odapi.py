@@ -27,6 +27,7 @@ from odspec.errors import ReconcileError
 from odspec.reconcile.state import observe
 from odspec.resources import example_folder
 from odspec.runner.metrics import read_metrics
+from odspec.runner.run_events import RunEvent, event_dict
 
 pytestmark = pytest.mark.odapi
 
@@ -223,7 +224,8 @@ def test_ctrl_c_sigkill_and_a_killed_evaluator_all_resume_to_completion(tmp_path
     events: list[dict[str, Any]] = []
     killed: list[str] = []
 
-    def kill_the_first_evaluation(event: dict[str, Any]) -> None:
+    def kill_the_first_evaluation(emitted: RunEvent) -> None:
+        event = event_dict(emitted)
         events.append(event)
         if event.get("event") == "eval-start" and not killed:
             evaluators = [pid for pid in _launchers(model_dir) if b"eval-serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]

@@ -6,13 +6,18 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from odspec.runner.run_events import RunEvent, event_dict
 from odspec.runner.session import _Live, _on_eval
 
 
 def start(live: _Live, name: str, at: float) -> dict[str, Any]:
     seen: list[dict[str, Any]] = []
+
+    def collect(event: RunEvent) -> None:
+        seen.append(event_dict(event))
+
     _on_eval({"event": "eval-start", "checkpoint": name, "time": at}, SimpleNamespace(model_dir=Path("m")),  # type: ignore[arg-type]
-             None, live, None, None, seen.append)  # type: ignore[arg-type]
+             None, live, None, None, collect)
     return seen[0]
 
 

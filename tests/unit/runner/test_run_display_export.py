@@ -7,7 +7,17 @@ import json
 import pytest
 
 from odspec.runner.display import RunDisplay, duration, export_summary
-from odspec.runner.exporting import Detections, best_overlap, iou
+from odspec.runner.exporting import Detections, Smoke, best_overlap, iou
+from odspec.runner.run_events import (
+    BuiltEvent,
+    DevicesEvent,
+    EarlyStopEvent,
+    EvaluatedEvent,
+    ExportSummary,
+    PlanEvent,
+    StepEvent,
+    event_dict,
+)
 
 
 def test_iou_of_boxes() -> None:
@@ -42,9 +52,9 @@ def collect(mode: str) -> tuple[RunDisplay, list[tuple[str, bool]]]:
     return RunDisplay(lambda text, transient: written.append((text, transient)), mode), written  # type: ignore[arg-type]
 
 
-STEP = {"event": "step", "step": 200, "num_steps": 300, "loss": 0.5, "steps_per_second": 2.5, "eta_seconds": 40.0}
-EVALUATED = {"event": "evaluated", "step": 100, "checkpoint": "ckpt-2", "metric": "DetectionBoxes_Precision/mAP",
-             "value": 0.41, "improved": True, "best_step": 100, "best_value": 0.41, "metrics": {}}
+STEP = StepEvent(step=200, num_steps=300, loss=0.5, learning_rate=None, steps_per_second=2.5, eta_seconds=40.0)
+EVALUATED = EvaluatedEvent(step=100, checkpoint="ckpt-2", metric="DetectionBoxes_Precision/mAP", value=0.41,
+                           improved=True, best_step=100, best_value=0.41, metrics={}, seconds=None)
 
 
 def test_live_mode_rewrites_one_status_line_with_last_and_best() -> None:
@@ -58,7 +68,7 @@ def test_live_mode_rewrites_one_status_line_with_last_and_best() -> None:
 def test_plain_mode_prints_every_line_for_logs() -> None:
     display, written = collect("plain")
     display(STEP)
-    display({"event": "early-stop", "step": 300, "message": "stopped early at step 300: raise early_stopping.patience"})
+    display(EarlyStopEvent(step=300, message="stopped early at step 300: raise early_stopping.patience"))
     assert [t for _, t in written] == [False, False]
     assert "early_stopping.patience" in written[1][0]
 
@@ -66,15 +76,15 @@ def test_plain_mode_prints_every_line_for_logs() -> None:
 def test_json_mode_prints_each_event_as_it_came() -> None:
     display, written = collect("json")
     display(STEP)
-    assert json.loads(written[0][0]) == STEP
+    assert json.loads(written[0][0]) == event_dict(STEP)
 
 
 def test_the_plan_says_what_will_happen() -> None:
     display, written = collect("plain")
-    display({"event": "plan", "action": "resume", "model_dir": "/m", "from_step": 100, "to_step": 300,
-             "changed": ["train.steps"], "warnings": ["versions differ"], "train": True, "evaluate": ["ckpt-3"],
-             "stopped_early": None, "tensorboard": "/m", "metric": "m",
-             "strategy": "MirroredStrategy over 2 GPUs: 2 replicas, global batch 8, 4 per replica"})
+    display(PlanEvent(action="resume", model_dir="/m", from_step=100, to_step=300, changed=["train.steps"],
+                      warnings=["versions differ"], train=True, evaluate=["ckpt-3"], stopped_early=None,
+                      tensorboard="/m", metric="m",
+                      strategy="MirroredStrategy over 2 GPUs: 2 replicas, global batch 8, 4 per replica", task=None))
     text = written[0][0]
     for part in ("tensorboard --logdir /m", "resuming at step 100 of 300", "(safe to resume): train.steps",
                  "warning: versions differ", "left from before: ckpt-3",
@@ -84,11 +94,12 @@ def test_the_plan_says_what_will_happen() -> None:
 
 def test_the_devices_found_are_shown_and_a_missing_gpu_is_a_warning() -> None:
     display, written = collect("plain")
-    display({"event": "devices", "strategy": "mirrored", "replicas": 2, "warning": None,
-             "devices": ["/job:localhost/replica:0/task:0/device:CPU:0", "/job:localhost/replica:0/task:0/device:CPU:1"]})
-    display({"event": "devices", "strategy": "default", "replicas": 1, "devices": [],
-             "warning": "runtime.accelerator is gpu, but TensorFlow sees no GPU: training on the CPU"})
-    display({"event": "devices", "strategy": "default", "replicas": 1, "devices": [], "warning": None})
+    display(DevicesEvent(strategy="mirrored", replicas=2, warning=None,
+                         devices=["/job:localhost/replica:0/task:0/device:CPU:0",
+                                  "/job:localhost/replica:0/task:0/device:CPU:1"]))
+    display(DevicesEvent(strategy="default", replicas=1, devices=[],
+                         warning="runtime.accelerator is gpu, but TensorFlow sees no GPU: training on the CPU"))
+    display(DevicesEvent(strategy="default", replicas=1, devices=[], warning=None))
     assert written == [
         ("training on /job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1",
          False),
@@ -96,15 +107,15 @@ def test_the_devices_found_are_shown_and_a_missing_gpu_is_a_warning() -> None:
 
 
 def test_export_summary_names_the_smoke_result() -> None:
-    text = export_summary({"output": "/m/export", "step": 300, "tflite": "/m/export/model.tflite",
-                           "smoke": {"image": "val: a.jpg", "detections": 3, "top_score": 0.91, "best_iou": 0.87,
-                                     "ground_truth": 2, "class_agrees": True}})
+    text = export_summary(ExportSummary(output="/m/export", step=300, tflite="/m/export/model.tflite",
+                                        smoke=Smoke(image="val: a.jpg", detections=3, top_score=0.91, best_iou=0.87,
+                                                    ground_truth=2, class_agrees=True)))
     assert "exported step 300 to /m/export" in text and "best IoU with ground truth 0.87 (class right)" in text
 
 
 def test_the_build_line_counts_findings() -> None:
     display, written = collect("plain")
-    display({"event": "built", "build_dir": "/b", "findings": 2, "written": 0})
-    display({"event": "built", "build_dir": "/b", "findings": 0, "written": 3})
+    display(BuiltEvent(build_dir="/b", findings=2, written=0))
+    display(BuiltEvent(build_dir="/b", findings=0, written=3))
     assert written == [("build: /b (0 files written, 2 dataset findings: see report.json there)", False),
                        ("build: /b (3 files written)", False)]

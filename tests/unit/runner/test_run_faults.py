@@ -18,6 +18,7 @@ from odspec import api
 from odspec.datasets.synthetic import make_shapes
 from odspec.errors import ReconcileError
 from odspec.reconcile.record import new_run_record, write_run_record
+from odspec.runner.run_events import EvaluatorRestartedEvent, RunEvent
 from odspec.runner.session import versions
 
 ARCH = "ssd_mobilenet_v2_fpnlite_320"
@@ -112,7 +113,7 @@ else:
 '''
 
 
-def fake_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash: str) -> tuple[Path, list[dict[str, Any]]]:
+def fake_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash: str) -> tuple[Path, list[RunEvent]]:
     """``execute`` with the fake launcher for both children: 3 checkpoints, each due for evaluation."""
     from reconcile_support import record, spec_dict
 
@@ -127,7 +128,7 @@ def fake_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash: str) -> tup
                      record=record(spec_dict()), action="start", start_step=0, num_steps=300,
                      checkpoint_every=100, eval_every=100, keep=5,
                      selection=Selection("DetectionBoxes_Precision/mAP", "max", None))
-    events: list[dict[str, Any]] = []
+    events: list[RunEvent] = []
     execute(setup, events.append, poll_seconds=0.1, launcher="fake_launcher")
     return model_dir, events
 
@@ -140,12 +141,12 @@ def test_a_crashed_evaluator_is_restarted_once_and_every_checkpoint_evaluated_on
     model_dir, events = fake_run(tmp_path, monkeypatch, "once")
     assert [(row.step, row.checkpoint) for row in read_metrics(model_dir)] == [
         (100, "ckpt-1"), (200, "ckpt-2"), (300, "ckpt-3")]
-    restarts = [e for e in events if e["event"] == "evaluator-restarted"]
-    assert len(restarts) == 1 and restarts[0]["checkpoints"][0] == "ckpt-1"
+    restarts = [e for e in events if isinstance(e, EvaluatorRestartedEvent)]
+    assert len(restarts) == 1 and restarts[0].checkpoints[0] == "ckpt-1"
     shown: list[str] = []
     RunDisplay(mode="plain", write=lambda text, _live: shown.append(text))(restarts[0])
     assert shown == [f"warning: the evaluator exited (signal 9); restarted it, re-evaluating "
-                     f"{', '.join(restarts[0]['checkpoints'])}"]
+                     f"{', '.join(restarts[0].checkpoints)}"]
     assert not list((model_dir / ".pending").glob("ckpt-*"))
 
 

@@ -12,6 +12,7 @@ from support import REPO
 
 from odspec.runner.display import export_summary
 from odspec.runner.exporting import Detections, judged_smoke
+from odspec.runner.run_events import ExportSummary
 from odspec.runner.verdict import judge, warning_text
 
 TRUTH = [(1, [0.1, 0.1, 0.5, 0.5])]
@@ -64,16 +65,16 @@ def test_nothing_detected_is_a_warning_too() -> None:
 
 
 def test_a_found_object_gets_no_warning_and_the_summary_stays_as_it_was() -> None:
-    smoke = asdict(judged_smoke("val: a.jpg", found((0.9, [0.1, 0.1, 0.5, 0.5], 1)), TRUTH, NAMES))
-    assert warning_text(smoke) is None
-    assert export_summary({"output": "/m/export", "step": 300, "tflite": None, "smoke": smoke}) == (
+    smoke = judged_smoke("val: a.jpg", found((0.9, [0.1, 0.1, 0.5, 0.5], 1)), TRUTH, NAMES)
+    assert warning_text(asdict(smoke)) is None
+    assert export_summary(ExportSummary(output="/m/export", step=300, tflite=None, smoke=smoke)) == (
         "exported step 300 to /m/export\n"
         "smoke test on val: a.jpg: 1 detections, top score 0.9, best IoU with ground truth 1 (class right)")
 
 
 def test_the_export_summary_ends_with_the_warning() -> None:
-    smoke = asdict(judged_smoke("val: a.jpg", found((0.31, [0.45, 0.45, 0.9, 0.9], 2)), TRUTH, NAMES))
-    assert export_summary({"output": "/m/export", "step": 300, "tflite": None, "smoke": smoke}).splitlines() == [
+    smoke = judged_smoke("val: a.jpg", found((0.31, [0.45, 0.45, 0.9, 0.9], 2)), TRUTH, NAMES)
+    assert export_summary(ExportSummary(output="/m/export", step=300, tflite=None, smoke=smoke)).splitlines() == [
         "exported step 300 to /m/export",
         "smoke test on val: a.jpg: 1 detections, top score 0.31, best IoU with ground truth 0.00694 (class wrong)",
         "warning: smoke test on val: a.jpg: the best detection ('square') overlaps the ground truth ('circle') with "

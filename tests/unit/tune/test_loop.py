@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from odspec import api
 from odspec.errors import OdspecError
 from odspec.runner.metrics import append_metrics, read_metrics
+from odspec.runner.run_events import EvaluatedEvent
 from odspec.runner.session import RunOutcome
 from odspec.spec.load import default_model_dir, load_spec
 from odspec.tune import loop
@@ -48,7 +49,7 @@ class FakeTrain:
         self.interrupt_at = interrupt_at
         self.lock = threading.Lock()
 
-    def __call__(self, spec_path: Path, stop_when: Callable[[Any], str | None]) -> RunOutcome:
+    def __call__(self, spec_path: Path, stop_when: Callable[[EvaluatedEvent], str | None]) -> RunOutcome:
         loaded = load_spec(spec_path)
         rate = loaded.spec.train.learning_rate.base  # type: ignore[union-attr]
         model_dir = default_model_dir(loaded)
@@ -65,9 +66,9 @@ class FakeTrain:
                 raise KeyboardInterrupt
             value = rate * 10 * index
             append_metrics(model_dir, step, {MAP: value}, checkpoint=f"ckpt-{index}")
-            stopped = stop_when({"event": "evaluated", "step": step, "checkpoint": f"ckpt-{index}", "metric": MAP,
-                                 "value": value, "improved": True, "best_step": step, "best_value": value,
-                                 "metrics": {MAP: value}, "seconds": 0.0})
+            stopped = stop_when(EvaluatedEvent(step=step, checkpoint=f"ckpt-{index}", metric=MAP, value=value,
+                                               improved=True, best_step=step, best_value=value, metrics={MAP: value},
+                                               seconds=0.0))
             if stopped:
                 break
         return RunOutcome(model_dir, trained, stopped, None, 0, [], None)
