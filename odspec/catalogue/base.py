@@ -29,6 +29,9 @@ class TrainDefaults:
     max_number_of_boxes: int
     extra: Mapping[str, Any] = field(default_factory=dict)  # other train_config fields, verbatim
     optimizer_extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. use_moving_average
+    # The zoo config trains in bfloat16 (``use_bfloat16: true``, on the TPU it was trained on). A spec on a TPU
+    # that leaves runtime.bfloat16 unset follows it (odspec.spec.models.Spec); on a CPU or GPU it is always off.
+    tpu_bfloat16: bool = False
 
 
 @dataclass(frozen=True)

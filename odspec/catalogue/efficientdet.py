@@ -76,13 +76,14 @@ def _model(scale: _Scale) -> dict[str, Any]:
 
 
 def _train(scale: _Scale) -> TrainDefaults:
-    """Every size trains 300k steps at batch 128 (TPU-8 and TPU-32 alike)."""
+    """Every size trains 300k steps at batch 128 (TPU-8 and TPU-32 alike), in bfloat16."""
     return ssd_train(
         zoo_batch_size=128,
         batch_size=scale.batch_size,
         num_steps=300000,
         rate=cosine(0.08, 0.001, 2500),
         crop=("random_scale_crop_and_pad_to_square", {"output_size": scale.size, "scale_min": 0.1, "scale_max": 2.0}),
+        bfloat16=True,
     )
 
 

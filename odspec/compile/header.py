@@ -15,6 +15,16 @@ from odspec.distribute import runtime_distribution
 from odspec.spec.models import Spec
 
 
+def _bfloat16_line(on: bool, arch: Architecture, *, on_tpu: bool) -> list[str]:
+    """The departure from the zoo's ``use_bfloat16``, if there is one."""
+    if on == arch.train.tpu_bfloat16:
+        return []
+    if on:
+        return ["- use_bfloat16 is on (the zoo config trains in float32);"]
+    why = "the spec turns it off" if on_tpu else "it only works on TPU"
+    return [f"- use_bfloat16 is off ({why}; the zoo config trains in bfloat16 on its TPU);"]
+
+
 def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
     """Comment lines stating where the final ``config`` departs from the published zoo config."""
     train = config.train_config
@@ -23,9 +33,7 @@ def header(spec: Spec, arch: Architecture, config: Any) -> list[str]:
         f"Compiled by odspec from project {spec.project!r}: {arch.title}.",
         f"Defaults reproduce the published TF2 zoo config {arch.zoo_config}, except:",
         _batch_line(train.batch_size, batch_size(spec, arch), arch.train.zoo_batch_size),
-        "- use_bfloat16 is "
-        + ("on (the spec targets a TPU)" if train.use_bfloat16 else "off (it only works on TPU)")
-        + ";",
+        *_bfloat16_line(train.use_bfloat16, arch, on_tpu=spec.runtime.accelerator == "tpu"),
         "- the TF1-only fields sync_replicas and replicas_to_aggregate are not emitted.",
         f"Trains under {trains_under}, as the spec's runtime asks.",
     ]

@@ -302,7 +302,9 @@ class Runtime(Strict):
     workers: PositiveInt = Field(1, description="machines training in sync (MultiWorkerMirroredStrategy); each is "
                                                 "started with TF_CONFIG, as Kubeflow's TFJob and Vertex AI set it",
                                  examples=[1])
-    bfloat16: bool = Field(False, description="mixed precision; TPU only", examples=[False])
+    bfloat16: bool = Field(False, description="train in bfloat16 (TPU only); unset on a TPU: as the architecture's "
+                                              "zoo config does (EfficientDet, RetinaNet and the TPU-trained Faster "
+                                              "R-CNNs on), else off", examples=[False])
 
     @property
     def total_replicas(self) -> int:
@@ -476,6 +478,25 @@ class Spec(Strict):
     )
     # A search over trainings, not part of one: left out of every dump (fingerprints, lock, build manifest).
     tune: Tune | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bfloat16_as_the_zoo(cls, data: Any) -> Any:
+        """``runtime.bfloat16`` left unset on a TPU follows the architecture's zoo config (``tpu_bfloat16``).
+
+        Resolved here, before validation, so the validated spec (its dumps, fingerprints and lock) holds the value
+        that trains; anything malformed is passed on untouched for validation to report.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+            return data
+        runtime = data.get("runtime")
+        name = data["model"].get("architecture")
+        arch = CATALOGUE.get(name) if isinstance(name, str) else None
+        if arch is None or not isinstance(runtime, dict) or "bfloat16" in runtime:
+            return data
+        if runtime.get("accelerator") != "tpu":
+            return data
+        return {**data, "runtime": {**runtime, "bfloat16": arch.train.tpu_bfloat16}}
 
     @field_validator("project")
     @classmethod

@@ -101,3 +101,14 @@ def test_eval_and_readers_match_zoo(name: str, zoo_dir: Path) -> None:
     got = strip(compiled.eval_input_reader[0], READER_PATHS)
     want = strip(zoo.eval_input_reader[0], READER_PATHS)
     assert got == want, diff(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_on_a_tpu_bfloat16_follows_the_zoo_config(name: str, zoo_dir: Path) -> None:
+    """A spec on a TPU that leaves runtime.bfloat16 unset trains in bfloat16 exactly where the zoo config does."""
+    zoo = zoo_config(zoo_dir, CATALOGUE[name].zoo_config)
+    assert CATALOGUE[name].train.tpu_bfloat16 is zoo.train_config.use_bfloat16
+    for accelerator, expected in (("tpu", zoo.train_config.use_bfloat16), ("gpu", False), ("cpu", False)):
+        spec = Spec.model_validate(minimal_spec(name, runtime={"accelerator": accelerator}))
+        config, _ = pipeline_message(spec, Paths(PurePath("/build")))
+        assert (spec.runtime.bfloat16, config.train_config.use_bfloat16) == (expected, expected), accelerator

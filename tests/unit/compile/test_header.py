@@ -32,11 +32,25 @@ def test_the_header_states_the_final_batch_size_not_the_specs() -> None:
 
 
 def test_the_header_states_the_final_bfloat16() -> None:
-    spec = Spec.model_validate(minimal_spec(ARCH))
+    spec = Spec.model_validate(minimal_spec(ARCH))  # its zoo config trains in float32: no departure to state
     config, before = pipeline_message(spec, Paths(PurePath("/build")))
-    assert before[3] == "- use_bfloat16 is off (it only works on TPU);"
+    assert not any("bfloat16" in line for line in before)
     config.train_config.use_bfloat16 = True
-    assert header(spec, CATALOGUE[ARCH], config)[3] == "- use_bfloat16 is on (the spec targets a TPU);"
+    assert header(spec, CATALOGUE[ARCH], config)[3] == "- use_bfloat16 is on (the zoo config trains in float32);"
+
+
+@pytest.mark.parametrize(("runtime", "line"), [
+    ({"accelerator": "gpu"}, "- use_bfloat16 is off (it only works on TPU; the zoo config trains in bfloat16 on its TPU);"),
+    ({"accelerator": "tpu"}, None),  # as the zoo
+    ({"accelerator": "tpu", "bfloat16": False},
+     "- use_bfloat16 is off (the spec turns it off; the zoo config trains in bfloat16 on its TPU);"),
+])
+def test_the_header_states_bfloat16_against_a_zoo_config_in_bfloat16(runtime: dict[str, object],
+                                                                     line: str | None) -> None:
+    spec = Spec.model_validate(minimal_spec("efficientdet_d0", runtime=runtime))
+    config, lines = pipeline_message(spec, Paths(PurePath("/build")))
+    assert [x for x in lines if "bfloat16" in x] == ([line] if line else [])
+    assert config.train_config.use_bfloat16 is (line is None)
 
 
 def test_the_header_names_the_overrides_applied() -> None:
@@ -56,4 +70,8 @@ def test_header_and_body_agree_in_every_bundled_spec(spec: Path) -> None:
     said = re.search(r"^# - batch size (\d+) ", text, re.MULTILINE)
     body = re.search(r"^  batch_size: (\d+)$", text, re.MULTILINE)
     assert said and body and said.group(1) == body.group(1)
-    assert ("use_bfloat16 is on" in text) == ("use_bfloat16: true" in text)
+    on = "use_bfloat16: true" in text
+    loaded = api.validate(spec, Path("/odspec-header") / spec.stem, check_data=False).loaded.spec
+    departs = "use_bfloat16 is on" in text or "use_bfloat16 is off" in text
+    assert (on != CATALOGUE[loaded.model.architecture].train.tpu_bfloat16) == departs
+    assert ("use_bfloat16 is on" in text) <= on and ("use_bfloat16 is off" in text) <= (not on)
