@@ -527,6 +527,12 @@ class RunStatus:
     seed: int | None = None  # train.seed of the spec; None: unseeded
     trained_seed: int | None = None  # the seed the checkpoints here were trained with (their run record's)
     trained: bool = False  # a run record is here, so trained_seed is known
+    strategy: str = ""  # how the spec trains: the tf.distribute strategy and its devices (Distribution.describe)
+    replicas: int = 1  # in sync over all workers, as the spec asks
+    workers: int = 1
+    trained_strategy: str | None = None  # what the last run here trained under (its run record's); None: unknown
+    trained_replicas: int | None = None
+    trained_workers: int | None = None
 
 
 def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None) -> RunStatus:
@@ -567,7 +573,11 @@ def status(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | No
     return RunStatus(target, bool(state.entries), record.train_steps, state.latest.step if state.latest else None,
                      [(c.name, c.step) for c in state.checkpoints], rows, selection.metric, state.best, stopped,
                      verdict, message, seed=record.seed, trained_seed=state.record.seed if state.record else None,
-                     trained=state.record is not None)
+                     trained=state.record is not None, strategy=record.strategy or "", replicas=record.replicas or 1,
+                     workers=record.workers or 1,
+                     trained_strategy=state.record.strategy if state.record else None,
+                     trained_replicas=state.record.replicas if state.record else None,
+                     trained_workers=state.record.workers if state.record else None)
 
 
 def report(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None,

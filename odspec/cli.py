@@ -13,6 +13,7 @@ import typer
 from odspec.errors import OdspecError
 
 if TYPE_CHECKING:
+    from odspec.api import RunStatus
     from odspec.runner.display import Mode, RunDisplay
 
 app = typer.Typer(
@@ -253,6 +254,18 @@ def seed_line(seed: int | None, trained: int | Literal["none"] | None) -> str:
     return line if trained == "none" or trained == seed else f"{line}; the run here was trained with {shown(trained)}"
 
 
+def strategy_line(found: RunStatus) -> str:
+    """How the spec trains, and what the last run here trained under when that differs (or is not recorded)."""
+    line = f"strategy: {found.strategy}"
+    if not found.trained:
+        return line
+    if found.trained_strategy is None:
+        return f"{line}; the run here does not say what it trained under (its record is from an earlier odspec)"
+    if found.trained_strategy == found.strategy:
+        return line
+    return f"{line}; the checkpoints here were last trained under {found.trained_strategy}"
+
+
 @app.command()
 def status(
     spec: Path = SpecArg,
@@ -280,10 +293,14 @@ def status(
             "verdict": found.verdict,
             "message": found.message, "seed": found.seed, "seeded": found.seed is not None,
             "trained_seed": found.trained_seed if found.trained else None,
-            "trained_seeded": found.trained_seed is not None if found.trained else None}, indent=2, default=str))
+            "trained_seeded": found.trained_seed is not None if found.trained else None,
+            "strategy": found.strategy, "replicas": found.replicas, "workers": found.workers,
+            "trained_strategy": found.trained_strategy, "trained_replicas": found.trained_replicas,
+            "trained_workers": found.trained_workers}, indent=2, default=str))
         return
     typer.echo(f"model directory: {found.model_dir}" + ("" if found.exists else " (not created yet)"))
     typer.echo(seed_line(found.seed, found.trained_seed if found.trained else "none"))
+    typer.echo(strategy_line(found))
     typer.echo(f"steps: {found.latest_step or 0} of {found.num_steps}")
     shown = ", ".join(f"{n} (step {s})" for n, s in found.checkpoints) or "none"
     typer.echo(f"checkpoints on disk: {shown}")

@@ -18,9 +18,11 @@ from typing import Any, Literal
 from google.protobuf import text_format
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from odspec.distribute import runtime_distribution
 from odspec.errors import BuildMissingError, RunRecordError
 from odspec.io import atomic_write
 from odspec.odapi import protos
+from odspec.spec.models import Runtime
 
 RUN_RECORD = "odspec-run.json"
 MANIFEST = "build.json"  # odspec.build.MANIFEST; not imported, so reading a record needs nothing of the build
@@ -50,6 +52,11 @@ class RunRecord(_Frozen):
     build_dir: str
     seed: int | None = Field(None, description="train.seed as trained; None: unseeded (and every record "
                                    "written before odspec seeded runs)")
+    strategy: str | None = Field(None, description="the tf.distribute strategy and devices the last run here "
+                                       "trained under (odspec.distribute.Distribution.describe); None: a record "
+                                       "written before odspec kept it")
+    replicas: int | None = Field(None, description="replicas in sync, over all workers, of that run")
+    workers: int | None = Field(None, description="machines of that run")
     versions: Versions
     created: datetime
     updated: datetime
@@ -125,8 +132,12 @@ def run_record_of(spec: BaseModel, build_dir: Path, versions: Versions, *, confi
                                 "rebuild it with `odspec build`")
     moment = now or datetime.now(timezone.utc)
     fields = spec.model_dump(mode="json")
+    distribution = runtime_distribution(Runtime.model_validate(fields.get("runtime", {})))
     return RunRecord(
         seed=fields.get("train", {}).get("seed"),
+        strategy=distribution.describe(),
+        replicas=distribution.total_replicas,
+        workers=distribution.workers,
         spec_fields=spec_fingerprint(spec),
         pipeline_config_sha256=config_sha256(config),
         label_map_sha256=hashlib.sha256(label_map).hexdigest(),
