@@ -40,8 +40,19 @@ def _options(_version: bool = typer.Option(False, "--version", is_eager=True, ca
     pass
 
 
-SpecArg = typer.Argument(..., exists=False, dir_okay=False, help="the project spec (YAML)")
-OutOpt = typer.Option(None, "--out", "-o", help="build folder [default: build/<project> beside the spec]")
+def _local_path(path: Path | None) -> Path | None:
+    """Refuse a URL where odspec needs a filesystem path (the rule: odspec.io.url_scheme)."""
+    from odspec.io import URL_HINT, url_scheme
+
+    scheme = url_scheme(path) if path is not None else None
+    if scheme is not None:
+        raise typer.BadParameter(f"{scheme}:// URLs are not paths odspec can use; {URL_HINT}")
+    return path
+
+
+SpecArg = typer.Argument(..., exists=False, dir_okay=False, help="the project spec (YAML)", callback=_local_path)
+OutOpt = typer.Option(None, "--out", "-o", help="build folder [default: build/<project> beside the spec]",
+                      callback=_local_path)
 
 
 @app.command()
@@ -186,7 +197,8 @@ def preview(
 
 
 ModelDirOpt = typer.Option(None, "--model-dir", "-m",
-                           help="checkpoints and metrics [default: runs/<project> beside the spec]")
+                           help="checkpoints and metrics [default: runs/<project> beside the spec]",
+                           callback=_local_path)
 DisplayOpt = typer.Option(None, "--output", help="live (a status line on a terminal), plain or json "
                                                 "[default: live on a terminal, else plain]")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from odspec.io import url_scheme
+
 
 def build_arguments(argv: list[str]) -> tuple[Path, Path | None] | None:
     """(spec, out) for exactly ``build SPEC [--out DIR | -o DIR | --out=DIR]``; None for anything else."""
@@ -30,8 +32,8 @@ def build_arguments(argv: list[str]) -> tuple[Path, Path | None] | None:
 def no_op_build(argv: list[str]) -> bool:
     """Print the no-op answer and return True when ``argv`` is a build with nothing to do."""
     arguments = build_arguments(argv)
-    if arguments is None:
-        return False
+    if arguments is None or any(url_scheme(path) for path in arguments if path is not None):
+        return False  # the CLI refuses a URL
     from odspec.build import unchanged_line, up_to_date_for
 
     fresh = up_to_date_for(*arguments)

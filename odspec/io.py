@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,24 @@ Change = Literal["created", "updated", "unchanged", "removed"]
 class FileChange:
     path: Path
     change: Change
+
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
+
+
+def url_scheme(path: str | Path) -> str | None:
+    """The scheme of a path written as a URL (``gs://bucket/x`` -> ``gs``; also after pathlib folded ``//`` to ``/``).
+
+    odspec reads and writes through the local filesystem only (atomic renames, locks, fsync): a URL would be
+    taken as a relative folder named ``gs:``, so every caller refuses it instead. Windows drives (``C:/``) are
+    not URLs.
+    """
+    found = _URL.match(os.fspath(path))
+    return found.group(1) if found and len(found.group(1)) > 1 else None
+
+
+URL_HINT = ("odspec works on filesystem paths: mount the bucket and give its mount path (Cloud Storage FUSE: "
+            "/gcs/BUCKET/..., as on Vertex AI; s3fs or a CSI driver elsewhere)")
 
 
 def file_identity(path: str | Path) -> list[int] | None:

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from odspec.io import url_scheme
 from odspec.lock import lock_path
 from odspec.plan.model import Baseline, Classification, DatasetDiff, LockDiff, Plan
 from odspec.plan.render import FORMATS, colour_wanted
@@ -47,8 +48,8 @@ def plan_arguments(argv: list[str]) -> tuple[Path, Path | None, str] | None:
 def no_op_plan(argv: list[str]) -> bool:
     """Print the no-op plan and return True when ``argv`` is a plan with nothing to show, else False."""
     arguments = plan_arguments(argv)
-    if arguments is None:
-        return False
+    if arguments is None or any(url_scheme(path) for path in arguments[:2] if path is not None):
+        return False  # the CLI refuses a URL
     spec, out_dir, output = arguments
     from odspec.build import _project_name, up_to_date_for
 

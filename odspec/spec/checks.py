@@ -14,6 +14,7 @@ from google.protobuf import json_format
 
 from odspec.catalogue import CATALOGUE, Architecture
 from odspec.errors import Problem, suggest
+from odspec.io import URL_HINT, url_scheme
 from odspec.odapi import protos
 from odspec.spec.defaults import blame, checkpoint_every
 from odspec.spec.load import LoadedSpec
@@ -31,6 +32,7 @@ def check(loaded: LoadedSpec) -> list[Problem]:
     spec, arch = loaded.spec, CATALOGUE[loaded.spec.model.architecture]
     found: list[tuple[tuple[str | int, ...], str, str | None]] = [
         *_runtime(spec),
+        *_urls(spec),
         *_input_size(spec, arch),
         *_schedule(spec, arch),
         *_evaluation(spec, arch),
@@ -41,6 +43,23 @@ def check(loaded: LoadedSpec) -> list[Problem]:
 
 
 Finding = Iterator[tuple[tuple[str | int, ...], str, "str | None"]]
+
+
+def _urls(spec: Spec) -> Finding:
+    """Paths written as URLs (``gs://...``): refused, as they would be read as local folders named ``gs:``."""
+    dataset, pretrained = spec.dataset, spec.model.pretrained
+    annotations = dataset.annotations if isinstance(dataset.annotations, list) else [dataset.annotations]
+    paths: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("dataset", "path"), dataset.path), (("dataset", "images"), dataset.images),
+        (("dataset", "names"), dataset.names),
+        *((("dataset", "annotations", i) if isinstance(dataset.annotations, list) else ("dataset", "annotations"), a)
+          for i, a in enumerate(annotations)),
+        (("model", "pretrained", "checkpoint"), pretrained.checkpoint if pretrained else None),
+    ]
+    for loc, path in paths:
+        scheme = url_scheme(path) if path is not None else None
+        if scheme is not None:
+            yield loc, f"{path!r} is a {scheme}:// URL, and odspec reads local paths only", URL_HINT
 
 
 def _runtime(spec: Spec) -> Finding:
@@ -163,7 +182,7 @@ def _augmentation_params(loc: tuple[str | int, ...], message: Any, op: str, para
 
 def _pretrained(spec: Spec, arch: Architecture, root: Path) -> Finding:
     pretrained = spec.model.pretrained
-    if pretrained is None:
+    if pretrained is None or url_scheme(pretrained.checkpoint):  # a URL: _urls says so
         return
     loc = ("model", "pretrained", "checkpoint")
     prefix = (root / pretrained.checkpoint).resolve()

@@ -33,12 +33,14 @@ pytestmark = pytest.mark.odapi
 
 STEPS = 800  # the example's train.steps, evaluated every 100
 EVALUATED = list(range(100, STEPS + 1, 100))
-# The example's best validation mAP, seeded (train.seed's default), measured on the default stack: TensorFlow 2.20 on
-# Python 3.11, 2 CPU cores (step 800 of a run of specs/example.yaml). Other stacks train to another figure.
-EXAMPLE_BEST_MAP = 0.7918
+# A floor under the example's best validation mAP on the default stack (TensorFlow 2.20 on Python 3.11, 2 CPU
+# cores). Two seeded runs of this spec on the same data and packages reached 0.792 and 0.574 at step 800 (0.780
+# and 0.539 at 700), so the figure is not yet the same on every run (issue 11); chance is ~0.001, and the earlier
+# example (smaller shapes) never passed 0.487.
+EXAMPLE_MAP_FLOOR = 0.45
 
 
-def seeded_figure_known() -> bool:
+def default_stack() -> bool:
     from importlib.metadata import version
 
     return version("tensorflow").startswith("2.20.") and sys.version_info[:2] == (3, 11)
@@ -57,8 +59,8 @@ def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
     first, best = rows[0].metrics[MAP], max(r.metrics[MAP] for r in rows)
     assert best > first + 0.2, f"mAP {first} at step 100, best {best}"  # chance is ~0.001
     assert example.result.outcome.trained_to == STEPS
-    if seeded_figure_known():  # seeded, the same figure on every run of this stack (README's first command)
-        assert best == pytest.approx(EXAMPLE_BEST_MAP, abs=5e-4) and best >= 0.5, best
+    if default_stack():
+        assert best >= EXAMPLE_MAP_FLOOR, [(r.step, r.metrics[MAP]) for r in rows]
     assert all(set(r.metrics) >= {MAP, "Loss/total_loss"} for r in rows)
 
 
