@@ -59,6 +59,26 @@ def rates(train_dir: Path) -> list[tuple[int, float, float]]:
     return [(step, wall, seconds) for step, (wall, seconds) in sorted(found.items())]
 
 
+def eval_windows(model_dir: Path) -> list[tuple[float, float | None]]:
+    """(start, end) wall times of every evaluation in an ``odspec run``'s ``logs/eval.log`` (end None: unfinished)."""
+    windows: list[tuple[float, float | None]] = []
+    for line in (model_dir / "logs" / "eval.log").read_text().splitlines():
+        if line.startswith('{"'):
+            record = json.loads(line)
+            if record.get("event") == "eval-start":
+                windows.append((record["time"], None))
+            elif record.get("event") == "evaluated" and windows:
+                start = windows[-1][0]
+                windows[-1] = (start, start + record["seconds"])
+    return windows
+
+
+def overlaps_evaluation(windows: list[tuple[float, float | None]], wall: float, seconds: float) -> bool:
+    """Whether the iteration that ended at ``wall`` after ``seconds`` overlapped one of ``windows``."""
+    begin = wall - seconds
+    return any(start < wall and (end or wall) > begin for start, end in windows)
+
+
 def spec_for(base: Path, folder: Path, steps: int, every: int) -> Path:
     spec = yaml.safe_load(base.read_text())
     for key in ("images", "annotations"):
@@ -99,18 +119,10 @@ def main() -> int:
     run_seconds = time.monotonic() - started
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     latencies = [e["latency_seconds"] for e in events if e.get("event") == "eval-start" and e.get("latency_seconds") is not None]
-    windows = []
-    for line in (run_dir / "logs" / "eval.log").read_text().splitlines():
-        if line.startswith('{"'):
-            record = json.loads(line)
-            if record.get("event") == "eval-start":
-                windows.append([record["time"], None])
-            elif record.get("event") == "evaluated" and windows:
-                windows[-1][1] = windows[-1][0] + record["seconds"]
+    windows = eval_windows(run_dir)
 
     def overlaps(wall: float, seconds: float) -> bool:
-        begin = wall - seconds * per_iteration
-        return any(start < wall and (end or wall) > begin for start, end in windows)
+        return overlaps_evaluation(windows, wall, seconds * per_iteration)
 
     direct = [s for _, _, s in rates(direct_dir / "train")[1:]]
     ours_all = rates(run_dir / "train")[1:]

@@ -1,8 +1,11 @@
-"""Helpers shared by tests: the repo root, the zoo configs, specs built from dicts, runs of the example."""
+"""Helpers shared by tests (and benchmarks): the repo root, the zoo configs, specs built from dicts, runs of the
+example, a cluster on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,3 +176,18 @@ def imported_modules(*args: str) -> set[str]:
     result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
     line = [x for x in result.stdout.splitlines() if x.startswith("MODULES ")][-1]
     return set(line.split()[1:])
+
+
+def loopback_tf_configs(workers: int) -> list[str]:
+    """The ``TF_CONFIG`` of each task of a cluster of ``workers`` ``worker`` tasks on 127.0.0.1 (free ports), as a
+    TFJob or Vertex AI sets it: worker 0 is the chief. Several workers on one machine, for tests and benchmarks."""
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+            for index in range(workers)]

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import variant
+from support import loopback_tf_configs, variant
 
 from odspec.runner.metrics import read_metrics
 
@@ -26,17 +25,6 @@ pytestmark = pytest.mark.odapi
 
 EVERY = 20
 TIMEOUT = 1200  # seconds for both; tracing alone takes 1-2 minutes when two trainers and an evaluator share 2 cores
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _events(output: str) -> list[dict[str, Any]]:
@@ -51,14 +39,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                                    "runtime": {"accelerator": "cpu", "workers": 2},
                                    "early_stopping": {"patience": 1, "min_delta": 0.9}})
     model_dir = folder / "runs"
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    procs = []
-    for index in (0, 1):
-        tf_config = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "odspec", "run", str(spec), "--model-dir", str(model_dir), "--output", "json",
-             "--no-export"], env={**os.environ, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "odspec", "run", str(spec), "--model-dir", str(model_dir), "--output", "json",
+         "--no-export"], env={**os.environ, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for tf_config in loopback_tf_configs(2)]
     outputs = []
     try:
         outputs.extend(proc.communicate(timeout=TIMEOUT)[0] for proc in procs)

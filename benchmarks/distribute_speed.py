@@ -1,0 +1,188 @@
+"""Training past one device, on this machine: 1 replica, 2 replicas and 2 workers, the same global batch.
+
+Layouts (issue 13's benchmark), each on the bundled example (--steps steps, a checkpoint every --every, no early
+stopping, no export), global batch ``train.batch_size`` (4) in every layout:
+
+- ``1 replica``: the default strategy on the whole CPU;
+- ``2 replicas``: ``runtime.replicas: 2``, MirroredStrategy over 2 logical CPU devices (2 per replica);
+- ``2 workers``: ``runtime.workers: 2``, MultiWorkerMirroredStrategy, two processes on 127.0.0.1 ports, each
+  started with the TF_CONFIG a TFJob would set (worker 0 is the chief), sharing one model directory.
+
+For each layout it trains twice, one after the other, nothing else running:
+
+1. with the OD API's own loop, ``model_lib_v2.train_loop`` inside ``strategy.scope()`` (what ``model_main_tf2``
+   does), the strategy built by odspec's launcher (``make_strategy``), seeded as odspec seeds (``launcher_env``,
+   ``seed_everything``), the same steps per iteration, no evaluation;
+2. with ``odspec run --no-export`` (the chief evaluating every checkpoint beside training).
+
+It prints, from each run's own ``steps_per_sec`` summaries (written by ``train_loop`` after every iteration; the
+first iteration, which includes graph tracing, left out): the median steady step time, odspec's both over all its
+iterations and over those that overlapped no evaluation (the like-for-like comparison: the evaluator shares the
+two cores); the time from the process's start to the end of its first iteration less that iteration's steps at
+the steady rate (start-up and tracing: "to first step"); and the wall time.
+
+Targets (issue 13): odspec's steady step time within 2 % of the OD API's own loop under the same strategy.
+
+    .venv/bin/python benchmarks/distribute_speed.py [--steps 300] [--every 100] [--layouts one,mirrored,workers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[1:1] = [str(REPO), str(REPO / "tests")]
+
+from run_speed import eval_windows, overlaps_evaluation, rates  # noqa: E402 - benchmarks/ is sys.path[0]
+from support import loopback_tf_configs  # noqa: E402 - tests/support.py
+
+from odspec.runner.argv import launcher_env  # noqa: E402 - after the checkout is put first on sys.path
+from odspec.runner.launcher import steps_per_iteration  # noqa: E402
+
+SEED = 0  # the spec's default train.seed, so both loops are seeded alike
+DIRECT = """
+import sys
+from odspec.odapi import compat
+compat.apply()
+from object_detection import model_lib_v2
+from odspec.distribute import distribution_of
+from odspec.runner.launcher import make_strategy, seed_everything
+config, model_dir, steps, per_iteration, replicas, workers, seed = sys.argv[1:8]
+strategy, _ = make_strategy(distribution_of("cpu", int(replicas), int(workers)))
+seed_everything(int(seed))
+with strategy.scope():
+    model_lib_v2.train_loop(pipeline_config_path=config, model_dir=model_dir, train_steps=int(steps),
+                            checkpoint_every_n=int(per_iteration), num_steps_per_iteration=int(per_iteration),
+                            checkpoint_max_to_keep=100)
+"""
+LAYOUTS = {"one": ("1 replica", 1, 1), "mirrored": ("2 replicas", 2, 1), "workers": ("2 workers", 1, 2)}  # replicas, workers
+
+
+@dataclass
+class Figures:
+    step_seconds: float
+    quiet_step_seconds: float | None  # odspec: iterations that overlapped no evaluation
+    to_first_step: float
+    wall_seconds: float
+
+
+def tf_configs(workers: int) -> list[str | None]:
+    """The TF_CONFIG of each process (None: one machine, no cluster)."""
+    return [None] if workers == 1 else list(loopback_tf_configs(workers))
+
+
+def start_all(commands: list[list[str]], configs: list[str | None], env: dict[str, str]) -> float:
+    """Start one process per TF_CONFIG, wait for all; the wall time. The first (the chief) must succeed."""
+    started = time.monotonic()
+    procs = []
+    for command, config in zip(commands, configs, strict=True):
+        child_env = {**os.environ, **env, **({"TF_CONFIG": config} if config else {})}
+        procs.append(subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True, cwd=REPO))
+    outputs = [p.communicate()[0] for p in procs]
+    for proc, output in zip(procs, outputs, strict=True):
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(proc.args)} exited {proc.returncode}:\n{output[-4000:]}")
+    return time.monotonic() - started
+
+
+def figures_of(train_dir: Path, started_wall: float, per_iteration: int, wall: float,
+               windows: list[tuple[float, float | None]] | None) -> Figures:
+    found = rates(train_dir)
+    if len(found) < 2:
+        raise SystemExit(f"{train_dir}: fewer than two steps_per_sec summaries; raise --steps or lower --every")
+    steady = [s for _, _, s in found[1:]]
+    step = statistics.median(steady)
+    first_wall = found[0][1]
+    quiet = None
+    if windows is not None:
+        calm = [s for _, w, s in found[1:] if not overlaps_evaluation(windows, w, s * per_iteration)]
+        quiet = statistics.median(calm) if calm else None
+    return Figures(step, quiet, first_wall - started_wall - per_iteration * step, wall)
+
+
+def example_spec(folder: Path, steps: int, every: int, replicas: int, workers: int) -> Path:
+    spec = yaml.safe_load((REPO / "specs" / "example.yaml").read_text())
+    for key in ("images", "annotations"):
+        spec["dataset"][key] = str((REPO / "specs" / spec["dataset"][key]).resolve())
+    spec["train"].update(steps=steps, checkpoint_every=every, keep_checkpoints=100, seed=SEED)
+    warmup = spec["train"]["learning_rate"]
+    warmup["warmup_steps"] = min(warmup["warmup_steps"], steps // 4)  # a short --steps keeps its warm-up inside
+    spec["dataset"]["shards"] = 2  # one per worker
+    spec.pop("early_stopping", None)
+    spec["export"] = {"saved_model": False}
+    spec["runtime"] = {"accelerator": "cpu", "replicas": replicas, "workers": workers}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def one_layout(name: str, root: Path, steps: int, every: int) -> tuple[Figures, Figures]:
+    _, replicas, workers = LAYOUTS[name]
+    folder = root / name
+    spec = example_spec(folder, steps, every, replicas, workers)
+    odspec = [sys.executable, "-m", "odspec"]
+    subprocess.run([*odspec, "build", str(spec)], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+    config = next((folder / "build").glob("*/pipeline.config"))
+    per_iteration = steps_per_iteration(0, steps, every)
+
+    direct_dir = folder / "direct"
+    argv = [str(config), str(direct_dir), str(steps), str(per_iteration), str(replicas), str(workers), str(SEED)]
+    started = time.time()
+    wall = start_all([[sys.executable, "-c", DIRECT, *argv]] * workers, tf_configs(workers), launcher_env(SEED))
+    direct = figures_of(direct_dir / "train", started, per_iteration, wall, None)
+
+    run_dir = folder / "odspec"
+    command = [*odspec, "run", str(spec), "--model-dir", str(run_dir), "--no-export", "--output", "json"]
+    started = time.time()
+    wall = start_all([command] * workers, tf_configs(workers), {})
+    ours = figures_of(run_dir / "train", started, per_iteration, wall, eval_windows(run_dir))
+    return direct, ours
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--layouts", default="one,mirrored,workers", help="comma-separated: one, mirrored, workers")
+    parser.add_argument("--data", type=Path, default=Path("/tmp/odspec-distribute-bench"))
+    args = parser.parse_args()
+    names = [n.strip() for n in args.layouts.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LAYOUTS]
+    if unknown:
+        parser.error(f"unknown layouts {unknown}; known: {', '.join(LAYOUTS)}")
+    shutil.rmtree(args.data, ignore_errors=True)
+    print(f"example, {args.steps} steps, a checkpoint every {args.every}, global batch 4, seeded ({SEED})")
+    print(f"{'layout':<11} {'OD API s/step':>13} {'odspec s/step':>13} {'no-eval s/step':>14} {'overhead':>8} "
+          f"{'to 1st step':>11} {'(OD API)':>8} {'wall s':>7} {'(OD API)':>8}", flush=True)
+    results = {}
+    for name in names:
+        print(f"[{time.strftime('%H:%M:%S')}] {LAYOUTS[name][0]} ...", file=sys.stderr, flush=True)
+        direct, ours = results[name] = one_layout(name, args.data, args.steps, args.every)
+        quiet = ours.quiet_step_seconds
+        overhead = f"{(quiet / direct.step_seconds - 1) * 100:+.1f} %" if quiet else "-"
+        print(f"{LAYOUTS[name][0]:<11} {direct.step_seconds:13.4f} {ours.step_seconds:13.4f} "
+              f"{quiet if quiet else float('nan'):14.4f} {overhead:>8} {ours.to_first_step:10.0f}s "
+              f"{direct.to_first_step:7.0f}s {ours.wall_seconds:7.0f} {direct.wall_seconds:8.0f}", flush=True)
+    if "one" in results:
+        base = results["one"][1].step_seconds
+        for name in names:
+            if name != "one":
+                print(f"{LAYOUTS[name][0]} vs 1 replica (odspec, all iterations): "
+                      f"{results[name][1].step_seconds / base:.2f} x the step time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
