@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[1:1] = [str(REPO), str(REPO / "tests")]
 
 from run_speed import eval_windows, overlaps_evaluation, rates  # noqa: E402 - benchmarks/ is sys.path[0]
-from support import loopback_tf_configs  # noqa: E402 - tests/support.py
+from support import EXAMPLE, loopback_tf_configs, variant  # noqa: E402 - tests/support.py
 
 from odspec.runner.argv import launcher_env  # noqa: E402 - after the checkout is put first on sys.path
 from odspec.runner.launcher import steps_per_iteration  # noqa: E402
@@ -78,11 +78,11 @@ class Figures:
 
 def tf_configs(workers: int) -> list[str | None]:
     """The TF_CONFIG of each process (None: one machine, no cluster)."""
-    return [None] if workers == 1 else list(loopback_tf_configs(workers))
+    return [None] if workers == 1 else [*loopback_tf_configs(workers)]
 
 
 def start_all(commands: list[list[str]], configs: list[str | None], env: dict[str, str]) -> float:
-    """Start one process per TF_CONFIG, wait for all; the wall time. The first (the chief) must succeed."""
+    """Start one process per TF_CONFIG, wait for all; the wall time. Every one must succeed."""
     started = time.monotonic()
     procs = []
     for command, config in zip(commands, configs, strict=True):
@@ -112,20 +112,13 @@ def figures_of(train_dir: Path, started_wall: float, per_iteration: int, wall: f
 
 
 def example_spec(folder: Path, steps: int, every: int, replicas: int, workers: int) -> Path:
-    spec = yaml.safe_load((REPO / "specs" / "example.yaml").read_text())
-    for key in ("images", "annotations"):
-        spec["dataset"][key] = str((REPO / "specs" / spec["dataset"][key]).resolve())
-    spec["train"].update(steps=steps, checkpoint_every=every, keep_checkpoints=100, seed=SEED)
-    warmup = spec["train"]["learning_rate"]
-    warmup["warmup_steps"] = min(warmup["warmup_steps"], steps // 4)  # a short --steps keeps its warm-up inside
-    spec["dataset"]["shards"] = 2  # one per worker
-    spec.pop("early_stopping", None)
-    spec["export"] = {"saved_model": False}
-    spec["runtime"] = {"accelerator": "cpu", "replicas": replicas, "workers": workers}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "bench.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
+    warmup = yaml.safe_load(EXAMPLE.read_text())["train"]["learning_rate"]["warmup_steps"]
+    return variant(folder, "bench", {
+        "train.steps": steps, "train.checkpoint_every": every, "train.keep_checkpoints": 100, "train.seed": SEED,
+        "train.learning_rate.warmup_steps": min(warmup, steps // 4),  # a short --steps keeps its warm-up inside
+        "dataset.shards": 2,  # one per worker
+        "early_stopping": None, "export": {"saved_model": False},
+        "runtime": {"accelerator": "cpu", "replicas": replicas, "workers": workers}})
 
 
 def one_layout(name: str, root: Path, steps: int, every: int) -> tuple[Figures, Figures]:
@@ -154,7 +147,7 @@ def one_layout(name: str, root: Path, steps: int, every: int) -> tuple[Figures, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--layouts", default="one,mirrored,workers", help="comma-separated: one, mirrored, workers")
     parser.add_argument("--data", type=Path, default=Path("/tmp/odspec-distribute-bench"))
     args = parser.parse_args()
