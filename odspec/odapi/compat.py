@@ -279,9 +279,10 @@ SHIMS: tuple[Shim, ...] = (
 
 
 # --- seeded runs -----------------------------------------------------------------------------------------------------
-# What TensorFlow's global seed does not reach in the OD API. Applied by seeded runs only
-# (``launcher.seed_everything``, through :func:`apply_seeded`), so unseeded runs keep the OD API's
-# behaviour. No pipeline.config field can do this: the input reader has none that reaches either.
+# What TensorFlow's global seed and op determinism do not reach in the OD API. Applied by seeded runs
+# only (``launcher.seed_everything``, through :func:`apply_seeded`), so unseeded runs keep the OD API's
+# behaviour. No pipeline.config field can do this: the input reader has none that reaches the first
+# two, and no field chooses how TensorFlow sums.
 
 def _seed_input_maps() -> bool:
     """Symptom: seeded runs still augment differently; with op determinism, ``Random ops require a seed to be set``.
@@ -338,14 +339,47 @@ def _seed_crop_sampling() -> bool:
     return True
 
 
+def _seed_sum_order() -> bool:
+    """Symptom: seeded runs on a busy machine differ in the last bits of the total loss, then of the weights.
+
+    TensorFlow's ``AddN`` kernel accumulates into whichever input buffer no other op
+    still holds, moved to the front of the sum; which one that is depends on which
+    ops have finished, so with three or more inputs the rounding follows the timing
+    (``(a + b) + c`` against ``(c + b) + a``). The OD API sums its losses with
+    ``add_n``, and the gradient tape sums the gradients of every tensor used three
+    or more times (SSD's weight-shared box tower on five levels) with it too. A sum
+    over a stacked axis has one order. Two inputs need nothing (``a + b == b + a``);
+    integer and variant sums are exact and stay as they are.
+    """
+    import tensorflow as tf
+    from tensorflow.python.ops import gen_math_ops
+
+    base = gen_math_ops.add_n
+    if getattr(base, "odspec_seeded", False):
+        return False
+
+    def add_n(inputs: Any, name: Any = None) -> Any:
+        inputs = list(inputs)
+        if len(inputs) < 3 or not all(isinstance(x, tf.Tensor) and x.dtype.is_floating for x in inputs):
+            return base(inputs, name=name)
+        with tf.name_scope(name or "AddN"):
+            return tf.reduce_sum(tf.stack(inputs), axis=0)
+
+    add_n.odspec_seeded = True  # type: ignore[attr-defined]
+    gen_math_ops.add_n = add_n
+    return True
+
+
 SEEDED_SHIMS: tuple[Shim, ...] = (
     Shim("seeded_input_maps", _seed_input_maps),
     Shim("seeded_crop_sampling", _seed_crop_sampling),
+    Shim("seeded_sum_order", _seed_sum_order),
 )
 
 
 def apply_seeded() -> tuple[str, ...]:
-    """Let TensorFlow's global seed reach the OD API's input pipeline; call after :func:`apply`, before training.
+    """Let TensorFlow's global seed reach the OD API's input pipeline and fix the order of its sums; call after
+    :func:`apply`, before training.
 
     Returns the names of the patches applied now (none when already applied).
     """

@@ -37,7 +37,10 @@ def launcher_env(seed: int | None) -> dict[str, str]:
     independent ops run one after another (each op still uses every core), so results that meet in one op, such as
     the gradients of SSD FPNLite's weight-shared box-predictor tower summed over its five levels, arrive in the same
     order; with the default pool two runs differed in those kernels' last bits within 20 steps (measured on CPU,
-    oneDNN on or off), and training amplified it. With one inter-op thread two runs are bit-identical.
+    oneDNN on or off), and training amplified it. One inter-op thread made runs alone bit-identical, but not runs
+    beside other work: the sum's kernel (``AddN``) picks its rounding order from which inputs are still held, that
+    is from timing, which ``compat._seed_sum_order`` takes away (two 200-step runs beside two busy processes: the
+    same checkpoints).
     """
     return {} if seed is None else {"PYTHONHASHSEED": str(seed), "TF_NUM_INTEROP_THREADS": "1"}
 

@@ -105,9 +105,10 @@ def seed_everything(seed: int | None) -> None:
     interleave when it shuffles) and map functions with random ops run serially, so
     each image meets the same draws. Ops with no deterministic kernel raise instead
     of varying (on GPU; on CPU every op odspec's models use has one). The OD API's
-    input pipeline would not see the seed without :func:`compat.apply_seeded`. The
-    order in which independent ops finish is fixed by the child's environment
-    (one inter-op thread, set before TensorFlow starts: ``argv.launcher_env``).
+    input pipeline would not see the seed without :func:`compat.apply_seeded`, and
+    sums of three or more tensors would round as the timing falls (the same shim
+    set). The order in which independent ops finish is fixed by the child's
+    environment (one inter-op thread, set before TensorFlow starts: ``argv.launcher_env``).
     """
     if seed is None:
         return

@@ -50,12 +50,14 @@ STEPS = example_steps()  # evaluated every 100
 EVALUATED = list(range(100, STEPS + 1, 100))
 AS_TRAINED = {"train.steps": STEPS}  # the example spec as these tests train it
 LOSS = "Loss/total_loss"
-# What "learns" asks of the example's best validation mAP (chance is ~0.001): a gain of 0.2 over step 100 on the
-# full schedule, 0.05 on a shortened one (300 steps reached 0.110 and 0.091 on TF 2.15, 0.086 on Python 3.13, each
-# beside other CI work). Not the figure itself: three seeded runs of the full schedule on TensorFlow 2.20 and
-# Python 3.11 reached 0.792, 0.574 and 0.334 (each beside other CI work), so the figure is not yet the same on
-# every run (issue 11).
-MAP_GAIN = 0.2 if STEPS == EXAMPLE_STEPS else 0.05
+# What "learns" asks of the example's best validation mAP (chance is ~0.001). The full schedule, seeded (the
+# example's default seed): at least 0.5 (issue 11). Measured on TensorFlow 2.20 and Python 3.11, two runs at once:
+# 0.8356 at step 800 in both, the same mAP at every evaluation (0.0054, 0.253, 0.397, 0.445, 0.543, 0.723, 0.774,
+# 0.836); another CPU or TensorFlow gives another, equally reproducible, curve. A shortened schedule (CI's other
+# stacks): a gain of 0.05 over step 100 (300 steps reached 0.091-0.110 on TF 2.15, 0.086 on Python 3.13).
+FULL_SCHEDULE = STEPS == EXAMPLE_STEPS
+MAP_FLOOR = 0.5
+MAP_GAIN = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,7 @@ def test_the_example_learns_evaluating_every_checkpoint(example: Ran) -> None:
     assert all(set(r.metrics) >= {MAP, LOSS} for r in rows)
     curve = [(r.step, round(r.metrics[MAP], 4), round(r.metrics[LOSS], 4)) for r in rows]
     first, best = rows[0].metrics[MAP], max(r.metrics[MAP] for r in rows)
-    assert best > first + MAP_GAIN, curve
+    assert (best >= MAP_FLOOR) if FULL_SCHEDULE else (best > first + MAP_GAIN), curve
     assert rows[-1].metrics[LOSS] < rows[0].metrics[LOSS] / 2, curve  # 4.5 -> 0.35 (full), 3.3-6.4 -> 0.75-0.85 (300)
     assert example.result.outcome.trained_to == STEPS
 
