@@ -13,17 +13,20 @@ For each layout it trains twice, one after the other, nothing else running:
 1. with the OD API's own loop, ``model_lib_v2.train_loop`` inside ``strategy.scope()`` (what ``model_main_tf2``
    does), the strategy built by odspec's launcher (``make_strategy``), seeded as odspec seeds (``launcher_env``,
    ``seed_everything``), the same steps per iteration, no evaluation;
-2. with ``odspec run --no-export`` (the chief evaluating every checkpoint beside training).
+2. with ``odspec run --no-export`` (the chief evaluating every ``--eval-every`` steps beside training; by default
+   every checkpoint).
 
 It prints, from each run's own ``steps_per_sec`` summaries (written by ``train_loop`` after every iteration; the
 first iteration, which includes graph tracing, left out): the median steady step time, odspec's both over all its
 iterations and over those that overlapped no evaluation (the like-for-like comparison: the evaluator shares the
-two cores); the time from the process's start to the end of its first iteration less that iteration's steps at
+two cores; ``--eval-every STEPS`` evaluates only at the end, so that every steady iteration is such a one); the
+time from the process's start to the end of its first iteration less that iteration's steps at
 the steady rate (start-up and tracing: "to first step"); and the wall time.
 
 Targets (issue 13): odspec's steady step time within 2 % of the OD API's own loop under the same strategy.
 
-    .venv/bin/python benchmarks/distribute_speed.py [--steps 300] [--every 100] [--layouts one,mirrored,workers]
+    .venv/bin/python benchmarks/distribute_speed.py [--steps 300] [--every 100] [--eval-every N]
+        [--layouts one,mirrored,workers]
 """
 
 from __future__ import annotations
@@ -111,20 +114,21 @@ def figures_of(train_dir: Path, started_wall: float, per_iteration: int, wall: f
     return Figures(step, quiet, first_wall - started_wall - per_iteration * step, wall)
 
 
-def example_spec(folder: Path, steps: int, every: int, replicas: int, workers: int) -> Path:
+def example_spec(folder: Path, steps: int, every: int, eval_every: int, replicas: int, workers: int) -> Path:
     warmup = yaml.safe_load(EXAMPLE.read_text())["train"]["learning_rate"]["warmup_steps"]
     return variant(folder, "bench", {
         "train.steps": steps, "train.checkpoint_every": every, "train.keep_checkpoints": 100, "train.seed": SEED,
+        "eval.every": eval_every,
         "train.learning_rate.warmup_steps": min(warmup, steps // 4),  # a short --steps keeps its warm-up inside
         "dataset.shards": 2,  # one per worker
         "early_stopping": None, "export": {"saved_model": False},
         "runtime": {"accelerator": "cpu", "replicas": replicas, "workers": workers}})
 
 
-def one_layout(name: str, root: Path, steps: int, every: int) -> tuple[Figures, Figures]:
+def one_layout(name: str, root: Path, steps: int, every: int, eval_every: int) -> tuple[Figures, Figures]:
     _, replicas, workers = LAYOUTS[name]
     folder = root / name
-    spec = example_spec(folder, steps, every, replicas, workers)
+    spec = example_spec(folder, steps, every, eval_every, replicas, workers)
     odspec = [sys.executable, "-m", "odspec"]
     subprocess.run([*odspec, "build", str(spec)], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
     config = next((folder / "build").glob("*/pipeline.config"))
@@ -148,6 +152,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--every", type=int, default=100)
+    parser.add_argument("--eval-every", type=int, default=None,
+                        help="odspec's evaluation cadence in steps (a multiple of --every); default: --every")
     parser.add_argument("--layouts", default="one,mirrored,workers", help="comma-separated: one, mirrored, workers")
     parser.add_argument("--data", type=Path, default=Path("/tmp/odspec-distribute-bench"))
     args = parser.parse_args()
@@ -155,14 +161,18 @@ def main() -> int:
     unknown = [n for n in names if n not in LAYOUTS]
     if unknown:
         parser.error(f"unknown layouts {unknown}; known: {', '.join(LAYOUTS)}")
+    eval_every = args.eval_every or args.every
+    if eval_every % args.every or args.steps % eval_every:
+        parser.error(f"--eval-every {eval_every} must be a multiple of --every {args.every} and divide --steps")
     shutil.rmtree(args.data, ignore_errors=True)
-    print(f"example, {args.steps} steps, a checkpoint every {args.every}, global batch 4, seeded ({SEED})")
+    print(f"example, {args.steps} steps, a checkpoint every {args.every}, odspec evaluating every {eval_every}, "
+          f"global batch 4, seeded ({SEED})")
     print(f"{'layout':<11} {'OD API s/step':>13} {'odspec s/step':>13} {'no-eval s/step':>14} {'overhead':>8} "
           f"{'to 1st step':>11} {'(OD API)':>8} {'wall s':>7} {'(OD API)':>8}", flush=True)
     results = {}
     for name in names:
         print(f"[{time.strftime('%H:%M:%S')}] {LAYOUTS[name][0]} ...", file=sys.stderr, flush=True)
-        direct, ours = results[name] = one_layout(name, args.data, args.steps, args.every)
+        direct, ours = results[name] = one_layout(name, args.data, args.steps, args.every, eval_every)
         quiet = ours.quiet_step_seconds
         overhead = f"{(quiet / direct.step_seconds - 1) * 100:+.1f} %" if quiet else "-"
         print(f"{LAYOUTS[name][0]:<11} {direct.step_seconds:13.4f} {ours.step_seconds:13.4f} "

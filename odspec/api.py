@@ -262,7 +262,8 @@ def _run_setup(validated: Validated, model_dir: Path, record: RunRecord, decided
         selection=_selection(validated), changed=resume.changed if resume else [],
         warnings=resume.warnings if resume else [], seed=spec.train.seed,
         distribution=runtime_distribution(spec.runtime),
-        batch_size=validated.config.train_config.batch_size, task=task)  # type: ignore[attr-defined]
+        batch_size=validated.config.train_config.batch_size, task=task,  # type: ignore[attr-defined]
+        evaluator=spec.runtime.evaluator if task is not None else "chief")
 
 
 def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None = None, restart: bool = False,
@@ -279,6 +280,8 @@ def run(spec_path: Path, out_dir: Path | None = None, *, model_dir: Path | None 
     task = cluster_task_of(validated)
     target = claim_model_dir(validated, model_dir or default_model_dir(validated.loaded))
     events = on_event or (lambda _event: None)
+    if task is not None and task.kind == "evaluator":
+        return _evaluate_beside_the_chief(validated, target, task, events)
     if task is not None and not task.is_chief:
         return _train_beside_the_chief(validated, target, task, events)
     _refuse_before_building(validated, target, restart=restart, progress=progress)
@@ -325,11 +328,13 @@ def cluster_task_of(validated: Validated) -> ClusterTask | None:
             "job that does), or set workers: 1 (runtime.replicas spreads training over this machine's devices)")])
     if task is None:
         return None
-    if task.kind == "evaluator":
-        raise OdspecError("this process is TF_CONFIG's evaluator task, and odspec has no separate evaluator "
-                          "yet: the chief evaluates every checkpoint, keeps the best and stops early",
-                          "leave the evaluator out of the cluster (odspec deploy writes none)")
-    if task.workers != workers:
+    if task.kind == "evaluator" and validated.loaded.spec.runtime.evaluator != "task":
+        raise SpecError([validated.loaded.problem(
+            ("runtime", "evaluator"), "is chief (the chief evaluates every checkpoint), but TF_CONFIG makes this "
+            "process the cluster's evaluator task",
+            "set evaluator: task (the chief then leaves evaluating to this task), or leave the evaluator out of "
+            "the cluster")])
+    if task.workers != workers and not (task.kind == "evaluator" and task.workers == 0):
         raise SpecError([validated.loaded.problem(
             ("runtime", "workers"), f"is {workers}, but TF_CONFIG's cluster has {task.workers} "
             f"training task{'' if task.workers == 1 else 's'} (chief and workers)",
@@ -350,6 +355,17 @@ def _train_beside_the_chief(validated: Validated, model_dir: Path, task: Cluster
 
     setup = _run_setup(validated, model_dir, _record_for(validated, ""), Start(), task)
     outcome = execute_worker(wait_for_chief(setup), events)
+    return RunResult(None, outcome, None, task)
+
+
+def _evaluate_beside_the_chief(validated: Validated, model_dir: Path, task: ClusterTask,
+                               events: OnEvent) -> RunResult:
+    """The evaluator task: once the chief has built and reconciled this spec, evaluate what it asks for."""
+    from odspec.reconcile.plan import Start
+    from odspec.runner.session import execute_evaluator, wait_for_chief
+
+    setup = _run_setup(validated, model_dir, _record_for(validated, ""), Start(), task)
+    outcome = execute_evaluator(wait_for_chief(setup), events)
     return RunResult(None, outcome, None, task)
 
 

@@ -248,6 +248,10 @@ def run(
     done = result.outcome
     if display.mode == "json":
         return
+    if result.task is not None and result.task.kind == "evaluator":
+        typer.echo(f"{result.task.name} evaluated {done.evaluations} checkpoint{'' if done.evaluations == 1 else 's'} "
+                   "for the chief, which keeps the best")
+        return
     if result.task is not None:
         typer.echo(f"{result.task.name} trained to step {done.trained_to} beside the chief, which keeps the best")
         return

@@ -138,7 +138,7 @@ class ClusterTask:
 
     kind: TaskKind
     index: int
-    workers: int  # tasks that train: chief and workers
+    workers: int  # tasks that train: chief and workers (0: an evaluator whose TF_CONFIG lists only itself)
     has_chief: bool
 
     @property
@@ -149,10 +149,14 @@ class ClusterTask:
     def name(self) -> str:
         return f"{self.kind} {self.index}"
 
-    def role(self) -> str:
-        """What this task does, for ``odspec run``'s first lines."""
+    def role(self, separate_evaluator: bool = False) -> str:
+        """What this task does, for ``odspec run``'s first lines (``runtime.evaluator: task``: a separate one)."""
+        if self.kind == "evaluator":
+            return (f"the evaluator of {self.workers} workers: evaluates every checkpoint the chief asks for, "
+                    "until the chief's run ends")
         if self.is_chief:
-            return (f"{self.name}, the chief of {self.workers} workers: writes the checkpoints, evaluates them, "
+            evaluates = "has the evaluator task evaluate them" if separate_evaluator else "evaluates them"
+            return (f"{self.name}, the chief of {self.workers} workers: writes the checkpoints, {evaluates}, "
                     "keeps the best and exports it")
         return f"{self.name} of {self.workers} workers: trains beside the chief"
 
@@ -193,7 +197,6 @@ def cluster_task(tf_config: str | None) -> ClusterTask | None:
                                  f"{len(listed)} {kind} address{'' if len(listed) == 1 else 'es'}")
     if len(cluster.get("chief", [])) > 1:
         raise ClusterConfigError("TF_CONFIG lists more than one chief")
+    # a chief or worker is listed (checked above); an evaluator's cluster may list only itself (TensorFlow allows it)
     workers = sum(len(cluster.get(name, [])) for name in TRAINING_TASKS)
-    if workers == 0:
-        raise ClusterConfigError("TF_CONFIG's cluster lists no chief or worker to train")
     return ClusterTask(kind, index, workers, bool(cluster.get("chief")))

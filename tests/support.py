@@ -178,10 +178,13 @@ def imported_modules(*args: str) -> set[str]:
     return set(line.split()[1:])
 
 
-def loopback_tf_configs(workers: int) -> list[str]:
+def loopback_tf_configs(workers: int, evaluator: bool = False) -> list[str]:
     """The ``TF_CONFIG`` of each task of a cluster of ``workers`` ``worker`` tasks on 127.0.0.1 (free ports), as a
-    TFJob or Vertex AI sets it: worker 0 is the chief. Several workers on one machine, for tests and benchmarks."""
-    sockets = [socket.socket() for _ in range(workers)]
+    TFJob or Vertex AI sets it: worker 0 is the chief. Several workers on one machine, for tests and benchmarks.
+
+    ``evaluator``: one ``evaluator`` task too, listed in every task's cluster as Kubeflow's training operator
+    lists it (its TF_CONFIG comes last)."""
+    sockets = [socket.socket() for _ in range(workers + evaluator)]
     try:
         for s in sockets:
             s.bind(("127.0.0.1", 0))
@@ -189,5 +192,6 @@ def loopback_tf_configs(workers: int) -> list[str]:
     finally:
         for s in sockets:
             s.close()
-    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
-            for index in range(workers)]
+    cluster = {"worker": addresses[:workers], **({"evaluator": addresses[workers:]} if evaluator else {})}
+    tasks = [("worker", index) for index in range(workers)] + ([("evaluator", 0)] if evaluator else [])
+    return [json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}}) for kind, index in tasks]

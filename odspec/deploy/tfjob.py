@@ -2,8 +2,9 @@
 
 Replicas: ``Chief`` (it trains, writes the checkpoints, the run record and the metrics, evaluates every
 checkpoint beside training and keeps the best) and ``Worker`` (runtime.workers - 1, left out at 0; they train
-beside the chief). No ``Evaluator``: ``odspec run`` has no separate evaluator task yet. The training operator
-sets TF_CONFIG in the container named ``tensorflow``, which every replica runs with the image.
+beside the chief); with ``runtime.evaluator: task`` one ``Evaluator`` too (it evaluates every checkpoint the
+chief asks for, on at most one GPU, and the chief only trains). The training operator sets TF_CONFIG in the
+container named ``tensorflow``, which every replica runs with the image.
 
 Every pod mounts one PersistentVolumeClaim holding the project folder (spec, data, build, runs) at the mount
 path: the chief writes the model directory there and the others read it, so the claim must be ReadWriteMany.
@@ -68,6 +69,8 @@ def tfjob(loaded: LoadedSpec, spec_in_project: PurePosixPath, options: DeployOpt
     replicas: dict[str, Any] = {"Chief": _replica(1, restart, pod.template(gpus))}
     if workers > 1:
         replicas["Worker"] = _replica(workers - 1, restart, pod.template(gpus))
+    if loaded.spec.runtime.evaluator == "task":
+        replicas["Evaluator"] = _replica(1, restart, pod.template(min(gpus, 1)))
     manifest = {
         "apiVersion": API_VERSION,
         "kind": "TFJob",

@@ -1,9 +1,10 @@
 """The body of a Vertex AI CustomJob (``projects.locations.customJobs.create``) that trains a spec.
 
 Worker pools by position, as Vertex AI reads them: 0 the chief (one replica; it also evaluates every
-checkpoint and keeps the best), 1 the workers (runtime.workers - 1). Pools 2 (parameter servers) and 3 (an
-evaluator) stay out: MultiWorkerMirroredStrategy has no parameter servers, and ``odspec run`` has no separate
-evaluator task yet. Vertex AI sets TF_CONFIG in every container.
+checkpoint and keeps the best, unless an evaluator does), 1 the workers (runtime.workers - 1), 2 the parameter
+servers, left empty (MultiWorkerMirroredStrategy has none), and 3, with ``runtime.evaluator: task``, one
+evaluator (at most one GPU) that evaluates every checkpoint the chief asks for. Vertex AI sets TF_CONFIG in every
+container.
 
 Every task must see the project folder (spec, data, build, runs) at the same path: Cloud Storage FUSE mounts each
 bucket the job may read at ``/gcs/<bucket>``, and an NFS mount lands under ``/mnt/nfs/``. The chief writes the
@@ -78,6 +79,8 @@ def custom_job(loaded: LoadedSpec, spec_in_project: PurePosixPath, options: Depl
     pools: list[dict[str, Any]] = [pool(1, gpus_per_worker(loaded, options))]
     if workers > 1:
         pools.append(pool(workers - 1, gpus_per_worker(loaded, options)))
+    if loaded.spec.runtime.evaluator == "task":  # pools go by position: an empty one holds the place of pool 2
+        pools += [{}, pool(1, min(gpus_per_worker(loaded, options), 1))]
     job_spec: dict[str, Any] = {"workerPoolSpecs": pools}
     if workers > 1:
         job_spec["scheduling"] = {"restartJobOnWorkerRestart": True}

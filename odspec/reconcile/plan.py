@@ -37,6 +37,7 @@ SAFE_FIELDS = (
     # the device count: the global batch (train.batch_size, which retrains) is split over however many there are
     "runtime.replicas",
     "runtime.workers",
+    "runtime.evaluator",  # which task evaluates: the checkpoints are the same
 )
 # Safe fields that touch only one stage: a change of these alone needs no training (``odspec plan``'s kinds).
 EVAL_FIELDS = ("eval",)
@@ -57,7 +58,8 @@ RECORDS_FIELDS = (
 SEED = "train.seed"  # not safe: a seed change retrains (and the refusal says which seed trained them)
 # Fields that never reach pipeline.config: a config that differs when only these changed is unexplained.
 CONFIG_NEUTRAL = ("train.keep_checkpoints", "train.checkpoint_every", "early_stopping", "export",
-                  "runtime.accelerator", "runtime.replicas", "runtime.workers", SEED, *RECORDS_FIELDS)
+                  "runtime.accelerator", "runtime.replicas", "runtime.workers", "runtime.evaluator", SEED,
+                  *RECORDS_FIELDS)
 RECORDS = "dataset (records)"
 WHAT_TO_DO = "Train into a new model directory (--model-dir) or start over with --restart."
 RefuseReason = Literal["changed", "no-record", "unrestorable", "not-a-model-dir"]

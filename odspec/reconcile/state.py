@@ -27,7 +27,8 @@ BEST_INFO = PurePath("best", "info.json")
 # What odspec and the OD API put in a model directory; anything else is someone else's.
 # The runner extends this when it writes more (a directory holding only these may be trained into).
 OWN_ENTRIES = frozenset({RUN_RECORD, CHECKPOINT_INDEX, "train", "eval", "best", "metrics.jsonl", "pipeline.config",
-                         "export", "logs", "report", "predictions"})
+                         "export", "logs", "report", "predictions",
+                         "evaluator"})  # the chief's and the evaluator task's files (runner/mailbox.py)
 # checkpoints; what odspec keeps aside (.pending, .best-*) and its temporary files (.odspec.*); a non-chief
 # worker's checkpoints under MultiWorkerMirroredStrategy (the OD API's temp_worker_NNN, removed when it ends)
 OWN_PREFIXES = ("ckpt-", ".pending", ".best-", ".odspec.", "temp_worker_")

@@ -131,7 +131,9 @@ class RunDisplay:
     def describe_plan(self, event: PlanEvent) -> str:
         self.metric = event.metric
         lines = [f"model directory: {event.model_dir}  (TensorBoard: tensorboard --logdir {event.tensorboard})"]
-        if event.stopped_early:
+        if event.evaluates_only:
+            lines.append(f"evaluating the chief's checkpoints as it trains to step {event.to_step}")
+        elif event.stopped_early:
             lines.append(f"nothing to train: {event.stopped_early}")
         elif not event.train:
             lines.append(f"nothing to train: step {event.from_step} of {event.to_step} is done")

@@ -61,6 +61,7 @@ class PlanEvent:
     metric: str
     strategy: str  # how training is spread: odspec.distribute.Distribution.describe
     task: str | None  # in a cluster: which task this is, and what it does (odspec.distribute.ClusterTask.role)
+    evaluates_only: bool = False  # the cluster's evaluator task: it trains nothing, the chief trains to to_step
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ import math
 import os
 import queue
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from odspec.reconcile.record import (
 )
 from odspec.reconcile.state import Best, observe, own_entry
 from odspec.runner import best as best_files
+from odspec.runner import mailbox
 from odspec.runner.argv import (
     LAUNCHER_MODULE,
     STOP_LINE,
@@ -184,6 +186,7 @@ class RunSetup:
     distribution: Distribution = ONE_CPU
     batch_size: int | None = None  # the global batch, for describing the distribution
     task: ClusterTask | None = None  # this process's task when several workers train (None: one machine)
+    evaluator: Literal["chief", "task"] = "chief"  # runtime.evaluator: who evaluates (a cluster's chief or a task)
 
     @property
     def fingerprint(self) -> str:
@@ -304,7 +307,7 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
     if not needs_training and not leftovers:
         return _outcome(setup, live)
 
-    evaluator: Child | None = None
+    evaluator: Child | mailbox.RemoteEvaluator | None = None
     trainer: Child | None = None
     with open(logs / "train.log", "a", encoding="utf-8", buffering=1) as train_log, \
             open(logs / "eval.log", "a", encoding="utf-8", buffering=1) as eval_log:
@@ -316,7 +319,9 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
             eval_log.write(line + "\n")
             lines.put(("eval", line))
 
-        def start_evaluator() -> Child:
+        def start_evaluator() -> Child | mailbox.RemoteEvaluator:
+            if setup.evaluator == "task":
+                return mailbox.RemoteEvaluator(model_dir, from_eval, poll_seconds=poll_seconds)
             return Child(launcher, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir, setup.seed)),
                          on_line=from_eval, stdin=True, name="evaluator", env=env, temp_parent=model_dir)
 
@@ -344,6 +349,8 @@ def execute(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
                         _on_train(message, setup, coordinator, live, evaluator, trainer, on_event)
                     else:
                         _on_eval(message, setup, coordinator, live, evaluator, trainer, on_event, stop_when)
+            if isinstance(evaluator, mailbox.RemoteEvaluator):
+                evaluator.finish()  # the run has ended: the evaluator task may too
         except KeyboardInterrupt:
             raise RunInterrupted(f"interrupted; checkpoints and evaluations so far are kept in {model_dir}",
                                  "run the same command again to resume") from None
@@ -364,7 +371,7 @@ def _plan_event(setup: RunSetup, train: bool, evaluate: list[str], stopped_early
                      to_step=setup.num_steps, changed=setup.changed, warnings=setup.warnings, train=train,
                      evaluate=evaluate, stopped_early=stopped_early, tensorboard=str(setup.model_dir),
                      metric=setup.selection.metric, strategy=setup.distribution.describe(setup.batch_size),
-                     task=setup.task.role() if setup.task else None)
+                     task=setup.task.role(setup.evaluator == "task") if setup.task else None)
 
 
 def _needs_training(setup: RunSetup, coordinator: Coordinator) -> bool:
@@ -476,6 +483,54 @@ def execute_worker(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 
     return _outcome(setup, live)
 
 
+def execute_evaluator(setup: RunSetup, on_event: OnEvent, *, poll_seconds: float = 0.5,
+                      launcher: str = LAUNCHER_MODULE) -> RunOutcome:
+    """The evaluator task (``runtime.evaluator: task``): evaluate every checkpoint the chief asks for, in order,
+    until the chief's session ends (:mod:`odspec.runner.mailbox`). Writes only its answers and its log
+    (``logs/eval-evaluator-N.log``); the chief keeps the metrics, the best checkpoint and early stopping."""
+    model_dir, task = setup.model_dir, _task(setup)
+    on_event(dataclasses.replace(_plan_event(setup, False, [], None), evaluates_only=True))
+    lines: queue.Queue[str] = queue.Queue()
+    (model_dir / LOGS).mkdir(exist_ok=True)
+    log_path = model_dir / LOGS / f"eval-{task.kind}-{task.index}.log"
+    work = mailbox.Evaluations(model_dir)
+    ended = threading.Event()
+    mailbox.beat(model_dir, ended)
+    evaluator: Child | None = None
+    with open(log_path, "a", encoding="utf-8", buffering=1) as log:
+        def from_eval(line: str) -> None:
+            log.write(line + "\n")
+            lines.put(line)
+
+        try:  # temporary files in the system's folder, as a worker's: the chief cleans the model directory's
+            evaluator = Child(launcher, launcher_argv(EvalServeOptions(setup.pipeline_config, model_dir, setup.seed)),
+                              on_line=from_eval, stdin=True, name="evaluator", env=launcher_env(setup.seed))
+            while not work.stopped:
+                for path in work.requests():
+                    evaluator.send(path)
+                try:
+                    line = lines.get(timeout=poll_seconds)
+                except queue.Empty:
+                    if evaluator.poll() is not None and lines.empty():
+                        evaluator.wait()
+                        if lines.empty():
+                            raise evaluator.error() from None
+                    continue
+                for message in json_lines([line]):
+                    if message.get("event") == "eval-start":
+                        on_event(EvalStartEvent(checkpoint=Path(str(message["checkpoint"])).name,
+                                                latency_seconds=None, queued_seconds=None))
+                    work.answer(message)
+        except KeyboardInterrupt:
+            raise RunInterrupted(f"interrupted; {task.name} stopped evaluating (the chief waits for it)",
+                                 "run the same command again: it answers what the chief still waits for") from None
+        finally:
+            ended.set()
+            if evaluator is not None:
+                evaluator.stop()
+    return RunOutcome(model_dir, None, None, observe(model_dir).best, work.evaluated, [], None)
+
+
 def _outcome(setup: RunSetup, live: _Live) -> RunOutcome:
     state = observe(setup.model_dir)
     trained = live.train_result.get("trained_to") if live.train_result else None
@@ -515,7 +570,7 @@ def _pending_step(model_dir: Path, name: str) -> int | None:
         return None
 
 
-def _send(evaluator: Child, live: _Live, name: str, model_dir: Path) -> None:
+def _send(evaluator: Child | mailbox.RemoteEvaluator, live: _Live, name: str, model_dir: Path) -> None:
     """Protect checkpoint ``name`` from rotation and hand it to the evaluator."""
     pending = model_dir / best_files.PENDING / name
     if not Path(f"{pending}.index").is_file():
@@ -525,7 +580,7 @@ def _send(evaluator: Child, live: _Live, name: str, model_dir: Path) -> None:
 
 
 def _on_train(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator, live: _Live,
-              evaluator: Child | None, trainer: Child | None, on_event: OnEvent) -> None:
+              evaluator: Child | mailbox.RemoteEvaluator | None, trainer: Child | None, on_event: OnEvent) -> None:
     kind = message.get("event")
     if kind == "strategy":
         on_event(DevicesEvent(strategy=str(message["strategy"]), replicas=int(message["replicas"]),
@@ -554,7 +609,7 @@ def _on_train(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator
 
 
 def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator, live: _Live,
-             evaluator: Child | None, trainer: Child | None, on_event: OnEvent,
+             evaluator: Child | mailbox.RemoteEvaluator | None, trainer: Child | None, on_event: OnEvent,
              stop_when: StopWhen | None = None) -> None:
     kind = message.get("event")
     model_dir = setup.model_dir
@@ -598,7 +653,9 @@ def _on_eval(message: dict[str, Any], setup: RunSetup, coordinator: Coordinator,
             if trainer is not None and not live.train_done:
                 if _stops_by_agreement(setup):
                     trainer.send(STOP_LINE)  # every worker ends at the next iteration; its last line ends the loop
-                    if evaluator is not None:
+                    if isinstance(evaluator, mailbox.RemoteEvaluator):
+                        evaluator.finish()  # it drops what is queued; released below
+                    elif evaluator is not None:
                         evaluator.stop()  # what it evaluates now is released below
                 else:
                     trainer.stop()
@@ -620,7 +677,7 @@ def _best_info(setup: RunSetup, checkpoint: str, verdict: Verdict, metrics: dict
                 dataset_sha256=record.dataset_sha256, saved=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def _check_children(trainer: Child | None, evaluator: Child | None, live: _Live,
+def _check_children(trainer: Child | None, evaluator: Child | mailbox.RemoteEvaluator | None, live: _Live,
                     lines: queue.Queue[tuple[str, str]]) -> None:
     """A trainer that exited without its final line (killed, crashed) ends the run with its output's tail."""
     if trainer is not None and not live.train_done and trainer.poll() is not None:
@@ -630,15 +687,20 @@ def _check_children(trainer: Child | None, evaluator: Child | None, live: _Live,
             live.train_error = str(trainer.error())
 
 
-def _restart_evaluator(evaluator: Child | None, start: Callable[[], Child], live: _Live,
-                       lines: queue.Queue[tuple[str, str]], model_dir: Path, on_event: OnEvent) -> Child | None:
+def _restart_evaluator(evaluator: Child | mailbox.RemoteEvaluator | None,
+                       start: Callable[[], Child | mailbox.RemoteEvaluator], live: _Live,
+                       lines: queue.Queue[tuple[str, str]], model_dir: Path,
+                       on_event: OnEvent) -> Child | mailbox.RemoteEvaluator | None:
     """An evaluator that died with checkpoints to evaluate is started again, once; they are sent again, in order.
 
     A crash can be the machine's (memory, a signal), not the checkpoint's, so one more try is
-    worth it; a second crash ends the run with the tail of the evaluator's output.
+    worth it; a second crash ends the run with the tail of the evaluator's output. An evaluator task that has
+    gone silent ends the run at once: its cluster, not odspec, starts it again.
     """
     if evaluator is None or not live.outstanding or evaluator.poll() is None:
         return evaluator
+    if isinstance(evaluator, mailbox.RemoteEvaluator):
+        raise evaluator.error()
     evaluator.wait()
     if not lines.empty():
         return evaluator  # its last lines first: they may have evaluated some

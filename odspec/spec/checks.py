@@ -73,6 +73,10 @@ def _runtime(spec: Spec) -> Finding:
             f"{replicas} replicas ({runtime.workers} workers x {runtime.replicas})"
         yield (("train", "batch_size"), f"batch size {batch} does not split evenly over {over}",
                f"e.g. batch_size: {replicas * max(1, batch // replicas)}")
+    if runtime.evaluator == "task" and runtime.workers == 1:
+        yield (("runtime", "evaluator"), "a separate evaluator task is part of a cluster of several workers, and "
+               "runtime.workers is 1 (one machine's run evaluates beside its training)",
+               "set evaluator: chief, or workers: 2 or more")
     shards = spec.dataset.shards
     if runtime.workers > 1 and (shards is None or shards < runtime.workers):
         # the OD API gives each worker its share of the training shard files; a worker without one has no input

@@ -302,6 +302,10 @@ class Runtime(Strict):
     workers: PositiveInt = Field(1, description="machines training in sync (MultiWorkerMirroredStrategy); each is "
                                                 "started with TF_CONFIG, as Kubeflow's TFJob and Vertex AI set it",
                                  examples=[1])
+    evaluator: Literal["chief", "task"] = Field(
+        "chief", description="who evaluates every checkpoint when several workers train: the chief, beside its "
+                             "training, or a separate evaluator task (TF_CONFIG's task type evaluator; odspec deploy "
+                             "adds one), so that evaluating never slows the chief's steps", examples=["chief"])
     bfloat16: bool = Field(False, description="train in bfloat16 (TPU only); unset on a TPU: as the architecture's "
                                               "zoo config does (EfficientDet, RetinaNet and the TPU-trained Faster "
                                               "R-CNNs on), else off", examples=[False])

@@ -134,8 +134,8 @@ def test_a_cluster_of_another_size_is_refused_at_the_spec_line(tmp_path: Path,
          "TF_CONFIG's task index must be a non-negative integer, got -1"),
         ('{"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}',
          'TF_CONFIG\'s cluster "worker" must be a list of "host:port" addresses'),
-        ('{"cluster": {"evaluator": ["a:1"]}, "task": {"type": "evaluator", "index": 0}}',
-         "TF_CONFIG's cluster lists no chief or worker to train"),
+        ('{"cluster": {"evaluator": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
+         "TF_CONFIG's task is chief 0, but its cluster lists 0 chief addresses"),
     ],
 )
 def test_a_tf_config_that_is_not_a_cluster_says_what_is_wrong(tf_config: str, expected: str) -> None:
@@ -157,13 +157,34 @@ def test_the_chief_is_the_chief_task_or_else_worker_0() -> None:
     assert with_chief.role().startswith("chief 0, the chief of 3 workers: writes the checkpoints")
 
 
-def test_an_evaluator_task_is_refused_with_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_evaluator_task_needs_the_spec_to_ask_for_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"], "evaluator": ["c:1"]},
                                                 "task": {"type": "evaluator", "index": 0}}))
-    with pytest.raises(OdspecError) as refused:
+    with pytest.raises(SpecError) as refused:
         api.run(_two_workers(tmp_path), model_dir=tmp_path / "runs")
-    assert "odspec has no separate evaluator yet" in str(refused.value)
-    assert "leave the evaluator out of the cluster" in str(refused.value)
+    assert "runtime.evaluator: is chief (the chief evaluates every checkpoint), but TF_CONFIG makes this process " \
+           "the cluster's evaluator task" in str(refused.value)
+    assert "set evaluator: task" in str(refused.value)
+
+
+def test_the_evaluator_task_in_tf_config() -> None:
+    listed = cluster_task(json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"], "evaluator": ["c:1"]},
+                                      "task": {"type": "evaluator", "index": 0}}))
+    assert listed == ClusterTask("evaluator", 0, 2, True) and not listed.is_chief
+    assert listed.role().startswith("the evaluator of 2 workers: evaluates every checkpoint the chief asks for")
+    alone = cluster_task(json.dumps({"cluster": {"evaluator": ["c:1"]}, "task": {"type": "evaluator"}}))
+    assert alone == ClusterTask("evaluator", 0, 0, False)  # TensorFlow lets an evaluator's cluster list only it
+    chief = cluster_task(json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"], "evaluator": ["c:1"]},
+                                     "task": {"type": "chief", "index": 0}}))
+    assert chief is not None and "has the evaluator task evaluate them" in chief.role(separate_evaluator=True)
+
+
+def test_a_separate_evaluator_needs_several_workers(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, minimal_spec("ssd_mobilenet_v2_fpnlite_320",
+                                             runtime={"accelerator": "cpu", "evaluator": "task"}))
+    with pytest.raises(SpecError) as refused:
+        api.validate(spec)
+    assert "runtime.evaluator: a separate evaluator task is part of a cluster of several workers" in str(refused.value)
 
 
 def test_a_bad_tf_config_is_an_error_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

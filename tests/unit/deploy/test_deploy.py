@@ -88,7 +88,7 @@ def test_one_gpu_worker_is_a_chief_alone(tmp_path: Path) -> None:
     assert manifest["metadata"] == {"name": "test"}
     assert manifest["spec"]["runPolicy"] == {"cleanPodPolicy": "Running"}
     replicas = manifest["spec"]["tfReplicaSpecs"]
-    assert list(replicas) == ["Chief"]  # it evaluates beside training: odspec has no evaluator task yet
+    assert list(replicas) == ["Chief"]  # it evaluates beside training (runtime.evaluator: chief, the default)
     assert replicas["Chief"]["replicas"] == 1 and replicas["Chief"]["restartPolicy"] == "ExitCode"
     assert gpus(replicas["Chief"]) == 1
     container = replicas["Chief"]["template"]["spec"]["containers"][0]
@@ -112,6 +112,23 @@ def test_cpu_workers_ask_for_no_gpu(tmp_path: Path) -> None:
     replicas = manifest["spec"]["tfReplicaSpecs"]
     assert list(replicas) == ["Chief", "Worker"]
     assert [gpus(r) for r in replicas.values()] == [None, None]
+
+
+def test_an_evaluator_task_is_one_evaluator_replica_on_at_most_one_gpu(tmp_path: Path) -> None:
+    manifest = tfjob(project(tmp_path, replicas=2, workers=2, evaluator="task"))
+    replicas = manifest["spec"]["tfReplicaSpecs"]
+    assert list(replicas) == ["Chief", "Worker", "Evaluator"]
+    assert replicas["Evaluator"]["replicas"] == 1 and replicas["Evaluator"]["restartPolicy"] == "ExitCode"
+    assert [gpus(r) for r in replicas.values()] == [2, 2, 1]
+    assert replicas["Evaluator"]["template"] == replicas["Chief"]["template"] | {"spec": replicas["Evaluator"]["template"]["spec"]}
+    cpu = tfjob(project(tmp_path / "cpu", accelerator="cpu", workers=2, evaluator="task"))["spec"]["tfReplicaSpecs"]
+    assert [gpus(r) for r in cpu.values()] == [None, None, None]
+
+
+def test_vertex_evaluator_is_pool_3_after_an_empty_pool_2(tmp_path: Path) -> None:
+    pools = vertex(project(tmp_path, replicas=2, workers=3, evaluator="task"))["jobSpec"]["workerPoolSpecs"]
+    assert [p.get("replicaCount") for p in pools] == [1, 2, None, 1] and pools[2] == {}
+    assert pools[3]["machineSpec"]["acceleratorCount"] == 1 and pools[3]["containerSpec"] == pools[0]["containerSpec"]
 
 
 def test_vertex_pools_by_position(tmp_path: Path) -> None:
