@@ -13,7 +13,8 @@ Each file has one writer, which only appends whole lines; readers poll. Paths in
 model directory, since the tasks may mount it at different places. A chief that starts again (after a crash)
 starts a new session, so what the evaluator said to the old one cannot be taken for an answer to the new one; an
 evaluator that starts again re-reads the session's requests and evaluates what has no answer yet. A chief that is
-interrupted or crashes says nothing: the evaluator waits for the session its next start opens.
+interrupted or crashes says nothing: the evaluator waits for the session its next start opens. An evaluator that
+starts while the current session has already ended (an earlier run's) waits for the next one too.
 
 :class:`RemoteEvaluator` is the chief's side and stands where the evaluation child stands in
 :func:`odspec.runner.session.execute`; :func:`serve` is the evaluator's.
@@ -213,6 +214,10 @@ def _open_session(model_dir: Path, name: str) -> _Session:
     return _Session(name, _Tail(folder / REQUESTS), answered)
 
 
+def _ended(model_dir: Path, name: str) -> bool:
+    return any(r.get("stop") is True for r in _records(_Tail(mailbox(model_dir) / name / REQUESTS).new_lines()))
+
+
 def beat(model_dir: Path, stopped: threading.Event, seconds: float = HEARTBEAT_SECONDS) -> threading.Thread:
     """Rewrite the heartbeat every ``seconds`` until ``stopped`` is set (a thread, started)."""
     def run() -> None:
@@ -240,10 +245,15 @@ class Evaluations:
         self.session: _Session | None = None
         self.sent: dict[str, str] = {}  # relative checkpoint path -> the session that asked for it
         self.evaluated = 0
+        # a session that had ended before this evaluator started is an earlier run's: wait for the chief's next
+        found = current_session(model_dir)
+        self.earlier = found if found is not None and _ended(model_dir, found) else None
 
     def requests(self) -> list[str]:
         """New checkpoint paths (absolute, this task's view) to evaluate, in the order the chief asked."""
         name = current_session(self.model_dir)
+        if name == self.earlier:
+            return []
         if name is not None and (self.session is None or name != self.session.name):
             self.session = _open_session(self.model_dir, name)
         if self.session is None:

@@ -94,6 +94,19 @@ def test_a_new_chief_session_is_not_answered_with_the_old_ones_lines(tmp_path: P
     second_chief.stop()
 
 
+def test_an_evaluator_that_starts_after_an_earlier_run_ended_waits_for_the_next_one(tmp_path: Path) -> None:
+    earlier = RemoteEvaluator(tmp_path, lambda line: None, poll_seconds=0.05)
+    earlier.finish()  # that run is over; a new job's evaluator starts before its chief opens a session
+    work = Evaluations(tmp_path)
+    assert work.requests() == [] and not work.stopped
+    received: queue.Queue[str] = queue.Queue()
+    chief = RemoteEvaluator(tmp_path, received.put, poll_seconds=0.05)
+    chief.send(str(tmp_path / ".pending" / "ckpt-4"))
+    assert work.requests() == [str(tmp_path / ".pending" / "ckpt-4")]
+    chief.finish()
+    assert work.requests() == [] and work.stopped
+
+
 def test_the_chief_gives_up_on_a_silent_evaluator_and_says_where_it_looked(tmp_path: Path) -> None:
     remote = RemoteEvaluator(tmp_path, lambda line: None, poll_seconds=0.05, silence_seconds=0.2)
     assert remote.poll() is None and not remote.restartable
