@@ -28,13 +28,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odspec.errors import RunError
 from odspec.io import atomic_write
+from odspec.procs import json_lines
 
 MAILBOX = "evaluator"
 SESSION = "session"
@@ -93,14 +94,6 @@ class _Tail:
         return data[:end].decode("utf-8").splitlines()
 
 
-def _records(lines: list[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict):
-                yield record
-
-
 def _path_key(record: dict[str, Any]) -> str:
     """Which field of an eval-serve line holds the checkpoint's path (``evaluated`` names it in ``checkpoint``)."""
     return "path" if record.get("event") == "evaluated" else "checkpoint"
@@ -126,7 +119,6 @@ class RemoteEvaluator:
     """
 
     restartable = False
-    pid = None
 
     def __init__(self, model_dir: Path, on_line: Callable[[str], None], *, poll_seconds: float = 0.5,
                  silence_seconds: float = SILENCE_SECONDS) -> None:
@@ -147,7 +139,7 @@ class RemoteEvaluator:
     def _read(self) -> None:
         while True:
             stopping = self._stopped.is_set()
-            for record in _records(self._tail.new_lines()):
+            for record in json_lines(self._tail.new_lines()):
                 key = _path_key(record)
                 if isinstance(record.get(key), str):
                     record[key] = absolute(self.model_dir, record[key])
@@ -209,13 +201,13 @@ def current_session(model_dir: Path) -> str | None:
 
 def _open_session(model_dir: Path, name: str) -> _Session:
     folder = mailbox(model_dir) / name
-    answered = {str(r.get(_path_key(r))) for r in _records(_Tail(folder / RESPONSES).new_lines())
+    answered = {str(r.get(_path_key(r))) for r in json_lines(_Tail(folder / RESPONSES).new_lines())
                 if r.get("event") in ANSWERS}
     return _Session(name, _Tail(folder / REQUESTS), answered)
 
 
 def _ended(model_dir: Path, name: str) -> bool:
-    return any(r.get("stop") is True for r in _records(_Tail(mailbox(model_dir) / name / REQUESTS).new_lines()))
+    return any(r.get("stop") is True for r in json_lines(_Tail(mailbox(model_dir) / name / REQUESTS).new_lines()))
 
 
 def beat(model_dir: Path, stopped: threading.Event, seconds: float = HEARTBEAT_SECONDS) -> threading.Thread:
@@ -259,7 +251,7 @@ class Evaluations:
         if self.session is None:
             return []
         due = []
-        for record in _records(self.session.requests.new_lines()):
+        for record in json_lines(self.session.requests.new_lines()):
             if record.get("stop") is True:
                 self.session.stop = True
             checkpoint = record.get("checkpoint")
