@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,7 +273,9 @@ def lock_inputs(loaded: Any, cache_file: Path, cached_files: dict[str, Any]) -> 
     """Every image (hashed by inspection already) and annotation file (hashed when changed), by spec-relative path."""
     dataset = loaded.spec.dataset
     spec_dir, root = loaded.root, loaded.root / dataset.images_root
-    digests = {_spec_relative(os.path.join(root, rel), spec_dir): d for rel, d in image_digests(cache_file).items()}
+    under = _spec_relative(str(root), spec_dir)  # once: rels are normalised paths inside root (image_path_in_root)
+    digests = {rel if under == "." else posixpath.normpath(f"{under}/{rel}"): d
+               for rel, d in image_digests(cache_file).items()}
     members = [m for m in annotation_members([str(loaded.root / a) for a in dataset.annotation_list])
                if _spec_relative(m, spec_dir) not in digests]  # an export root's images are hashed already
     files = file_digests(members, cached_files)

@@ -14,6 +14,7 @@ Files are streamed and boxes held as columns of numbers (see
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ from odspec.datasets.values import finite_float, whole_number
 from odspec.errors import DatasetError
 
 CocoId = int | str
+# Files up to this size are parsed whole by Python's json (about 10x their size in objects while parsing, so at
+# most ~150 MB); larger ones are streamed. Both give the same examples and findings: the streaming parser refuses
+# NaN and Infinity, and the file is then parsed whole anyway (_load_lenient), each such number a finding.
+WHOLE_FILE_BYTES = 16 * 1024 * 1024
 
 
 def read_coco(
@@ -61,7 +66,11 @@ def read_coco_compact(
         if not path.read_bytes()[:64].strip():
             raise DatasetError(f"{path} is empty: no COCO document", hint=COCO_HINT)
         try:
-            declared, problems = stream_coco(root, path, split_from_filename(path), examples)
+            if path.stat().st_size <= WHOLE_FILE_BYTES:  # one pass of the C parser, not four of ijson's events
+                declared, problems = _parse_lists(root, _load_lenient(path), str(path), split_from_filename(path),
+                                                  examples)
+            else:
+                declared, problems = stream_coco(root, path, split_from_filename(path), examples)
         except ijson.JSONError:  # raised while scanning, before any example was added
             declared, problems = _parse_lists(root, _load_lenient(path), str(path), split_from_filename(path),
                                               examples)
@@ -290,13 +299,30 @@ def _coco_box(
     bbox = item.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4:
         return f"{where}: bbox is {json.dumps(bbox)}, expected [x, y, width, height]"
-    read = [finite_float(v) for v in bbox]
-    bad = next((i for i, n in enumerate(read) if n is None), None)
-    if bad is not None:
-        return f"{where}.bbox[{bad}]: {json.dumps(bbox[bad])} is not a coordinate (expected a finite number)"
-    x, y, w, h = [n for n in read if n is not None]  # all four, as just checked
+    plain = _plain_coordinates(bbox)
+    if plain is not None:
+        x, y, w, h = plain
+    else:
+        read = [finite_float(v) for v in bbox]
+        bad = next((i for i, n in enumerate(read) if n is None), None)
+        if bad is not None:
+            return f"{where}.bbox[{bad}]: {json.dumps(bbox[bad])} is not a coordinate (expected a finite number)"
+        x, y, w, h = [n for n in read if n is not None]  # all four, as just checked
     crowd = item.get("iscrowd", 0) in (1, True)
     into.add_box(images[image_id], Box(categories[category_id], x, y, x + w, y + h, iscrowd=crowd))
+    return None
+
+
+def _plain_coordinates(bbox: list[Any]) -> tuple[float, float, float, float] | None:
+    """The four numbers when each is a JSON number (no boolean, no string) and they are finite: what
+    :func:`finite_float` gives for each, in one step for the common case; None sends the box the long way."""
+    if all(type(v) is float or type(v) is int for v in bbox):
+        try:
+            x, y, w, h = map(float, bbox)
+        except OverflowError:  # an integer past float's range
+            return None
+        if math.isfinite(x + y + w + h):  # NaN or infinity in any of them makes the sum so
+            return x, y, w, h
     return None
 
 

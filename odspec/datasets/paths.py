@@ -8,7 +8,7 @@ import posixpath
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 from odspec.errors import DatasetError
 
@@ -98,6 +98,9 @@ def kind_of_mode(mode: int) -> str | None:
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
+WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")  # a drive letter (UNC paths, //server/share, are absolute already)
+
+
 def image_path_in_root(root: Path, name: str) -> Path | None:
     """``name`` as a normalised path relative to ``root``, or ``None`` if it leaves it.
 
@@ -106,7 +109,7 @@ def image_path_in_root(root: Path, name: str) -> Path | None:
     only when it lies under ``root``.
     """
     cleaned = name.strip().replace("\\", "/")
-    if PureWindowsPath(cleaned).drive and not os.path.isabs(cleaned):
+    if WINDOWS_DRIVE.match(cleaned):  # C:/Users/..., C:photo.jpg: a Windows machine's path, never under root
         return None
     if os.path.isabs(cleaned):
         return relative_inside(root, Path(cleaned))

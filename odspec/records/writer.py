@@ -43,7 +43,8 @@ def write_shard(args: tuple[str, PlannedShard]) -> tuple[str, int, str]:
     """Write one shard; returns its name, record count and file checksum.
 
     Not fsynced here: the build flushes everything once before it swaps the new
-    build in (see :meth:`odspec.staging.Staging.commit`), so workers never wait on the disk.
+    build in (see :meth:`odspec.staging.Staging.commit`), so workers never wait on the disk;
+    each shard's write-back starts as soon as it is written, so that flush has little left to wait for.
     """
     folder, shard = args
     info = write_records(Path(folder) / shard.name, (record_parts(job) for job in shard.jobs()), durable=False)

@@ -30,6 +30,9 @@ ROOT = Path("/data/images")
         ("/data/images2/a.jpg", None),
         ("/etc/passwd", None),
         ("C:\\data\\a.jpg", None),
+        ("c:photo.jpg", None),  # drive-relative on Windows: still another machine's disk
+        ("\\\\server\\share\\a.jpg", None),  # UNC
+        ("1:2 crop.jpg", Path("1:2 crop.jpg")),  # a colon in a Linux file name is no drive (on every Python)
     ],
 )
 def test_image_paths_stay_inside_the_root(name: str, expected: Path | None) -> None:

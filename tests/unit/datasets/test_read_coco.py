@@ -122,3 +122,45 @@ def test_bad_entries_are_reported_and_skipped() -> None:
         ('annotations[4].bbox[1]: "a" is not a coordinate (expected a finite number)', "annotation skipped"),
         ("annotations[6]: expected an object", "annotation skipped"),
     ]
+
+
+@pytest.mark.parametrize("document", [
+    coco([image(1, "a.jpg"), image(2, "b.jpg"), image(2, "dup.jpg"), {"file_name": "c.jpg"}, image(5, "../x.jpg")],
+         [ann(1, 1, [10, 10, 20.5, 20]), ann(1, 2, [0, 0, 5, 5]), ann(2, 9, [1, 1, 2, 2]), ann(7, 1, [1, 1, 2, 2]),
+          ann(1, 1, [1, 1, -2, 2]), ann(2, 1, "wide"), ann(1, 1, [1, 1, 2, 2], iscrowd=1)],
+         [{"id": 1, "name": "cat"}, {"id": 2, "name": " dog "}, {"id": 3}]),
+    '{"images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80}], "categories": [{"id": 1, "name": "cat"}],'
+    ' "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [NaN, 1, Infinity, 2]},'
+    ' {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 1, 1e999, 2]}]}',
+], ids=["bad-entries", "nan-infinity"])
+def test_a_file_parsed_whole_and_a_file_streamed_give_the_same_examples_and_findings(
+        make_tree, monkeypatch: pytest.MonkeyPatch, document: Any) -> None:
+    """Files up to WHOLE_FILE_BYTES are parsed in one go, larger ones streamed: the two must agree on everything."""
+    from odspec.datasets import coco as module
+
+    text = document if isinstance(document, str) else json.dumps(document)
+    root = make_tree({"ann/instances_train.json": text})
+    whole = read_coco(root / "images", root / "ann", None)
+    monkeypatch.setattr(module, "WHOLE_FILE_BYTES", -1)
+    streamed = read_coco(root / "images", root / "ann", None)
+    assert whole.examples and whole.findings  # the document has both, so the comparison compares something
+    assert (whole.examples, whole.findings, whole.classes_seen) == (streamed.examples, streamed.findings,
+                                                                    streamed.classes_seen)
+
+
+@pytest.mark.parametrize(("contents", "fault"), [
+    ('{"images": [{"id": 1,}], "annotations": [], "categories": []}', "malformed JSON: "),
+    (b'{"images": [], "annotations": [], "categories": [{"name": "\xff"}]}', "not UTF-8 text (byte 59)"),
+], ids=["trailing-comma", "latin-1"])
+def test_a_malformed_file_is_the_same_error_parsed_whole_or_streamed(
+        make_tree, monkeypatch: pytest.MonkeyPatch, contents: str | bytes, fault: str) -> None:
+    from odspec.datasets import coco as module
+
+    root = make_tree({"ann/instances_test.json": contents})
+    messages = []
+    for limit in (module.WHOLE_FILE_BYTES, -1):
+        monkeypatch.setattr(module, "WHOLE_FILE_BYTES", limit)
+        with pytest.raises(DatasetError) as raised:
+            read_coco(root / "images", root / "ann", None)
+        messages.append(str(raised.value))
+    assert fault in messages[0] and messages[0] == messages[1]
