@@ -27,7 +27,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[1:1] = [str(REPO), str(REPO / "tests")]
+
+from support import variant  # noqa: E402 - tests/support.py
 
 from odspec.runner.events import read_events  # noqa: E402 - after the checkout is put first on sys.path
 from odspec.runner.launcher import steps_per_iteration  # noqa: E402
@@ -79,19 +81,6 @@ def overlaps_evaluation(windows: list[tuple[float, float | None]], wall: float, 
     return any(start < wall and (end or wall) > begin for start, end in windows)
 
 
-def spec_for(base: Path, folder: Path, steps: int, every: int) -> Path:
-    spec = yaml.safe_load(base.read_text())
-    for key in ("images", "annotations"):
-        spec["dataset"][key] = str((base.parent / spec["dataset"][key]).resolve())
-    spec["train"].update(steps=steps, checkpoint_every=every, keep_checkpoints=100)
-    spec.pop("early_stopping", None)  # time every checkpoint, do not stop
-    spec["export"] = {"saved_model": False}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "bench.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", type=Path, default=REPO / "specs" / "example.yaml")
@@ -100,7 +89,10 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("/tmp/odspec-run-bench"))
     args = parser.parse_args()
     shutil.rmtree(args.data, ignore_errors=True)
-    spec = spec_for(args.spec, args.data, args.steps, args.every)
+    spec = variant(args.data, "bench", {"train.steps": args.steps, "train.checkpoint_every": args.every,
+                                        "train.keep_checkpoints": 100, "export": {"saved_model": False},
+                                        "early_stopping": None},  # time every checkpoint, do not stop
+                   base=args.spec)
     odspec = [sys.executable, "-m", "odspec"]
     subprocess.run([*odspec, "build", str(spec)], check=True, stdout=subprocess.DEVNULL)
     config = args.data / "build" / yaml.safe_load(spec.read_text())["project"] / "pipeline.config"

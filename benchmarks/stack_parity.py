@@ -30,10 +30,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[1:1] = [str(REPO), str(REPO / "tests")]
+
+from support import variant  # noqa: E402 - tests/support.py
 
 from odspec.runner.metrics import read_metrics  # noqa: E402 - after the checkout is put first on sys.path
 
@@ -50,17 +50,6 @@ class RunFigures:
     trace_seconds: float | None = None
     wall_seconds: float = 0.0
     exit_code: int = 0
-
-
-def example_variant(folder: Path, steps: int, every: int) -> Path:
-    spec = yaml.safe_load((REPO / "specs" / "example.yaml").read_text())
-    for key in ("images", "annotations"):
-        spec["dataset"][key] = str((REPO / "specs" / spec["dataset"][key]).resolve())
-    spec["train"].update({"steps": steps, "checkpoint_every": every})
-    spec.pop("early_stopping", None)  # every run goes the whole way, so the curves compare step for step
-    path = folder / "parity.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
 
 
 VERSIONS = ("import importlib.metadata as m, json, sys\n"
@@ -140,7 +129,9 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     runs: list[RunFigures] = []
     try:
-        spec = example_variant(root, args.steps, args.every)
+        # every run goes the whole way (no early stopping), so the curves compare step for step
+        spec = variant(root, "parity", {"train.steps": args.steps, "train.checkpoint_every": args.every,
+                                        "early_stopping": None})
         for round_number in range(1, args.runs + 1):
             for name, python in stacks:
                 model_dir = root / f"{name}-{round_number}"

@@ -115,10 +115,8 @@ class RemoteEvaluator:
 
     It has the part of :class:`odspec.runner.process.Child`'s interface the run uses. :meth:`poll` stays None while
     the evaluator lives; it turns to 1 when the evaluator has said nothing for ``silence_seconds`` (its heartbeat),
-    which ends the run (:attr:`restartable` is False: the cluster restarts the evaluator, not odspec).
+    which ends the run (the cluster restarts the evaluator, not odspec: ``session._restart_evaluator``).
     """
-
-    restartable = False
 
     def __init__(self, model_dir: Path, on_line: Callable[[str], None], *, poll_seconds: float = 0.5,
                  silence_seconds: float = SILENCE_SECONDS) -> None:

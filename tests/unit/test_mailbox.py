@@ -109,7 +109,7 @@ def test_an_evaluator_that_starts_after_an_earlier_run_ended_waits_for_the_next_
 
 def test_the_chief_gives_up_on_a_silent_evaluator_and_says_where_it_looked(tmp_path: Path) -> None:
     remote = RemoteEvaluator(tmp_path, lambda line: None, poll_seconds=0.05, silence_seconds=0.2)
-    assert remote.poll() is None and not remote.restartable
+    assert remote.poll() is None
     time.sleep(0.3)
     assert remote.poll() == 1
     error = str(remote.error())
