@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -265,14 +266,17 @@ def test_fine_tuning_from_an_earlier_run_learns_new_classes_faster(example: Ran,
     make_shapes(data, 60, size=(256, 256), seed=7, classes=("triangle", "square", "circle"), formats=("voc",))
     info = json.loads((example.model_dir / "best" / "info.json").read_text())
     checkpoint = str(example.model_dir / "best" / info["checkpoint"])
-    common = {"project": "three", "dataset.images": str(data / "images"), "dataset.annotations": str(data / "annotations"),
+    common = {"dataset.images": str(data / "images"), "dataset.annotations": str(data / "annotations"),
               "dataset.classes": ["triangle", "square", "circle"], "train.steps": 100, "train.checkpoint_every": 100,
               "train.learning_rate": {"type": "cosine", "base": 0.02, "warmup_rate": 0.005, "warmup_steps": 20},
               "early_stopping": None, "export.tflite": False}
-    tuned_spec = variant(tmp_path, "tuned", {**common, "model.pretrained": {"checkpoint": checkpoint, "kind": "detection"}})
-    scratch_spec = variant(tmp_path, "scratch", common)
-    tuned = run(tuned_spec, tmp_path / "tuned", export=False)
-    scratch = run(scratch_spec, tmp_path / "scratch", export=False)
+    # two projects, so two build folders: the runs train at the same time (tracing is single-threaded, so the
+    # pair takes less than twice one run) and neither replaces the other's pipeline.config
+    tuned_spec = variant(tmp_path, "tuned", {**common, "project": "three-tuned",
+                                             "model.pretrained": {"checkpoint": checkpoint, "kind": "detection"}})
+    scratch_spec = variant(tmp_path, "scratch", {**common, "project": "three-scratch"})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tuned, scratch = pool.map(lambda spec: run(spec, tmp_path / spec.stem, export=False), (tuned_spec, scratch_spec))
     tuned_map = read_metrics(tuned.model_dir)[-1].metrics[MAP]
     scratch_map = read_metrics(scratch.model_dir)[-1].metrics[MAP]
     assert tuned_map > scratch_map + 0.05, (tuned_map, scratch_map)
