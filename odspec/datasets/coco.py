@@ -7,8 +7,9 @@ Each file's split comes from its name (see
 :func:`odspec.datasets.paths.split_from_filename`): ``instances_val2017.json``
 is ``val``. A folder contributes its ``instances_*.json`` files, or every
 ``*.json`` when there is none (so captions/keypoints files are left alone).
-Files are streamed and boxes held as columns of numbers (see
-:class:`odspec.datasets.compact.CompactExamples`), never the whole document.
+Boxes are held as columns of numbers (see :class:`odspec.datasets.compact.CompactExamples`).
+A file up to ``WHOLE_FILE_BYTES`` is parsed in one go by Python's json (fast; its objects are freed
+once the file is read); a larger one is streamed, never held whole.
 """
 
 from __future__ import annotations
