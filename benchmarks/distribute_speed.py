@@ -115,7 +115,7 @@ def start_all(commands: list[list[str]], configs: list[str | None], env: dict[st
         child_env = {**os.environ, **env, **({"TF_CONFIG": config} if config else {})}
         procs.append(subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       text=True, cwd=REPO))
-    own = dict.fromkeys(range(len(procs)), 0.0)
+    own = [0.0] * len(procs)
     while any(p.poll() is None for p in procs):
         for index, proc in enumerate(procs):
             sampled = _own_cpu(proc.pid) if proc.poll() is None else None
@@ -128,7 +128,7 @@ def start_all(commands: list[list[str]], configs: list[str | None], env: dict[st
         proc.wait()
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(proc.args)} exited {proc.returncode}:\n{error[-4000:]}")
-    return time.monotonic() - started, _children_cpu() - cpu_before, sum(own.values())
+    return time.monotonic() - started, _children_cpu() - cpu_before, sum(own)
 
 
 def figures_of(train_dir: Path, started_wall: float, per_iteration: int, timed: tuple[float, float, float],

@@ -14,8 +14,8 @@ once the file is read); a larger one is streamed, never held whole.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,25 +56,24 @@ def read_coco_compact(
 ) -> ReadResult:
     """:func:`read_coco` with the examples as :class:`CompactExamples`, built one at a time when used.
 
-    Files are streamed (ijson), one top-level list at a time, and boxes are kept as
-    columns of numbers, so memory holds a few dozen bytes per box, not the whole JSON
-    document (a COCO-2017-sized file is gigabytes as Python objects).
+    A file larger than ``WHOLE_FILE_BYTES`` is streamed (ijson), one top-level list at a time, and
+    boxes are kept as columns of numbers, so memory holds a few dozen bytes per box, not the whole
+    JSON document (a COCO-2017-sized file is gigabytes as Python objects).
     """
     examples = CompactExamples()
     findings: list[Finding] = []
     names: list[str] = []
     for path in coco_files(annotations):
-        if not path.read_bytes()[:64].strip():
+        with path.open("rb") as head:
+            empty = not head.read(64).strip()
+        if empty:
             raise DatasetError(f"{path} is empty: no COCO document", hint=COCO_HINT)
-        try:
-            if path.stat().st_size <= WHOLE_FILE_BYTES:  # one pass of the C parser, not four of ijson's events
-                declared, problems = _parse_lists(root, _load_lenient(path), str(path), split_from_filename(path),
-                                                  examples)
-            else:
-                declared, problems = stream_coco(root, path, split_from_filename(path), examples)
-        except ijson.JSONError:  # raised while scanning, before any example was added
-            declared, problems = _parse_lists(root, _load_lenient(path), str(path), split_from_filename(path),
-                                              examples)
+        split = split_from_filename(path)
+        read = None
+        if path.stat().st_size > WHOLE_FILE_BYTES:  # smaller: one pass of the C parser, not four of ijson's events
+            with contextlib.suppress(ijson.JSONError):  # raised while scanning, before any example was added
+                read = stream_coco(root, path, split, examples)
+        declared, problems = read or _parse_lists(root, _load_lenient(path), str(path), split, examples)
         names.extend(declared)
         findings.extend(problems)
     return ReadResult(examples, findings, ordered_unique(names))
@@ -300,30 +299,13 @@ def _coco_box(
     bbox = item.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4:
         return f"{where}: bbox is {json.dumps(bbox)}, expected [x, y, width, height]"
-    plain = _plain_coordinates(bbox)
-    if plain is not None:
-        x, y, w, h = plain
-    else:
-        read = [finite_float(v) for v in bbox]
-        bad = next((i for i, n in enumerate(read) if n is None), None)
-        if bad is not None:
-            return f"{where}.bbox[{bad}]: {json.dumps(bbox[bad])} is not a coordinate (expected a finite number)"
-        x, y, w, h = [n for n in read if n is not None]  # all four, as just checked
+    read = [finite_float(v) for v in bbox]
+    bad = next((i for i, n in enumerate(read) if n is None), None)
+    if bad is not None:
+        return f"{where}.bbox[{bad}]: {json.dumps(bbox[bad])} is not a coordinate (expected a finite number)"
+    x, y, w, h = [n for n in read if n is not None]  # all four, as just checked
     crowd = item.get("iscrowd", 0) in (1, True)
     into.add_box(images[image_id], Box(categories[category_id], x, y, x + w, y + h, iscrowd=crowd))
-    return None
-
-
-def _plain_coordinates(bbox: list[Any]) -> tuple[float, float, float, float] | None:
-    """The four numbers when each is a JSON number (no boolean, no string) and they are finite: what
-    :func:`finite_float` gives for each, in one step for the common case; None sends the box the long way."""
-    if all(type(v) is float or type(v) is int for v in bbox):
-        try:
-            x, y, w, h = map(float, bbox)
-        except OverflowError:  # an integer past float's range
-            return None
-        if math.isfinite(x + y + w + h):  # NaN or infinity in any of them makes the sum so
-            return x, y, w, h
     return None
 
 

@@ -6,11 +6,17 @@ import math
 
 
 def finite_float(value: object) -> float | None:
-    """A finite number from a JSON number or a string; booleans, NaN and inf are rejected."""
+    """A finite number from a JSON number or a string; booleans, NaN, inf and integers past float's range are
+    rejected."""
+    if type(value) is float:  # the common case first: every reader calls this for every coordinate
+        return value if math.isfinite(value) else None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer literal of 400 digits
+            return None
     elif isinstance(value, str):
         try:
             number = float(value.strip())

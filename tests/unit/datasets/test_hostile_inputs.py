@@ -164,7 +164,9 @@ def with_token(document: dict[str, Any], annotation: int, coordinate: int, token
 
 
 @pytest.mark.parametrize("token, shown", [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"),
-                                          ("1e999", "Infinity"), ('"wide"', '"wide"')])
+                                          ("1e999", "Infinity"), ('"wide"', '"wide"'),
+                                          ("1" + "0" * 400, "1" + "0" * 400)],  # an integer past float's range
+                         ids=["nan", "infinity", "minus-infinity", "1e999", "string", "huge-integer"])
 def test_a_coco_box_with_a_non_finite_coordinate_is_a_finding_for_that_box(tmp_path: Path, token: str,
                                                                            shown: str) -> None:
     spec, path, document = coco_spec(tmp_path, "skip_box")
