@@ -353,18 +353,25 @@ def _findings_line(report: DatasetReport) -> str:
     return f"findings: {total} ({parts})"
 
 
-def render_png(report: DatasetReport) -> bytes:
-    """Boxes per class per split, box sizes and aspect ratios, as a fixed-size PNG.
-
-    matplotlib is imported here only, so building or reading reports stays
-    fast. The default style (not the user's matplotlibrc), the Agg canvas, a
-    fixed size and no "Software" tag keep the bytes identical run to run.
-    """
+def import_drawing() -> tuple[Any, Any, Any]:
+    """matplotlib's style module, Agg canvas and Figure: the import :func:`render_png` needs (about 0.4 CPU
+    seconds; a process that will draw a report later can pay it while it waits)."""
     import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with matplotlib.style.context("default"):
+    return matplotlib.style, FigureCanvasAgg, Figure
+
+
+def render_png(report: DatasetReport) -> bytes:
+    """Boxes per class per split, box sizes and aspect ratios, as a fixed-size PNG.
+
+    matplotlib is imported only to draw (:func:`import_drawing`), so building or reading reports
+    stays fast. The default style (not the user's matplotlibrc), the Agg canvas, a
+    fixed size and no "Software" tag keep the bytes identical run to run.
+    """
+    style, FigureCanvasAgg, Figure = import_drawing()  # noqa: N806 - classes
+    with style.context("default"):
         figure = Figure(figsize=PNG_SIZE_INCHES, dpi=PNG_DPI, layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.subplots(1, 3, gridspec_kw={"width_ratios": [2, 1, 1]})
