@@ -59,6 +59,7 @@ CACHE = ".cache.json"  # inspected images by file identity
 SIGNATURE = ".inputs.json"  # identity of every input: equal means nothing to do
 SPLITS_FILE = "splits.json"
 RECORD_FORMAT = "odspec-records-1"  # bump when the bytes of a record would change for the same inputs
+DRAW_WAIT_SECONDS = 2.0  # how long the low-priority report drawer may still take once the shards are written
 Progress = Callable[[str, int], Callable[[int], None]]
 
 
@@ -279,7 +280,7 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     workers = workers or default_workers()
     from odspec.timings import phase
 
-    with _work_folder(out, write) as workdir, _Helpers(workers) as helpers, phase("build"):
+    with _work_folder(out, write) as workdir, _Helpers(workers, workdir) as helpers, phase("build"):
         with phase("inspect"):
             plan = plan_dataset(
                 loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
@@ -318,10 +319,10 @@ class _Helpers:
 
     A forked child starts with a copy of its parent's memory; forked this early,
     none of them carries the build's per-image data, so their memory does not
-    grow with the dataset (the renderer only ever receives the report).
+    grow with the dataset (the renderer only ever receives the report, as a file in ``scratch``).
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, scratch: Path) -> None:
         from multiprocessing import get_context
 
         from odspec.procs import default_sigterm, die_with_parent, parent_death_signal
@@ -330,6 +331,7 @@ class _Helpers:
         context = get_context("fork")
         self.pool = None
         self.drawer = None
+        self.scratch = scratch
         with default_sigterm():
             self.pool = context.Pool(workers, die_with_parent, (os.getpid(),)) if workers > 1 else None
             self._send, receive = context.Pipe()
@@ -342,12 +344,25 @@ class _Helpers:
         return self
 
     def draw(self, report: Any, path: Path) -> None:
-        """Render ``report`` to ``path`` in the background (matplotlib is slow)."""
-        self._send.send((report, path))
+        """Render ``report`` to ``path`` in the background (matplotlib is slow).
+
+        The report goes as a file, and the pipe carries two paths: a report's box sizes fill more than a pipe holds,
+        and a send would wait for a drawer still importing, or starved, at its low priority."""
+        import pickle
+
+        handed = self.scratch / "report.pickle"
+        with handed.open("wb") as out:
+            pickle.dump(report, out, protocol=pickle.HIGHEST_PROTOCOL)
+        self._send.send((handed, path))
 
     def finish_drawing(self, report: Any, path: Path) -> None:
         assert self.drawer is not None
-        self.drawer.join()
+        self.drawer.join(DRAW_WAIT_SECONDS)
+        if self.drawer.is_alive():  # starved at its low priority by other work on this machine: draw here instead
+            self.drawer.kill()
+            self.drawer.join()
+            for cut_short in path.parent.glob(f".{path.name}.*.tmp"):  # atomic_write's temporary file, if any
+                cut_short.unlink(missing_ok=True)
         if self.drawer.exitcode != 0 or not path.is_file():
             report.to_png(path)  # draw it here, so a failure shows its real traceback
 
@@ -375,9 +390,13 @@ def _draw_when_told(receive: Any, send: Any, parent: int) -> None:
         os.nice(19)
     import_drawing()
     try:
-        report, path = receive.recv()
+        handed, path = receive.recv()
     except EOFError:
         return
+    import pickle
+
+    with open(handed, "rb") as source:
+        report = pickle.load(source)  # written by the build that forked this process
     report.to_png(path)
 
 

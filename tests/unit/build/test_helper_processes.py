@@ -12,16 +12,18 @@ from pathlib import Path
 import pytest
 
 SCENARIO = textwrap.dedent("""
-    import signal, time
+    import signal, tempfile, time
+    from pathlib import Path
     from odspec.build import _Helpers
 
     def swallow(signum, frame):  # the worst inherited handler: it neither exits nor raises
         pass
 
     signal.signal(signal.SIGTERM, swallow)
+    scratch = tempfile.mkdtemp()
     for attempt in range(5):  # the failure comes right after the fork, before a child could change anything
         try:
-            with _Helpers(2):
+            with _Helpers(2, Path(scratch)):
                 raise RuntimeError("build failed")
         except RuntimeError:
             pass
@@ -37,10 +39,11 @@ def test_a_failed_build_ends_its_helpers_even_under_a_swallowing_sigterm_handler
 
 
 DRAWER = textwrap.dedent("""
-    import time
+    import tempfile, time
+    from pathlib import Path
     from odspec.build import _Helpers
 
-    with _Helpers(1) as helpers:  # left without drawing: the drawer sees the pipe close and ends
+    with _Helpers(1, Path(tempfile.mkdtemp())) as helpers:  # left without drawing: the drawer sees the pipe close and ends
         pid = helpers.drawer.pid
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # it imports matplotlib as soon as it starts, then waits
@@ -62,3 +65,38 @@ def test_the_report_drawer_imports_matplotlib_before_the_report_and_at_the_lowes
     done = subprocess.run([sys.executable, "-c", DRAWER], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "19", "0"]
+
+
+STARVED = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import odspec.build
+    from odspec.build import _Helpers
+    from odspec.datasets.report import ReportTally
+
+    odspec.build.DRAW_WAIT_SECONDS = 0.5
+    folder = Path(sys.argv[1])
+    from odspec.datasets.model import Box
+
+    tally = ReportTally()
+    for index in range(5000):  # 20,000 boxes: the report is far more than a pipe holds
+        tally.add(str(index), "train", 640, 480, [Box("cat", 1, 2, 30 + k + index % 97, 40 + k) for k in range(4)])
+    report = tally.report([], ["cat"])
+    with _Helpers(1, Path(sys.argv[2])) as helpers:
+        os.kill(helpers.drawer.pid, signal.SIGSTOP)  # as starved as a process can be: draw() must not wait for it
+        helpers.draw(report, folder / "report.png")
+        helpers.finish_drawing(report, folder / "report.png")
+        print(helpers.drawer.exitcode == -signal.SIGKILL, (folder / "report.png").read_bytes() == report.png_bytes(),
+              sorted(p.name for p in folder.iterdir()))
+""")
+
+
+def test_a_starved_report_drawer_is_not_waited_for_the_build_draws_the_report_itself(tmp_path: Path) -> None:
+    """A machine busy with other work (training, say) leaves the niced drawer no time; the build then waits
+    DRAW_WAIT_SECONDS, stops it and draws the same figure itself, leaving nothing half-written."""
+    (tmp_path / "stage").mkdir()
+    (tmp_path / "work").mkdir()
+    argv = [sys.executable, "-c", STARVED, str(tmp_path / "stage"), str(tmp_path / "work")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True True ['report.png']"
