@@ -361,7 +361,9 @@ class _Helpers:
         if self.drawer.is_alive():  # starved at its low priority by other work on this machine: draw here instead
             self.drawer.kill()
             self.drawer.join()
-            for cut_short in path.parent.glob(f".{path.name}.*.tmp"):  # atomic_write's temporary file, if any
+            from odspec.io import partial_writes
+
+            for cut_short in partial_writes(path):
                 cut_short.unlink(missing_ok=True)
         if self.drawer.exitcode != 0 or not path.is_file():
             report.to_png(path)  # draw it here, so a failure shows its real traceback

@@ -61,6 +61,12 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def partial_writes(path: Path) -> list[Path]:
+    """The temporary files that :func:`atomic_write` (and ``write_records``) leave beside ``path`` when killed
+    mid-write: the names their ``mkstemp`` gives."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
 def follow_umask(fd: int) -> None:
     """mkstemp makes files 0600; an output gets the mode any other file of the user's would (0666 & ~umask)."""
     mask = os.umask(0)

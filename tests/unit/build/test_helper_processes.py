@@ -72,11 +72,11 @@ STARVED = textwrap.dedent("""
     from pathlib import Path
     import odspec.build
     from odspec.build import _Helpers
+    from odspec.datasets.model import Box
     from odspec.datasets.report import ReportTally
 
     odspec.build.DRAW_WAIT_SECONDS = 0.5
     folder = Path(sys.argv[1])
-    from odspec.datasets.model import Box
 
     tally = ReportTally()
     for index in range(5000):  # 20,000 boxes: the report is far more than a pipe holds
