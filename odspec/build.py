@@ -59,7 +59,11 @@ CACHE = ".cache.json"  # inspected images by file identity
 SIGNATURE = ".inputs.json"  # identity of every input: equal means nothing to do
 SPLITS_FILE = "splits.json"
 RECORD_FORMAT = "odspec-records-1"  # bump when the bytes of a record would change for the same inputs
-DRAW_WAIT_SECONDS = 2.0  # how long the low-priority report drawer may still take once the shards are written
+# How long the report drawer may still take once the shards are written, before the build stops it and draws the
+# figure itself: a safety net for a drawer that hangs or is stopped. The drawer runs at the build's own priority, so
+# on a busy machine waiting for it is never slower than starting the figure over (niced, it was starved there: every
+# build beside a training run waited out a 2 s timeout and then drew the figure anyway).
+DRAW_WAIT_SECONDS = 30.0
 Progress = Callable[[str, int], Callable[[int], None]]
 
 
@@ -347,7 +351,7 @@ class _Helpers:
         """Render ``report`` to ``path`` in the background (matplotlib is slow).
 
         The report goes as a file, and the pipe carries two paths: a report's box sizes fill more than a pipe holds,
-        and a send would wait for a drawer still importing, or starved, at its low priority."""
+        and a send would wait for a drawer still importing matplotlib, or hung."""
         import pickle
 
         handed = self.scratch / "report.pickle"
@@ -358,7 +362,7 @@ class _Helpers:
     def finish_drawing(self, report: Any, path: Path) -> None:
         assert self.drawer is not None
         self.drawer.join(DRAW_WAIT_SECONDS)
-        if self.drawer.is_alive():  # starved at its low priority by other work on this machine: draw here instead
+        if self.drawer.is_alive():  # hung or stopped: draw here instead
             self.drawer.kill()
             self.drawer.join()
             from odspec.io import partial_writes
@@ -386,10 +390,7 @@ def _draw_when_told(receive: Any, send: Any, parent: int) -> None:
     send.close()  # the fork's copy of the sending end: with it closed, the build closing its own is an EOF here
     from odspec.datasets.report import import_drawing
 
-    # Background work: the figure waits for whatever core time the build leaves (measured: the build 0.2 s faster,
-    # its write phase 0.3 s), and matplotlib's import is paid while the images are inspected, not beside the writers.
-    with contextlib.suppress(AttributeError, OSError):  # no os.nice on Windows
-        os.nice(19)
+    # matplotlib's import (0.4 CPU seconds) is paid while the images are inspected, not beside the shard writers.
     import_drawing()
     try:
         handed, path = receive.recv()
