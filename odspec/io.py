@@ -45,10 +45,21 @@ def file_identity(path: str | Path) -> list[int] | None:
     return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file (descriptor, name) in ``path``'s folder, to be renamed over ``path`` once complete;
+    named as :func:`partial_write_pattern` says, so a write killed half-way can be found."""
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def partial_write_pattern(name: str) -> str:
+    """The glob that matches the temporary files :func:`temporary_beside` makes for a file called ``name``."""
+    return f".{name}.*.tmp"
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and rename: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)
     try:
         follow_umask(fd)
         with os.fdopen(fd, "wb") as handle:
@@ -63,8 +74,8 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def partial_writes(path: Path) -> list[Path]:
     """The temporary files that :func:`atomic_write` (and ``write_records``) leave beside ``path`` when killed
-    mid-write: the names their ``mkstemp`` gives."""
-    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    mid-write."""
+    return sorted(path.parent.glob(partial_write_pattern(path.name)))
 
 
 def follow_umask(fd: int) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +73,10 @@ def write_records(path: str | Path, records: Iterable[Record], *, durable: bool 
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        from odspec.io import follow_umask
+    from odspec.io import follow_umask, temporary_beside
 
+    fd, tmp = temporary_beside(target)
+    try:
         follow_umask(fd)
         with os.fdopen(fd, "wb", buffering=0) as handle:
             info = _write_framed(handle, records)

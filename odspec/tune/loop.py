@@ -455,9 +455,9 @@ def changed_fields(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[st
 def claim_tune_folder(loaded: LoadedSpec, folder: Path, url: str) -> None:
     """``folder`` may hold this study's trials: new, empty, or this spec's search. Writes ``tune.json``."""
     from odspec.folders import claim, has_marker, only_entries
-    from odspec.io import atomic_write
+    from odspec.io import atomic_write, partial_write_pattern
 
-    marked, writing = has_marker(MARKER), only_entries(f".{MARKER}.*.tmp")  # another tune writing it this moment
+    marked, writing = has_marker(MARKER), only_entries(partial_write_pattern(MARKER))  # another tune writing it now
     # In this order: another tune may rename its marker into place (and open study.db) between the two looks, and
     # the marker, once there, stays; looking for it first could miss it, then find more than its temporary file.
     target = claim(folder, owned=lambda f: writing(f) or marked(f), kind="tune")
