@@ -4,12 +4,13 @@ No fake OD API: each entry's compiled pipeline.config goes to `odspec.odapi.smok
 in a child process, which reads it with the OD API's config_util and builds the
 model with model_builder.build. The small architectures also run a forward pass
 and a loss on a random batch. Two children check all the entries (one for those
-with a forward pass, one for the rest), so TensorFlow is imported twice, not 34 times.
+with a forward pass, one for the rest, at the same time), so TensorFlow is imported twice, not 34 times.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,19 @@ def smoked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
         spec = write_spec(folder, minimal_spec(name, ["circle", "square", "triangle"]))
         configs[name] = folder / "pipeline.config"
         configs[name].write_bytes(api.validate(spec, check_data=False).files["pipeline.config"])
-    results: dict[str, dict[str, Any]] = {}
-    for forward in (True, False):
+
+    def smoke(forward: bool) -> dict[str, dict[str, Any]]:
         names = [n for n in sorted(configs) if small(CATALOGUE[n]) == forward]
         args = [str(configs[n]) for n in names] + (["--forward"] if forward else [])
         done = run_module("odspec.odapi.smoke", args, timeout=1800, check=False)
         by_config = parse_outputs(done.lines)
-        for name in names:
-            results[name] = by_config.get(str(configs[name]), {"error": f"no result (smoke exited {done.returncode})",
-                                                               "tail": done.lines[-20:]})
-    return results
+        return {name: by_config.get(str(configs[name]), {"error": f"no result (smoke exited {done.returncode})",
+                                                         "tail": done.lines[-20:]}) for name in names}
+
+    # the two children at once: building a model is mostly single-threaded Python, so each leaves a core idle
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with_forward, built_only = pool.map(smoke, (True, False))
+    return {**with_forward, **built_only}
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
