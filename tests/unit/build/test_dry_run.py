@@ -23,6 +23,16 @@ from odspec.datasets.synthetic import make_shapes
 FPNLITE = "ssd_mobilenet_v2_fpnlite_320"
 
 
+@pytest.fixture(autouse=True)
+def own_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scratch check looks at the temporary folder: this test's own, since the other test worker's plans and
+    dry runs make and remove scratch folders in the system's at any moment."""
+    folder = tmp_path / "system-temp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+
+
 def shapes_spec(folder: Path, **dataset: Any) -> Path:
     if not (folder / "data").exists():
         make_shapes(folder / "data", 24, size=(96, 96), max_boxes=3, seed=3)
