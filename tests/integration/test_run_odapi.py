@@ -44,10 +44,11 @@ EVALUATED = list(range(100, STEPS + 1, 100))
 AS_TRAINED = {"train.steps": STEPS}  # the example spec as these tests train it
 LOSS = "Loss/total_loss"
 # What "learns" asks of the example's best validation mAP (chance is ~0.001). The full schedule, seeded (the
-# example's default seed): at least 0.5 (issue 11). Measured on TensorFlow 2.20 and Python 3.11, two runs at once:
-# 0.8356 at step 800 in both, the same mAP at every evaluation (0.0054, 0.253, 0.397, 0.445, 0.543, 0.723, 0.774,
-# 0.836); another CPU or TensorFlow gives another, equally reproducible, curve. A shortened schedule (CI's other
-# stacks): a gain of 0.05 over step 100 (300 steps reached 0.091-0.110 on TF 2.15, 0.086 on Python 3.13).
+# example's default seed): at least 0.5 (issue 11). Each CPU gives its own curve, reproducible on that CPU, so the
+# schedule needs a margin over the floor on every one: the 800 steps the example had reached 0.8356 on one machine
+# and 0.4932 (step 700) on an AMD EPYC with AVX-512 (TensorFlow 2.20, Python 3.11); its 1000 steps reached 0.7919
+# there (seeds 1 and 2: 0.8532, 0.7960). A shortened schedule (CI's other stacks): a gain of 0.05 over step 100
+# (300 steps reached 0.091-0.110 on TF 2.15, 0.086 on Python 3.13).
 FULL_SCHEDULE = STEPS == EXAMPLE_STEPS
 MAP_FLOOR = 0.5
 MAP_GAIN = 0.05

@@ -97,10 +97,10 @@ def test_the_hooks_run_as_pre_commit_runs_them(tmp_path: Path) -> None:
     plan = [*shlex.split(hooks()["odspec-plan-locked"]["entry"])[1:], "specs/example.yaml"]  # args: [spec]
     api.build(project / "example.yaml", workers=1)
     assert odspec(*plan, cwd=tmp_path).returncode == 0
-    (project / "example.yaml").write_text((project / "example.yaml").read_text().replace("steps: 800", "steps: 600"))
+    (project / "example.yaml").write_text((project / "example.yaml").read_text().replace("steps: 1000", "steps: 600"))
     stale = odspec(*plan, cwd=tmp_path)
     assert stale.returncode == 1
-    assert "  spec train.steps: 800 -> 600\n" in stale.stderr
+    assert "  spec train.steps: 1000 -> 600\n" in stale.stderr
 
 
 # --- GitHub Actions ------------------------------------------------------------------------------------------------

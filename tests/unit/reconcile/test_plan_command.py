@@ -150,14 +150,14 @@ def test_an_eval_change_is_eval_only_and_shows_its_config_field(repo: Repo) -> N
 def test_more_steps_on_a_trained_model_dir_resume_from_its_step(repo: Repo) -> None:
     repo.build()
     repo.trained(step=200)
-    repo.edit("steps: 800", "steps: 1000")
+    repo.edit("steps: 1000", "steps: 1200")
     code, plan = repo.plan_json()
     assert code == 2
     assert plan["classification"] == {
         "kind": "resume", "fields": ["train.steps"], "resume_step": 200, "checkpoints": "valid",
         "reason": "safe for trained checkpoints: `odspec run` resumes from step 200"}
-    assert spec_paths(plan) == {"train.steps": (800, 1000, "safe")}
-    assert config_paths(plan)["train_config.num_steps"] == (800, 1000)
+    assert spec_paths(plan) == {"train.steps": (1000, 1200, "safe")}
+    assert config_paths(plan)["train_config.num_steps"] == (1000, 1200)
     assert plan["baseline"]["model_dir"] == str((repo.root / "runs" / "shapes").resolve())
 
 
@@ -245,7 +245,7 @@ def test_an_edited_box_rebuilds_the_records_and_invalidates_checkpoints(repo: Re
 
 
 def test_base_revision_compares_with_the_spec_in_git(repo: Repo) -> None:
-    repo.edit("steps: 800", "steps: 900")
+    repo.edit("steps: 1000", "steps: 900")
     repo.edit("tflite: true", "tflite: false")
     repo.edit("  max_detections: 20\n", "  max_detections: 20\n  input_size: [384, 384]\n")
     repo.commit("bigger")
@@ -255,7 +255,7 @@ def test_base_revision_compares_with_the_spec_in_git(repo: Repo) -> None:
     assert plan["classification"]["kind"] == "retrain"
     assert plan["classification"]["fields"] == ["model.input_size"]
     assert spec_paths(plan) == {"export.tflite": (True, False, "safe"), "model.input_size": (None, [384, 384], "retrain"),
-                                "train.steps": (800, 900, "safe")}
+                                "train.steps": (1000, 900, "safe")}
     assert plan["summary"] == "1 retrain-forcing change, 2 safe changes"
     assert plan["dataset"]["compared"] is False  # no build in this checkout
 
@@ -319,7 +319,7 @@ def _tables(markdown: str) -> dict[str, list[list[str]]]:
 
 def test_markdown_parses_back_into_its_tables(repo: Repo) -> None:
     repo.build()
-    repo.edit("steps: 800", "steps: 1000")
+    repo.edit("steps: 1000", "steps: 1200")
     for n in range(12):  # more than a table shows unfolded
         _copy_image(repo, "shape_0001", f"shape_more_{n:02d}")
     code, markdown, _ = repo.plan("--format", "markdown")
@@ -329,8 +329,8 @@ def test_markdown_parses_back_into_its_tables(repo: Repo) -> None:
         ["classification", "fields", "resume from step", "checkpoints", "why"],
         ["rebuild-records", "dataset (records)", "-", "none", "the dataset changed: the records are rebuilt"]]
     assert tables["Spec fields"] == [["field", "change", "old", "new", "effect"],
-                                     ["train.steps", "changed", "800", "1000", "safe"]]
-    assert ["train_config.num_steps", "changed", "800", "1000"] in tables["pipeline.config"]
+                                     ["train.steps", "changed", "1000", "1200", "safe"]]
+    assert ["train_config.num_steps", "changed", "1000", "1200"] in tables["pipeline.config"]
     dataset = tables["Dataset"]
     assert dataset[:2] == [["images before", "images after", "added", "removed", "pixels changed", "boxes changed",
                             "moved split"], ["60", "72", "12", "0", "0", "0", "0"]]
@@ -341,7 +341,7 @@ def test_markdown_parses_back_into_its_tables(repo: Repo) -> None:
 
 def test_plan_never_imports_tensorflow(repo: Repo) -> None:
     repo.build()
-    repo.edit("steps: 800", "steps: 1000")
+    repo.edit("steps: 1000", "steps: 1200")
     code = ("import sys\nfrom pathlib import Path\nfrom odspec import api\n"
             "api.plan(Path('example.yaml'))\nprint('tensorflow' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=repo.root, capture_output=True, text=True, check=True)
@@ -368,7 +368,7 @@ def test_a_run_whose_build_is_gone_is_still_classified_by_its_record(repo: Repo)
     repo.build()
     repo.trained(step=300)
     shutil.rmtree(repo.root / "build")
-    repo.edit("steps: 800", "steps: 700")
+    repo.edit("steps: 1000", "steps: 700")
     code, plan = repo.plan_json()
     assert code == 2
     assert plan["classification"]["kind"] == "resume"
@@ -386,4 +386,4 @@ def test_an_unfinished_run_with_nothing_changed_is_a_no_op_with_a_note(repo: Rep
     assert code == 0
     assert plan["classification"] == {"kind": "no-op", "fields": [], "reason": "nothing changed", "resume_step": 300,
                                       "checkpoints": "valid"}
-    assert plan["notes"] == ["training is not finished: `odspec run` goes on from step 300 to 800"]
+    assert plan["notes"] == ["training is not finished: `odspec run` goes on from step 300 to 1000"]
