@@ -89,7 +89,13 @@ def best_overlap(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[f
 
 
 def best_match(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[float, int, int] | None:
-    """``best_overlap`` with the labels of its pair: (IoU, ground-truth label, detected label)."""
+    """``best_overlap`` with the labels of its pair: (IoU, ground-truth label, detected label).
+
+    A detection of the right class that found its object (IoU of at least ``MATCH_IOU``) wins over one of another
+    class that overlaps more: a model whose top detection names the square rightly is not judged by a weaker
+    'circle' drawn a little tighter around it. Among the rest, the highest IoU wins, the right class on a tie."""
+    from odspec.runner.verdict import MATCH_IOU
+
     if not truth or not found.scores:
         return None
     ranked = sorted(zip(found.scores, found.boxes, found.classes, strict=False), key=lambda item: -item[0])[
@@ -97,7 +103,7 @@ def best_match(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[flo
     ]
     return max(
         ((iou(box, gt_box), gt_label, label) for _, box, label in ranked for gt_label, gt_box in truth),
-        key=lambda pair: (pair[0], pair[1] == pair[2]),
+        key=lambda pair: (pair[0] >= MATCH_IOU and pair[1] == pair[2], pair[0], pair[1] == pair[2]),
     )
 
 

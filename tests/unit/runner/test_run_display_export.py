@@ -38,6 +38,13 @@ def test_the_smoke_comparison_finds_the_best_overlap_among_the_top_detections() 
     assert best_overlap(wrong_class, truth) == (1.0, True)  # the same box with the right class is among the top 2
     confused = detections((0.9, [0.1, 0.1, 0.5, 0.5], 2))
     assert best_overlap(confused, truth) == (1.0, False)
+    # the top detection is right and found the box (IoU 0.8); a weaker wrong-class one fits tighter (IoU 1):
+    # the object was found, with its class (the example's smoke image did this on one CPU)
+    tighter_but_wrong = detections((0.9, [0.1, 0.1, 0.5, 0.6], 1), (0.4, [0.1, 0.1, 0.5, 0.5], 2))
+    assert best_overlap(tighter_but_wrong, truth) == (pytest.approx(0.8), True)
+    # below the bar, the right class does not win over a better overlap: nothing was found either way
+    both_poor = detections((0.9, [0.1, 0.1, 0.2, 0.2], 1), (0.4, [0.1, 0.1, 0.5, 0.5], 2))
+    assert best_overlap(both_poor, truth) == (1.0, False)
     buried = detections((0.9, [0.6, 0.6, 0.9, 0.9], 1), (0.8, [0.6, 0.6, 0.7, 0.7], 1), (0.1, [0.1, 0.1, 0.5, 0.5], 1))
     assert best_overlap(buried, truth) == (0.0, True)  # only the top 2 x len(truth) detections count
     assert best_overlap(detections(), truth) is None
