@@ -8,17 +8,17 @@ import pytest
 from support import zoo_configs_dir
 
 # The suite runs on two workers (pyproject.toml: ``-n 2 --dist loadfile --no-loadscope-reorder``), a file to a
-# worker, each taking the next file in collection order when it is nearly done with its last. The longest files
-# go first (their measured minutes alone on 2 cores), so that no long one is left to start when the other worker
-# has nothing more to do; the rest keep pytest's order after them.
+# worker, each taking the next file in collection order when it is nearly done with its last. The long files
+# go first (their minutes in CI, beside the other worker and a side stage), so that no long one is left to start
+# when the other worker has nothing more to do; the rest keep pytest's order after them.
 LONGEST_FIRST = (
-    "test_run_odapi.py",  # the example's 800 steps, its export and fine-tuning from it: 14
-    "test_multi_worker_odapi.py",  # two clusters, the chief evaluating and an evaluator task: 10
-    "test_tune_odapi.py",  # a killed study resumed, and two processes on one PostgreSQL study: 9
-    "test_run_faults_odapi.py",  # early stopping; Ctrl-C, SIGKILL and a killed evaluator, resumed: 6
-    "test_distribute_odapi.py",  # 4
-    "test_launcher_odapi.py",  # 4
-    "test_seeded_runs_odapi.py",  # 2.5
+    "test_run_odapi.py",  # the example's 1000 steps, its export and fine-tuning from it: 19
+    "test_multi_worker_odapi.py",  # two clusters, the chief evaluating and an evaluator task: 12
+    "test_tune_odapi.py",  # a killed study resumed, and two processes on one PostgreSQL study: 16
+    "test_run_faults_odapi.py",  # early stopping; Ctrl-C, SIGKILL and a killed evaluator, resumed: 8
+    "test_distribute_odapi.py",  # 5
+    "test_launcher_odapi.py",  # 5
+    "test_seeded_runs_odapi.py",  # 3
 )
 
 
