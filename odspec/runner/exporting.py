@@ -24,6 +24,7 @@ from odspec.runner.argv import (
     launcher_argv,
 )
 from odspec.runner.process import run_module
+from odspec.runner.verdict import MATCH_IOU, judge
 
 EXPORT_TIMEOUT = 3600.0
 PREDICT_TIMEOUT = 900.0
@@ -94,8 +95,6 @@ def best_match(found: Detections, truth: Sequence[tuple[int, Box]]) -> tuple[flo
     A detection of the right class that found its object (IoU of at least ``MATCH_IOU``) wins over one of another
     class that overlaps more: a model whose top detection names the square rightly is not judged by a weaker
     'circle' drawn a little tighter around it. Among the rest, the highest IoU wins, the right class on a tie."""
-    from odspec.runner.verdict import MATCH_IOU
-
     if not truth or not found.scores:
         return None
     ranked = sorted(zip(found.scores, found.boxes, found.classes, strict=False), key=lambda item: -item[0])[
@@ -211,8 +210,6 @@ def smoke_test(saved_model: Path, build_dir: Path) -> Smoke:
 
 def judged_smoke(image: str, found: Detections, truth: Sequence[tuple[int, Box]], names: dict[int, str]) -> Smoke:
     """The smoke result of ``found`` against ``truth``, with its verdict (pure)."""
-    from odspec.runner.verdict import judge
-
     match = best_match(found, truth)
     overlap, agrees = (match[0], match[1] == match[2]) if match else (None, None)
     return Smoke(
