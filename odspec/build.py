@@ -19,11 +19,12 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odspec import __version__
 from odspec.errors import BuildError
@@ -53,6 +54,9 @@ from odspec.staging import (
     watch_build_lock,
     work_folder,
 )
+
+if TYPE_CHECKING:
+    from odspec.records.writer import ShardWrites
 
 MANIFEST = "build.json"
 CACHE = ".cache.json"  # inspected images by file identity
@@ -115,6 +119,18 @@ def _environment_identity() -> list[Any]:
     return [(folder, file_identity(folder)) for folder in folders if os.path.isdir(folder)]
 
 
+def _identity_and_link(path: str) -> tuple[list[int] | None, str | None]:
+    """The file's :func:`file_identity` (through a link) and what a link says (repointing it is a change; None
+    for a file), in one system call for a file that is not a link (a no-op build asks this of every image)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None, None
+    if stat.S_ISLNK(info.st_mode):
+        return file_identity(path), os.readlink(path)
+    return [info.st_size, info.st_mtime_ns, info.st_ino], None
+
+
 def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], root: str, image_rels: list[str]) -> str:
     """Identity of every input (spec file, odspec itself, annotations, images), cheap to recompute.
 
@@ -123,12 +139,9 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
     So do the folders packages are installed in (:func:`_environment_identity`): the lock file records the
     installed TensorFlow and OD API versions.
     """
-    def link_target(path: str) -> str | None:  # what a link says: repointing it is a change
-        return os.readlink(path) if os.path.islink(path) else None
-
     spec_bytes = spec_path.read_bytes()
-    files = [(member, file_identity(member), link_target(member)) for member in annotation_members(annotation_paths)]
-    images = [(rel, file_identity(os.path.join(root, rel)), link_target(os.path.join(root, rel))) for rel in image_rels]
+    files = [(member, *_identity_and_link(member)) for member in annotation_members(annotation_paths)]
+    images = [(rel, *_identity_and_link(os.path.join(root, rel))) for rel in image_rels]
     payload = json.dumps([_code_identity(), _environment_identity(), str(spec_path.resolve()),
                           hashlib.sha256(spec_bytes).hexdigest(), str(out), files, root, images])
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -285,19 +298,46 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     from odspec.timings import phase
 
     with _work_folder(out, write) as workdir, _Helpers(workers, workdir) as helpers, phase("build"):
-        with phase("inspect"):
-            plan = plan_dataset(
-                loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
-                previous_splits=previous_splits(current), workers=workers,
-                progress=progress, salt=RECORD_FORMAT, workdir=workdir, pool=helpers.pool,
-                needed=needed_splits(loaded.spec),
-            )
-        del cache
-        inputs = lock_inputs(loaded, plan.cache_file, read_file_digests(current))
-        if locked:
-            refuse_drift(lock_path(loaded.path), lock_content(loaded, files, out, inputs, {}))
-        return _write(loaded, files, Staging(out, write=write), plan, manifest, annotations, root, progress,
-                      workers, helpers, inputs)
+        stage = Staging(out, write=write).open()
+        writes = _shard_writes(stage, manifest, helpers.pool) if write else None
+        try:
+            with phase("inspect"):
+                plan = plan_dataset(
+                    loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
+                    previous_splits=previous_splits(current), workers=workers,
+                    progress=progress, salt=RECORD_FORMAT, workdir=workdir, pool=helpers.pool,
+                    needed=needed_splits(loaded.spec),
+                    on_shard=None if writes is None or locked else writes.submit,  # --locked may refuse: not yet
+                )
+            del cache
+            inputs = lock_inputs(loaded, plan.cache_file, read_file_digests(current))
+            if locked:
+                refuse_drift(lock_path(loaded.path), lock_content(loaded, files, out, inputs, {}))
+            return _write(loaded, files, stage, plan, manifest, annotations, root, progress, workers, helpers,
+                          inputs, writes)
+        except BaseException:
+            if writes is not None:
+                writes.stop()  # before the staging folder goes: no worker may still be writing into it
+            stage.abandon()
+            raise
+
+
+def _shard_writes(stage: Staging, previous: dict[str, Any], pool: Any) -> ShardWrites:
+    """The shard writer of a real build: each shard the previous build lacks is written as soon as it is planned."""
+    from odspec.records.writer import ShardWrites
+
+    old_shards, old_files = previous.get("shards", {}), previous.get("files", {})
+    return ShardWrites(stage.folder, pool, lambda shard: not _reusable(shard, old_shards, old_files, stage))
+
+
+def _reusable(shard: Any, old_shards: dict[str, Any], old_files: dict[str, str], stage: Staging) -> bool:
+    """Whether the previous build's file of ``shard`` is this build's, byte for byte (so it is linked, not written).
+
+    A shard's digest covers every byte of its records, so it is unchanged exactly when its digest is and the
+    file is there; a real build also needs the old file's hash (build.json's), which a dry run does not.
+    """
+    same = old_shards.get(shard.name, {}).get("digest") == shard.digest and (stage.current / shard.name).is_file()
+    return same and (shard.name in old_files or not stage.write)
 
 
 @contextlib.contextmanager
@@ -405,62 +445,50 @@ def _draw_when_told(receive: Any, send: Any, parent: int) -> None:
 
 def _write(loaded: Any, files: dict[str, bytes], stage: Staging, plan: Any, previous: dict[str, Any],
            annotations: list[Path], root: Path, progress: Progress, workers: int, helpers: _Helpers,
-           lock_in: LockInputs) -> BuildOutcome:
-    """Stage every output and commit; a pretend ``stage`` decides each the same way and writes none of them.
+           lock_in: LockInputs, writes: ShardWrites | None) -> BuildOutcome:
+    """Stage every output and commit (the caller abandons ``stage`` on failure); a pretend ``stage`` decides each
+    the same way and writes none of them.
 
     The one difference: a pretend build does not write the shards whose inputs
-    changed (that is the slow part). A shard's digest covers every byte of its
-    records, so it is unchanged exactly when its digest is and the file is there.
+    changed (that is the slow part). ``writes`` (a real build's) has those already started.
     """
-    from odspec.records import writer
-
     out = stage.target
-    stage.open()
-    try:
-        for name, data in files.items():
-            stage.put(name, data)
-        old_shards, old_files = previous.get("shards", {}), previous.get("files", {})
-        same = {s.name for s in plan.shards
-                if old_shards.get(s.name, {}).get("digest") == s.digest and (stage.current / s.name).is_file()}
-        reuse = same & set(old_files) if stage.write else same
-        for name in sorted(reuse):
-            stage.link(name)
-        report = plan.report
-        helpers.draw(report, stage.folder / "report.png")
-        todo = [s for s in plan.shards if s.name not in reuse]
-        digests = {name: old_files[name] for name in reuse if name in old_files}
-        from odspec.timings import phase
-
-        if stage.write:
-            advance = progress("writing records", sum(s.count for s in todo))
-            with phase("write"):
-                written = writer.write_shards(stage.folder, todo, workers=workers, advance=advance, pool=helpers.pool)
-                digests.update(written)
-            for name in sorted(set(digests) - reuse):
-                stage.adopt(name)
-        else:
-            for name in sorted(s.name for s in todo):
-                stage.rewrite(name)
-            digests.update(_expected_digests(todo, old_shards, old_files))
-        helpers.finish_drawing(report, stage.folder / "report.png")
-        stage.adopt("report.png")
-        stage.put("report.json", report.to_json())
-        stage.put(SPLITS_FILE, _dump(plan.splits))
-        outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
-        manifest = _manifest(loaded, stage.sha256, plan, outputs, digests)
-        stage.put(MANIFEST, _dump(manifest))
-        shard_sums = {s.name: manifest["files"][s.name] for s in plan.shards}  # the manifest's: hashed once
-        lock = lock_bytes(lock_content(loaded, files, out, lock_in, shard_sums))
-        inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels,
-                  "lock_sha256": hashlib.sha256(lock).hexdigest()}
-        inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], plan.image_rels)
-        _write_cache(plan.cache_file, lock_in.files, stage.folder / CACHE)
-        stage.adopt(CACHE)
-        stage.put(SIGNATURE, json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
-        stage.commit()
-    except BaseException:
-        stage.abandon()
-        raise
+    for name, data in files.items():
+        stage.put(name, data)
+    old_shards, old_files = previous.get("shards", {}), previous.get("files", {})
+    reuse = {s.name for s in plan.shards if _reusable(s, old_shards, old_files, stage)}
+    for name in sorted(reuse):
+        stage.link(name)
+    report = plan.report
+    helpers.draw(report, stage.folder / "report.png")
+    todo = [s for s in plan.shards if s.name not in reuse]
+    digests = {name: old_files[name] for name in reuse if name in old_files}
+    if stage.write:
+        assert writes is not None, "a real build has its shard writer"
+        advance = progress("writing records", sum(s.count for s in todo))
+        digests.update(writes.collect(todo, workers=workers, advance=advance))  # times its own "write" phase
+        for name in sorted(set(digests) - reuse):
+            stage.adopt(name)
+    else:
+        for name in sorted(s.name for s in todo):
+            stage.rewrite(name)
+        digests.update(_expected_digests(todo, old_shards, old_files))
+    helpers.finish_drawing(report, stage.folder / "report.png")
+    stage.adopt("report.png")
+    stage.put("report.json", report.to_json())
+    stage.put(SPLITS_FILE, _dump(plan.splits))
+    outputs = [*files, *(s.name for s in plan.shards), "report.json", "report.png", SPLITS_FILE, MANIFEST]
+    manifest = _manifest(loaded, stage.sha256, plan, outputs, digests)
+    stage.put(MANIFEST, _dump(manifest))
+    shard_sums = {s.name: manifest["files"][s.name] for s in plan.shards}  # the manifest's: hashed once
+    lock = lock_bytes(lock_content(loaded, files, out, lock_in, shard_sums))
+    inputs = {"annotations": [str(a) for a in annotations], "root": str(root), "image_rels": plan.image_rels,
+              "lock_sha256": hashlib.sha256(lock).hexdigest()}
+    inputs["signature"] = input_signature(loaded.path, out, inputs["annotations"], inputs["root"], plan.image_rels)
+    _write_cache(plan.cache_file, lock_in.files, stage.folder / CACHE)
+    stage.adopt(CACHE)
+    stage.put(SIGNATURE, json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
+    stage.commit()
     changes = [c for c in stage.changes if c.path.name not in (CACHE, SIGNATURE)]
     changes.append(put_lock(lock_path(loaded.path), lock, write=stage.write))
     return BuildOutcome(

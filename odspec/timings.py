@@ -73,15 +73,33 @@ def enabled() -> bool:
 @contextmanager
 def phase(name: str) -> Iterator[None]:
     """Time the block; print its line when ODSPEC_BUILD_TIMINGS is set (otherwise costs nothing)."""
-    if not enabled():
-        yield
-        return
-    wall0, cpu0 = time.perf_counter(), process_tree_cpu()
+    span = Span(name)
+    span.start()
     try:
         yield
     finally:
-        wall, cpu = time.perf_counter() - wall0, process_tree_cpu() - cpu0
-        sys.stderr.write(f"timing {name} wall={wall:.3f} cpu={cpu:.3f} cpu%={cpu_percent(wall, cpu):.0f}\n")
+        span.end()
+
+
+class Span:
+    """A phase that starts and ends in different places (:func:`phase` for a block): printed like one at
+    :meth:`end`, from the first :meth:`start` (later calls change nothing); nothing when timings are off."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._start: tuple[float, float] | None = None
+
+    def start(self) -> None:
+        if self._start is None and enabled():
+            self._start = (time.perf_counter(), process_tree_cpu())
+
+    def end(self) -> None:
+        self.start()  # never started: it spans the time from here
+        if self._start is None:
+            return
+        wall, cpu = time.perf_counter() - self._start[0], process_tree_cpu() - self._start[1]
+        self._start = None
+        sys.stderr.write(f"timing {self.name} wall={wall:.3f} cpu={cpu:.3f} cpu%={cpu_percent(wall, cpu):.0f}\n")
 
 
 def parse_timings(text: str) -> dict[str, dict[str, float]]:

@@ -264,8 +264,9 @@ class ShardPlanner:
     """
 
     def __init__(self, root: Path, paths: Sequence[str], sizes: Sequence[int], splits: Mapping[str, str],
-                 classes: Sequence[str], requested: int | None, salt: str, workdir: Path) -> None:
-        self.root, self.splits, self.salt = root, splits, salt
+                 classes: Sequence[str], requested: int | None, salt: str, workdir: Path,
+                 on_shard: Callable[[PlannedShard], None] | None = None) -> None:
+        self.root, self.splits, self.salt, self.on_shard = root, splits, salt, on_shard
         self.ids = {name: i for i, name in enumerate(classes, start=1)}
         members = dict.fromkeys(SPLITS, 0)
         total = dict.fromkeys(SPLITS, 0)
@@ -277,7 +278,7 @@ class ShardPlanner:
         self.seen = dict.fromkeys(self.bounds, 0)
         self.hashers: dict[str, Any] = {s: hashlib.sha256(salt.encode()) for s in self.bounds}
         self.starts: dict[str, list[int]] = {s: [] for s in self.bounds}
-        self.digests: dict[str, list[str]] = {s: [] for s in self.bounds}
+        self.planned: dict[str, list[PlannedShard]] = {s: [] for s in self.bounds}
 
     def add(self, checked: CheckedExample) -> None:
         split = self.splits[checked.image.path]
@@ -292,31 +293,38 @@ class ShardPlanner:
         self.seen[split] = position + 1
 
     def _close_shard(self, split: str) -> None:
-        if self.starts[split]:
-            self.digests[split].append(self.hashers[split].hexdigest())
-            self.hashers[split] = hashlib.sha256(self.salt.encode())
+        """The split's open shard has all its jobs: plan it, and hand it to ``on_shard`` (its jobs are readable)."""
+        if not self.starts[split]:
+            return
+        planned, bounds = self.planned[split], self.bounds[split]
+        first, end = bounds[len(planned)]
+        shard = PlannedShard(split, shard_name(split, len(planned), len(bounds)), self.hashers[split].hexdigest(),
+                             end - first, str(self.root), str(self.spills[split].path), self.starts[split][-1])
+        planned.append(shard)
+        self.hashers[split] = hashlib.sha256(self.salt.encode())
+        if self.on_shard is not None:
+            self.spills[split].flush()
+            self.on_shard(shard)
 
     def finish(self) -> tuple[PlannedShard, ...]:
-        shards = []
+        """Every split's shards, in split then shard order (the last ones handed to ``on_shard`` now)."""
         for split, bounds in self.bounds.items():
             self.spills[split].close()
             while len(self.starts[split]) < len(bounds):  # shards past the last example are empty
                 self._close_shard(split)
                 self.starts[split].append(self.spills[split].size)
             self._close_shard(split)
-            for index, ((first, end), start, digest) in enumerate(zip(bounds, self.starts[split],
-                                                                      self.digests[split], strict=False)):
-                shards.append(PlannedShard(split, shard_name(split, index, len(bounds)), digest, end - first,
-                                           str(self.root), str(self.spills[split].path), start))
-        return tuple(shards)
+        return tuple(shard for planned in self.planned.values() for shard in planned)
 
 
 def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_read: Callable[[int], None],
                  cache: Mapping[str, Any],
                  previous_splits: Mapping[str, str], workers: int, progress: Progress, salt: str,
-                 workdir: Path, pool: Any = None, needed: Sequence[str] = ("train",)) -> DatasetPlan:
+                 workdir: Path, pool: Any = None, needed: Sequence[str] = ("train",),
+                 on_shard: Callable[[PlannedShard], None] | None = None) -> DatasetPlan:
     """Read, inspect, check, split and shard; raises DatasetError when the policy says stop,
     or when a split in ``needed`` (train, and the one evaluation reads) would hold no image.
+    ``on_shard`` is handed each shard as soon as it is planned (a build starts writing it meanwhile).
 
     Examples stream through inspection and checks in image-path order into a
     spill file in ``workdir`` (which must outlive the plan: the shards' jobs are
@@ -363,7 +371,7 @@ def plan_dataset(spec_root: Path, dataset: Dataset, *, max_boxes: int, check_rea
     except EmptySplitError as empty:
         raise EmptySplitError(empty.message, empty.hint, checked.findings) from None
     planner = ShardPlanner(root, [item.key for item in checked.items], checked.sizes, splits, dataset.classes,
-                           dataset.shards, salt, workdir)
+                           dataset.shards, salt, workdir, on_shard)
     tally = ReportTally()
     for row in checked.spill:
         example = checked_from_row(row)

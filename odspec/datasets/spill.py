@@ -33,6 +33,11 @@ class RowSpill:
         self.count += 1
         return offset
 
+    def flush(self) -> None:
+        """Make every row appended so far readable from the file (by another process too)."""
+        if not self._out.closed:
+            self._out.flush()
+
     def close(self) -> None:
         """Flush; rows can be read once closed (appending after that is an error)."""
         self._out.close()

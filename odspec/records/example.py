@@ -195,8 +195,8 @@ def detection_example_parts(
         _entry(YMIN, _floats_feature(columns[1])),
         _entry(CLASS_LABEL, _ints_feature(class_ids)),
         _entry(CLASS_TEXT, _bytes_feature([text.encode() for text in class_texts])),
-        _entry(DIFFICULT, _ints_feature([int(bool(flag)) for flag in difficult])),
-        _entry(TRUNCATED, _ints_feature([int(bool(flag)) for flag in truncated])),
+        _entry(DIFFICULT, _ints_feature(bytes(map(bool, difficult)))),  # 0 or 1 each
+        _entry(TRUNCATED, _ints_feature(bytes(map(bool, truncated)))),
         _entry(VIEW, _bytes_feature([view.encode() for view in views])),
         _entry(SOURCE_ID, _bytes_feature([source_id.encode()])),
         _entry(WIDTH, _ints_feature([width])),
@@ -215,13 +215,15 @@ def detection_example_parts(
 
 _LEN1, _LEN2 = b"\x0a", b"\x12"  # field 1 / field 2, wire type 2 (length-delimited)
 _ENCODED_KEY = _LEN1 + bytes([len(ENCODED)]) + ENCODED.encode()
-_FLOATS = struct.Struct("<f")
+
+
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))  # the varints of 0..127, made once
 
 
 def _varint(value: int) -> bytes:
+    if 0 <= value < 0x80:  # lengths of short fields, class ids, flags: most varints a record holds
+        return _ONE_BYTE[value]
     value &= 0xFFFFFFFFFFFFFFFF  # int64: a negative value takes ten bytes, as protobuf writes it
-    if value < 0x80:
-        return bytes((value,))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -231,25 +233,37 @@ def _varint(value: int) -> bytes:
 
 
 def _delimited(payload: bytes, tag: bytes = _LEN1) -> bytes:
-    return tag + _varint(len(payload)) + payload
+    return b"".join((tag, _varint(len(payload)), payload))
+
+
+_KEY_FIELDS: dict[str, bytes] = {}  # feature name -> its map entry's key field (made once per name)
 
 
 def _entry(key: str, feature: bytes) -> bytes:
-    return _delimited(_delimited(key.encode()) + _delimited(feature, _LEN2))
+    """A Features map entry: the key field, then the feature as field 2, delimited as field 1."""
+    field = _KEY_FIELDS.get(key)
+    if field is None:
+        field = _KEY_FIELDS[key] = _delimited(key.encode())
+    size = _varint(len(feature))
+    return b"".join((_LEN1, _varint(len(field) + 1 + len(size) + len(feature)), field, _LEN2, size, feature))
 
 
 def _bytes_feature(values: Sequence[bytes]) -> bytes:
-    return _delimited(b"".join(_delimited(v) for v in values))  # Feature.bytes_list = 1
+    return _delimited(b"".join([_delimited(v) for v in values]))  # Feature.bytes_list = 1
 
 
 def _floats_feature(values: Sequence[float]) -> bytes:
-    packed = b"".join(_FLOATS.pack(v) for v in values)
-    return _delimited(_delimited(packed) if values else b"", b"\x12")  # Feature.float_list = 2
+    if not values:
+        return b"\x12\x00"  # Feature.float_list = 2, an empty list
+    return _delimited(_delimited(struct.pack(f"<{len(values)}f", *values)), b"\x12")  # packed, little-endian
 
 
 def _ints_feature(values: Sequence[int]) -> bytes:
-    packed = b"".join(_varint(v) for v in values)
-    return _delimited(_delimited(packed) if values else b"", b"\x1a")  # Feature.int64_list = 3
+    if not values:
+        return b"\x1a\x00"  # Feature.int64_list = 3, an empty list
+    small = min(values) >= 0 and max(values) < 0x80  # one byte each: its varint is the value itself
+    packed = bytes(values) if small else b"".join([_varint(v) for v in values])
+    return _delimited(_delimited(packed), b"\x1a")
 
 
 def _bytes(features: Any, key: str, values: Sequence[bytes]) -> None:

@@ -2,7 +2,8 @@
 
 A worker is told only the shard's place in the plan's job spill file and
 streams its jobs from there, so neither the task nor the worker's memory grows
-with the shard.
+with the shard. A build hands each shard to :class:`ShardWrites` as soon as it
+is planned, so the first shards are written while the rest are still planned.
 """
 
 from __future__ import annotations
@@ -79,3 +80,47 @@ def write_shards(folder: Path, shards: Sequence[PlannedShard], *, workers: int,
     finally:
         own.close()
         own.join()
+
+
+class ShardWrites:
+    """Shards written on ``pool`` (if any) as they are planned (:meth:`submit`), collected once the plan is done.
+
+    ``wanted`` decides, from the planned shard alone, whether it must be written
+    (a shard the previous build already has is not). Until :meth:`collect` or
+    :meth:`stop`, the pool's workers may be writing into ``folder``.
+    """
+
+    def __init__(self, folder: Path, pool: Any, wanted: Callable[[PlannedShard], bool]) -> None:
+        from odspec.timings import Span
+
+        self.folder, self.pool, self.wanted = folder, pool, wanted
+        self.pending: dict[str, Any] = {}  # shard name -> its AsyncResult
+        self.timing = Span("write")  # from the first shard handed to a writer to the last one written
+
+    def submit(self, shard: PlannedShard) -> None:
+        """Start writing ``shard`` if it is wanted (without a pool, :meth:`collect` writes it)."""
+        if self.pool is not None and self.wanted(shard):
+            self.timing.start()
+            self.pending[shard.name] = self.pool.apply_async(write_shard, ((str(self.folder), shard),))
+
+    def collect(self, shards: Sequence[PlannedShard], *, workers: int,
+                advance: Callable[[int], None]) -> dict[str, str]:
+        """Name -> checksum of every one of ``shards``: waits for those submitted, writes the others now."""
+        self.timing.start()
+        done = write_shards(self.folder, [s for s in shards if s.name not in self.pending], workers=workers,
+                            advance=advance, pool=self.pool)
+        for shard in shards:
+            if shard.name in self.pending:
+                name, count, digest = self.pending.pop(shard.name).get()
+                advance(count)
+                done[name] = digest
+        self.timing.end()
+        return done
+
+    def stop(self) -> None:
+        """Stop the writes still running (the build failed): the pool ends, and nothing writes into ``folder``
+        any more. (Waiting for them instead could wait forever: a worker killed by Ctrl-C never answers.)"""
+        if self.pending:
+            self.pool.terminate()
+            self.pool.join()
+            self.pending.clear()

@@ -51,6 +51,29 @@ def test_phase_prints_one_parsable_line_only_when_asked(monkeypatch: pytest.Monk
     assert set(found["busy"]) == {"wall", "cpu", "cpu%"}
 
 
+def test_a_span_runs_from_its_first_start_to_its_end(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The shard writers' "write" phase: started when the first shard is handed on, again for later ones."""
+    import time
+
+    monkeypatch.setenv(timings.ENV, "1")
+    span = timings.Span("write")
+    span.start()
+    time.sleep(0.05)
+    span.start()  # a later shard: the span keeps its first start
+    span.end()
+    found = timings.parse_timings(capsys.readouterr().err)
+    assert list(found) == ["write"] and found["write"]["wall"] >= 0.05
+    span.end()  # never started again: a span of the time from here, printed once
+    again = timings.parse_timings(capsys.readouterr().err)
+    assert list(again) == ["write"] and again["write"]["wall"] < 0.05
+    monkeypatch.delenv(timings.ENV)
+    quiet = timings.Span("quiet")
+    quiet.start()
+    quiet.end()
+    assert capsys.readouterr().err == ""
+
+
 def test_process_tree_cpu_counts_a_live_child() -> None:
     import subprocess
     import sys

@@ -56,6 +56,51 @@ def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
             assert first[name] == second[name], name
 
 
+def test_shards_written_while_the_rest_are_planned_are_the_one_process_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a worker pool, a shard is handed to the writers as soon as it is planned (before the plan is done)."""
+    from odspec.datasets.pipeline import ShardPlanner
+    from odspec.records.writer import ShardWrites
+
+    events: list[str] = []
+    submit, finish = ShardWrites.submit, ShardPlanner.finish
+    def started(self: ShardWrites, shard: Any) -> None:
+        submit(self, shard)
+        if shard.name in self.pending:  # handed to a worker now, not left for after the plan
+            events.append(shard.name)
+
+    monkeypatch.setattr(ShardWrites, "submit", started)
+    monkeypatch.setattr(ShardPlanner, "finish", lambda self: (events.append("finish"), finish(self))[1])
+    spec = shapes_spec(tmp_path, dataset={"shards": 3})
+    first = snapshot(api.build(spec, tmp_path / "one", workers=1).out_dir)
+    assert events == ["finish"]  # one process: no pool, every shard written after the plan
+    events.clear()
+    second = snapshot(api.build(spec, tmp_path / "two", workers=2).out_dir)
+    shards = sorted(name for name in second if name.endswith(".tfrecord"))
+    assert sorted(e for e in events if e != "finish") == shards and len(shards) > 3
+    assert events.index("finish") > 0  # at least the first train shard went to the writers before the plan ended
+    for name in first:
+        if name not in ("pipeline.config", "build.json", ".cache.json", ".inputs.json"):  # these name their folder
+            assert first[name] == second[name], name
+
+
+def test_a_failure_while_shards_are_being_written_early_loses_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from odspec.datasets.report import ReportTally
+
+    out = api.build(shapes_spec(tmp_path), workers=1).out_dir
+    before = snapshot(out)
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # after the planner handed every shard to the writers
+
+    monkeypatch.setattr(ReportTally, "report", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.build(shapes_spec(tmp_path, dataset={"shards": 3}), workers=2)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["test"]
+
+
 def test_noop_rebuild_rewrites_nothing(tmp_path: Path) -> None:
     spec = shapes_spec(tmp_path)
     out = api.build(spec, workers=1).out_dir

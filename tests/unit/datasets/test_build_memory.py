@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import random
+from array import array
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from odspec.datasets.checks import CheckedExample
 from odspec.datasets.compact import CompactExamples
 from odspec.datasets.images import ImageInfo
 from odspec.datasets.model import Box, Example
 from odspec.datasets.pipeline import (
+    ShardPlanner,
     checked_from_row,
     checked_row,
     job_digest,
@@ -147,3 +150,32 @@ def test_report_tally_equals_the_batch_report() -> None:
     assert streamed == batch and streamed.to_json() == batch.to_json()
     train = [e for e in examples if e.split == "train"]
     assert list(streamed.splits["train"].box_sizes) == list(split_stats(train, batch.classes).box_sizes)
+
+
+def test_each_shard_is_handed_on_once_its_jobs_are_all_readable(tmp_path: Path) -> None:
+    """A build writes a shard while the rest are still planned: ``on_shard`` gets each shard as soon as its split
+    moves past it (before the last example for all but each split's last), with its jobs already in the file."""
+    items = sorted((checked(e, i) for i, e in enumerate(random_examples(101, seed=5))), key=lambda c: c.image.path)
+    splits = {c.image.path: ["train", "val", "test"][i % 3] for i, c in enumerate(items)}
+    classes = ["cat", "dog", "éléphant"]
+    handed: list[tuple[int, str, list[str]]] = []
+    added = 0
+
+    def on_shard(shard: Any) -> None:
+        handed.append((added, shard.name, [job.image.path for job in shard.jobs()]))  # read now, by path
+
+    (tmp_path / "early").mkdir()
+    planner = ShardPlanner(tmp_path, [c.image.path for c in items], array("q", (c.image.size_bytes for c in items)),
+                           splits, classes, 4, "salt", tmp_path / "early", on_shard)
+    for item in items:
+        planner.add(item)
+        added += 1
+    shards = planner.finish()
+    expected = plan_shards(tmp_path, items, splits, classes, 4, "salt", tmp_path)
+    assert [(s.split, s.name, s.digest, s.count) for s in shards] == \
+        [(s.split, s.name, s.digest, s.count) for s in expected]
+    assert sorted(name for _, name, _ in handed) == sorted(s.name for s in shards)
+    by_name = {s.name: [job.image.path for job in s.jobs()] for s in expected}
+    assert all(paths == by_name[name] for _, name, paths in handed)
+    early = [name for when, name, _ in handed if when < len(items)]
+    assert len(early) == len(shards) - 3  # every shard but the three splits' last was handed on early
