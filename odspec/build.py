@@ -38,6 +38,7 @@ from odspec.lock import (
     lock_content,
     lock_inputs,
     lock_path,
+    odspec_outputs,
     put_lock,
     refuse_drift,
 )
@@ -140,7 +141,8 @@ def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], roo
     installed TensorFlow and OD API versions.
     """
     spec_bytes = spec_path.read_bytes()
-    files = [(member, *_identity_and_link(member)) for member in annotation_members(annotation_paths)]
+    files = [(member, *_identity_and_link(member))
+             for member in annotation_members(annotation_paths, odspec_outputs(spec_path, out))]
     images = [(rel, *_identity_and_link(os.path.join(root, rel))) for rel in image_rels]
     payload = json.dumps([_code_identity(), _environment_identity(), str(spec_path.resolve()),
                           hashlib.sha256(spec_bytes).hexdigest(), str(out), files, root, images])
@@ -310,7 +312,7 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
                     on_shard=None if writes is None or locked else writes.submit,  # --locked may refuse: not yet
                 )
             del cache
-            inputs = lock_inputs(loaded, plan.cache_file, read_file_digests(current))
+            inputs = lock_inputs(loaded, out, plan.cache_file, read_file_digests(current))
             if locked:
                 refuse_drift(lock_path(loaded.path), lock_content(loaded, files, out, inputs, {}))
             return _write(loaded, files, stage, plan, manifest, annotations, root, progress, workers, helpers,

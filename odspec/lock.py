@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from odspec.errors import LockError
+from odspec.folders import is_build_folder
 from odspec.io import FileChange, atomic_write, file_identity
-from odspec.staging import file_sha256
+from odspec.staging import build_paths, file_sha256
 
 FORMAT = "odspec-lock-1"
 COMPILED = ("pipeline.config", "label_map.pbtxt")  # outputs known before anything is written
@@ -219,12 +220,38 @@ def _read_bytes(path: Path) -> bytes | None:
 
 # --- the inputs and the content, from what the build has --------------------------------------------------------
 
-def annotation_members(annotation_paths: list[str]) -> list[str]:
-    """Every file of the annotation paths (a folder's files recursively), in order."""
+def annotation_members(annotation_paths: list[str], not_inputs: Collection[str] = ()) -> list[str]:
+    """Every file of the annotation paths (a folder's files recursively), in order.
+
+    A folder is walked as the layout readers see it: hidden folders (``.git``) are left out, and so are
+    odspec's own outputs when the dataset's folder holds them (an export root with the spec and its ``build/``
+    inside): ``not_inputs`` (see :func:`odspec_outputs`) and any other build folder. Otherwise the lock would
+    list the build's own half-written files as its inputs, and hash a gigabyte of old shards every build.
+    """
+    skip = {os.path.abspath(p) for p in not_inputs}
     members: list[str] = []
-    for path in map(Path, annotation_paths):
-        members += sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
+    for path in annotation_paths:
+        top = str(Path(path))
+        if not os.path.isdir(top):
+            members.append(top)
+            continue
+        found: list[str] = []
+        for folder, subfolders, names in os.walk(top):
+            subfolders[:] = [s for s in subfolders if not s.startswith(".") and _input_folder(folder, s, skip)]
+            found += (p for p in (os.path.join(folder, n) for n in names)
+                      if os.path.abspath(p) not in skip and os.path.isfile(p))
+        members += sorted(found)
     return members
+
+
+def _input_folder(parent: str, name: str, skip: Collection[str]) -> bool:
+    folder = os.path.join(parent, name)
+    return os.path.abspath(folder) not in skip and not is_build_folder(Path(folder))
+
+
+def odspec_outputs(spec_path: Path, out: Path) -> list[str]:
+    """What odspec writes for this spec, never one of its dataset's inputs: the build and its siblings, the lock."""
+    return [str(p) for p in (*build_paths(out), lock_path(spec_path))]
 
 
 def file_sha256_or_none(path: Path | str) -> str | None:
@@ -269,14 +296,15 @@ class LockInputs:
     files: dict[str, dict[str, Any]]
 
 
-def lock_inputs(loaded: Any, cache_file: Path, cached_files: dict[str, Any]) -> LockInputs:
+def lock_inputs(loaded: Any, out: Path, cache_file: Path, cached_files: dict[str, Any]) -> LockInputs:
     """Every image (hashed by inspection already) and annotation file (hashed when changed), by spec-relative path."""
     dataset = loaded.spec.dataset
     spec_dir, root = loaded.root, loaded.root / dataset.images_root
     under = _spec_relative(str(root), spec_dir)  # once: rels are normalised paths inside root (image_path_in_root)
     digests = {rel if under == "." else posixpath.normpath(f"{under}/{rel}"): d
                for rel, d in image_digests(cache_file).items()}
-    members = [m for m in annotation_members([str(loaded.root / a) for a in dataset.annotation_list])
+    members = [m for m in annotation_members([str(loaded.root / a) for a in dataset.annotation_list],
+                                             odspec_outputs(loaded.path, out))
                if _spec_relative(m, spec_dir) not in digests]  # an export root's images are hashed already
     files = file_digests(members, cached_files)
     digests.update((_spec_relative(m, spec_dir), entry["sha256"]) for m, entry in files.items())

@@ -218,6 +218,12 @@ def _lock_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
 
 
+def build_paths(target: Path) -> tuple[Path, ...]:
+    """Every path a build of ``target`` writes: the folder, and its staging, backup, work folder and lock beside it."""
+    staged = Staging(target)
+    return target, staged.folder, staged.backup, work_folder(target), _lock_path(target)
+
+
 def _open_lock(target: Path) -> int:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -254,7 +254,7 @@ def _dataset(validated: Any, build: BuildFolder | None, workers: int | None) -> 
             needed=needed_splits(loaded.spec),
         )
         digest = dataset_digest(planned)
-        inputs = lock_inputs(loaded, planned.cache_file, read_file_digests(out) if build else {})
+        inputs = lock_inputs(loaded, out, planned.cache_file, read_file_digests(out) if build else {})
         new_count = sum(s.count for s in planned.shards)
         if build is None:
             images = image_changes({}, planned_entries(planned.shards))

@@ -94,6 +94,32 @@ def test_the_lock_is_byte_identical_across_two_builds_and_clones(project: Path, 
     assert sorted(found["versions"]) == ["object_detection", "odspec", "tensorflow"]
 
 
+def test_a_spec_inside_its_export_root_locks_the_dataset_not_its_own_build(tmp_path: Path) -> None:
+    """`dataset: {path: .}` beside a Roboflow export's split folders: the export root also holds the spec, its
+    lock, `build/` (with its staging and work folders while the build runs) and a `.git` folder. The lock lists
+    the export's files only, so it is the same after every build and `--locked` accepts it."""
+    from tests.unit.datasets.layouts.exports import roboflow_coco
+
+    roboflow_coco(tmp_path)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "index").write_bytes(b"changes with every commit")
+    spec_dict = minimal_spec("ssd_mobilenet_v2_fpnlite_320", ["cat", "dog"], train={"batch_size": 4})
+    spec_dict["dataset"] = {"path": ".", "classes": ["cat", "dog"]}
+    spec = write_spec(tmp_path, spec_dict)
+    api.build(spec, workers=2)
+    lock = (tmp_path / "spec.lock").read_bytes()
+    inputs = json.loads(lock)["inputs"]
+    assert sorted(inputs) == ["README.roboflow.txt", "spec.yaml", "test/_annotations.coco.json", "test/d.jpg",
+                              "train/_annotations.coco.json", "train/a.jpg", "train/b.jpg",
+                              "valid/_annotations.coco.json", "valid/c.jpg"]
+    (tmp_path / ".git" / "index").write_bytes(b"another commit")
+    (tmp_path / "spec.yaml").write_text((tmp_path / "spec.yaml").read_text() + "\n")  # a full build again
+    api.build(spec, workers=2)
+    assert (tmp_path / "spec.lock").read_bytes() != lock  # the spec's own hash changed, and only that:
+    assert json.loads((tmp_path / "spec.lock").read_bytes())["inputs"].keys() == inputs.keys()
+    api.build(spec, workers=2, locked=True)
+
+
 def test_a_no_op_build_leaves_the_lock_and_lists_it_unchanged(project: Path) -> None:
     lock = project.parent / "spec.lock"
     result = api.build(project, workers=1)
