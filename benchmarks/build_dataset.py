@@ -12,6 +12,8 @@ then, one after the other on this machine:
      its images and _annotations.coco.json, used as `dataset: {path: <root>, classes: [...]}`);
 and prints wall times, their ratios (vs converter, vs floor), CPU % of the whole build and of its
 write phase (ODSPEC_BUILD_TIMINGS=1, odspec/timings.py) and peak memory (max RSS of the process tree).
+The phases overlap: "inspect" runs from reading the annotations to the last shard planned, "write" from the
+first shard handed to the writers (while the rest are still planned) to the last one written.
 Each build is timed best of --repeat (the machine may be shared); --json FILE writes the figures.
 Issue 10 targets: write phase >= 170 % CPU; full build >= 4x faster than the converter and within
 3x of the byte-copy floor.

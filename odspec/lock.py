@@ -278,13 +278,27 @@ def file_digests(paths: list[str], cached: dict[str, Any]) -> dict[str, dict[str
     return found
 
 
+_SHA256_KEY = '"sha256":"'
+
+
 def image_digests(cache_file: Path) -> dict[str, str]:
-    """Every inspected image's content hash, from the plan's cache members (``"rel":{..."info":{"sha256"}}``)."""
+    """Every inspected image's content hash, from the plan's cache members (``"rel":{..."info":{"sha256"}}``).
+
+    Only the path is decoded: the first ``"sha256":"`` after it is the info's key (the members are written with
+    sorted keys, and a quote inside any string value is escaped, so no value holds those characters).
+    """
+    decode = json.JSONDecoder().raw_decode
     found: dict[str, str] = {}
     with cache_file.open() as lines:
         for line in lines:
-            ((rel, entry),) = json.loads("{" + line + "}").items()
-            found[rel] = entry["info"]["sha256"]
+            rel, end = decode(line)
+            at = line.find(_SHA256_KEY, end)
+            if at == -1:  # not a member as the plan writes them: read it whole
+                ((rel, entry),) = json.loads("{" + line + "}").items()
+                found[rel] = entry["info"]["sha256"]
+                continue
+            start = at + len(_SHA256_KEY)
+            found[rel] = line[start:line.index('"', start)]
     return found
 
 

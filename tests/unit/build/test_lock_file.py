@@ -120,6 +120,22 @@ def test_a_spec_inside_its_export_root_locks_the_dataset_not_its_own_build(tmp_p
     api.build(spec, workers=2, locked=True)
 
 
+def test_image_digests_read_only_the_hash_even_when_a_name_or_an_error_spells_its_key(tmp_path: Path) -> None:
+    """The plan's cache members, one per line as the build writes them (sorted keys, compact)."""
+    from odspec.datasets.images import ImageInfo
+    from odspec.datasets.pipeline import info_fields
+
+    tricky = '"sha256":"0000.jpg'
+    infos = [ImageInfo("a.jpg", "a" * 64, 10, "JPEG", "RGB", 4, 4, 1, None, 7),
+             ImageInfo(tricky, "b" * 64, 10, "JPEG", "RGB", 4, 4, 1, 'corrupt: "sha256":"c"', 0),
+             ImageInfo("ü/\\x.png", "c" * 64, 10, "PNG", "RGB", 4, 4, 1, None, 0)]
+    members = tmp_path / "cache"
+    members.write_text("".join(
+        f"{json.dumps(i.path)}:{json.dumps({'info': info_fields(i), 'stat': [1, 2, 3], 'verify': False}, sort_keys=True, separators=(',', ':'))}\n"
+        for i in infos))
+    assert locking.image_digests(members) == {"a.jpg": "a" * 64, tricky: "b" * 64, "ü/\\x.png": "c" * 64}
+
+
 def test_a_no_op_build_leaves_the_lock_and_lists_it_unchanged(project: Path) -> None:
     lock = project.parent / "spec.lock"
     result = api.build(project, workers=1)
