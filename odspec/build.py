@@ -291,9 +291,9 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
     dataset = loaded.spec.dataset
     annotations = [loaded.root / a for a in dataset.annotation_list]
     root = loaded.root / dataset.images_root
-    current = current_build(out)
+    current = current_build(out)  # an interrupted swap's backup: read all of it before the staging recovers it
     manifest = _read_json(current / MANIFEST) or {}
-    cache = read_cache(current)
+    cache, splits, file_digests = read_cache(current), previous_splits(current), read_file_digests(current)
     from odspec.datasets.pipeline import default_workers, plan_dataset
 
     workers = workers or default_workers()
@@ -306,13 +306,13 @@ def _build_locked(loaded: Any, files: dict[str, bytes], out: Path, *, max_boxes:
             with phase("inspect"):
                 plan = plan_dataset(
                     loaded.root, dataset, max_boxes=max_boxes, check_read=check_read, cache=cache,
-                    previous_splits=previous_splits(current), workers=workers,
+                    previous_splits=splits, workers=workers,
                     progress=progress, salt=RECORD_FORMAT, workdir=workdir, pool=helpers.pool,
                     needed=needed_splits(loaded.spec),
                     on_shard=None if writes is None or locked else writes.submit,  # --locked may refuse: not yet
                 )
-            del cache
-            inputs = lock_inputs(loaded, out, plan.cache_file, read_file_digests(current))
+            del cache, splits
+            inputs = lock_inputs(loaded, out, plan.cache_file, file_digests)
             if locked:
                 refuse_drift(lock_path(loaded.path), lock_content(loaded, files, out, inputs, {}))
             return _write(loaded, files, stage, plan, manifest, annotations, root, progress, workers, helpers,

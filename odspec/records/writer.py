@@ -95,18 +95,21 @@ class ShardWrites:
 
         self.folder, self.pool, self.wanted = folder, pool, wanted
         self.pending: dict[str, Any] = {}  # shard name -> its AsyncResult
+        self.started = False  # whether any worker may have written into ``folder``
         self.timing = Span("write")  # from the first shard handed to a writer to the last one written
 
     def submit(self, shard: PlannedShard) -> None:
         """Start writing ``shard`` if it is wanted (without a pool, :meth:`collect` writes it)."""
         if self.pool is not None and self.wanted(shard):
             self.timing.start()
+            self.started = True
             self.pending[shard.name] = self.pool.apply_async(write_shard, ((str(self.folder), shard),))
 
     def collect(self, shards: Sequence[PlannedShard], *, workers: int,
                 advance: Callable[[int], None]) -> dict[str, str]:
         """Name -> checksum of every one of ``shards``: waits for those submitted, writes the others now."""
         self.timing.start()
+        self.started = True
         done = write_shards(self.folder, [s for s in shards if s.name not in self.pending], workers=workers,
                             advance=advance, pool=self.pool)
         for shard in shards:
@@ -118,9 +121,10 @@ class ShardWrites:
         return done
 
     def stop(self) -> None:
-        """Stop the writes still running (the build failed): the pool ends, and nothing writes into ``folder``
-        any more. (Waiting for them instead could wait forever: a worker killed by Ctrl-C never answers.)"""
-        if self.pending:
+        """Stop the writes that may still run (the build failed: one shard's error leaves the others going): the
+        pool ends, and nothing writes into ``folder`` any more. (Waiting for them instead could wait forever: a
+        worker killed by Ctrl-C never answers.)"""
+        if self.started and self.pool is not None:
             self.pool.terminate()
             self.pool.join()
-            self.pending.clear()
+        self.pending.clear()

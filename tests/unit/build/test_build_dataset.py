@@ -101,6 +101,28 @@ def test_a_failure_while_shards_are_being_written_early_loses_nothing(
     assert sorted(p.name for p in out.parent.iterdir()) == ["test"]
 
 
+def test_one_shard_failing_stops_the_others_and_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard writer's error (an image changed after it was checked) is the build's error; the other writers are
+    stopped before the staging folder goes, so nothing is left beside the previous build."""
+    from odspec.records import writer
+
+    out = api.build(shapes_spec(tmp_path), workers=1).out_dir
+    before = snapshot(out)
+    parts = writer.record_parts
+    first = sorted(p.name for p in (tmp_path / "data" / "images").iterdir())[0]
+
+    def changed_under_us(job: Any) -> Any:
+        if job.image.path.endswith(first):
+            raise DatasetError(f"{job.image.path}: the image changed or disappeared after it was checked")
+        return parts(job)
+
+    monkeypatch.setattr(writer, "record_parts", changed_under_us)  # the pool forks after this: its workers too
+    with pytest.raises(DatasetError, match="changed or disappeared"):
+        api.build(shapes_spec(tmp_path, dataset={"shards": 3}), workers=2)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["test"]
+
+
 def test_noop_rebuild_rewrites_nothing(tmp_path: Path) -> None:
     spec = shapes_spec(tmp_path)
     out = api.build(spec, workers=1).out_dir

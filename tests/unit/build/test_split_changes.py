@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,15 @@ def test_a_splits_json_without_settings_is_re_split_and_said_so(tmp_path: Path) 
         f"0.7/0.2/0.1 seed 0): re-split, {moved} of 20 images moved split (warning: a clean build of this spec "
         "splits the same way)"]
     assert built(out) == clean
+
+
+def test_a_build_after_an_interrupted_swap_remembers_the_splits_of_the_build_it_recovers(tmp_path: Path) -> None:
+    """Killed between the two renames, a build leaves only `.test.old`; the next build recovers it, and must read
+    its splits (and cache) before the recovery moves it back, or it would re-split as if there were no build."""
+    spec = shapes_spec(tmp_path, 40)
+    out = api.build(spec, workers=1).out_dir
+    os.replace(out, out.with_name(f".{out.name}.old"))  # as if killed after the first rename
+    result = api.build(shapes_spec(tmp_path, 40, seed=5), workers=1)
+    assert [note.split(":")[1] for note in split_notes(result)] == [
+        " changed (train/val/test 0.7/0.2/0.1 seed 0 -> train/val/test 0.7/0.2/0.1 seed 5)"]
+    assert not out.with_name(f".{out.name}.old").exists()
