@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from odspec import __version__
 from odspec.errors import BuildError
 from odspec.folders import BUILD_FORMAT, is_build_folder
-from odspec.io import FileChange, file_identity
+from odspec.io import FileChange, file_identity, stat_identity
 from odspec.lock import (
     LockInputs,
     annotation_members,
@@ -129,7 +129,7 @@ def _identity_and_link(path: str) -> tuple[list[int] | None, str | None]:
         return None, None
     if stat.S_ISLNK(info.st_mode):
         return file_identity(path), os.readlink(path)
-    return [info.st_size, info.st_mtime_ns, info.st_ino], None
+    return stat_identity(info), None
 
 
 def input_signature(spec_path: Path, out: Path, annotation_paths: list[str], root: str, image_rels: list[str]) -> str:

@@ -42,6 +42,11 @@ def file_identity(path: str | Path) -> list[int] | None:
         info = os.stat(path)
     except OSError:
         return None
+    return stat_identity(info)
+
+
+def stat_identity(info: os.stat_result) -> list[int]:
+    """:func:`file_identity` from a ``stat`` result the caller already has."""
     return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 

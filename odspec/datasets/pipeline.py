@@ -40,6 +40,7 @@ from odspec.datasets.split import (
     splits_document,
 )
 from odspec.errors import DatasetCheckError, DatasetError, EmptySplitError
+from odspec.io import stat_identity
 
 if TYPE_CHECKING:
     from odspec.spec.models import Dataset
@@ -92,8 +93,8 @@ class DatasetPlan:
 
 
 def stat_key(path: Path | str) -> list[int]:
-    info = os.stat(path)
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
+    """:func:`odspec.io.file_identity`, raising OSError when the file cannot be read."""
+    return stat_identity(os.stat(path))
 
 
 def inspect_one(args: tuple[str, str, bool]) -> ImageInfo:
